@@ -1,0 +1,3 @@
+from neurofacedis.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""The plugin contract: pluggy hook specifications for the ``neurofacedis`` entry-point group.
+
+Every hook is prefixed ``neurofacedis_``. Plugins (first-party ones in ``plugins/`` included)
+implement them with :data:`neurofacedis.hookimpl` and are found through the entry-point group
+``neurofacedis``; the entry-point name is the plugin name. See docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from neurofacedis.specs import DatasetSpec, MetricSpec, ModelSpec
+
+__all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
+
+PROJECT_NAME = "neurofacedis"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def neurofacedis_register_models() -> list[ModelSpec]:
+    """Register models: the representations whose units are compared with neurons.
+
+    Called once per plugin when the plugin manager is built (:func:`neurofacedis.registry.
+    get_plugin_manager`), before any command runs; results of all plugins are collected.
+
+    Returns
+    -------
+    list[ModelSpec]
+        One spec per model. Names must be unique across all plugins (a duplicate is warned
+        about and the first one kept). ``factory(**params)`` must return a fresh object that
+        follows :class:`neurofacedis.specs.Model`.
+    """
+
+
+@hookspec
+def neurofacedis_register_metrics() -> list[MetricSpec]:
+    """Register metrics: scores comparing a model's latents with neural responses.
+
+    Called once per plugin when the plugin manager is built; results of all plugins are
+    collected.
+
+    Returns
+    -------
+    list[MetricSpec]
+        One spec per metric. ``requires`` names what the metric needs (see
+        :data:`neurofacedis.specs.REQUIREMENTS`); the runner skips it, with that reason, when
+        the recording or model cannot provide it. ``factory(**params)`` must return an object
+        that follows :class:`neurofacedis.specs.Metric`.
+    """
+
+
+@hookspec
+def neurofacedis_register_datasets() -> list[DatasetSpec]:
+    """Register datasets that can be generated or fetched by name (optional hook).
+
+    Called once per plugin when the plugin manager is built; results of all plugins are
+    collected.
+
+    Returns
+    -------
+    list[DatasetSpec]
+        One spec per dataset. ``loader(dest, **params)`` writes an NWB recording under
+        ``dest`` and returns its path.
+    """

@@ -1,0 +1,246 @@
+"""The plugin contract's data types: specs that registration hooks return, and the
+Protocols that models and metrics follow.
+
+A plugin registers *specs* (what it offers, with typed parameters) through the hooks in
+:mod:`neurofacedis.hookspecs`; the behaviour lives in objects that follow :class:`Model` and
+:class:`Metric`. The core validates both (see :mod:`neurofacedis.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:  # heavy imports only for type checkers
+    import pandas as pd
+    import xarray as xr
+
+__all__ = [
+    "Param",
+    "ModelSpec",
+    "MetricSpec",
+    "DatasetSpec",
+    "Model",
+    "Metric",
+    "MetricContext",
+    "ProgressCallback",
+    "REQUIREMENTS",
+]
+
+#: ``progress(advance, total=None, description=None)``: plugins call it to report work done.
+ProgressCallback = Callable[..., None]
+
+#: What a metric (or model) may require; the runner skips it, saying why, when unmet.
+REQUIREMENTS: Mapping[str, str] = {
+    "repeats": "responses with at least 2 repeats per stimulus",
+    "decoder": "a model with decode(latents) -> images",
+    "factors": "known generative factors for every stimulus (e.g. the virtual face patch)",
+    "seeds": "the same model fitted with several seeds (--seeds N, N >= 2)",
+    "landmarks": "facial landmarks for every stimulus",
+    "labels": "a label column (e.g. identity) in the stimulus table",
+    "models": "at least two models to compare",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed, documented parameter of a model or metric.
+
+    ``type`` is one of ``int``, ``float``, ``str``, ``bool``; values given on the command line
+    (``--param beta_vae.beta=4``) are parsed with it, and ``choices`` restricts them.
+    """
+
+    name: str
+    default: Any
+    type: type = float
+    help: str = ""
+    choices: Sequence[Any] | None = None
+
+    def parse(self, text: str) -> Any:
+        """Convert a command-line string to this parameter's type (checked against choices)."""
+        if self.type is bool:
+            low = text.strip().lower()
+            if low in {"1", "true", "yes", "on"}:
+                value: Any = True
+            elif low in {"0", "false", "no", "off"}:
+                value = False
+            else:
+                raise ValueError(f"{self.name}: expected true/false, got {text!r}")
+        elif self.type is str:
+            value = text
+        else:
+            try:
+                value = self.type(text)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{self.name}: expected {self.type.__name__}, got {text!r}"
+                ) from None
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name}: {value!r} is not one of {list(self.choices)}")
+        return value
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin offers.
+
+    ``factory(**params)`` returns a fresh, unfitted object following :class:`Model`. ``version``
+    goes into the cache key and the provenance: bump it when fitted results change.
+    """
+
+    name: str
+    factory: Callable[..., Model]
+    params: tuple[Param, ...] = ()
+    summary: str = ""
+    citation: str = ""
+    requires: frozenset[str] = frozenset()
+    version: str = "0"
+
+    def defaults(self) -> dict[str, Any]:
+        """Parameter defaults as a dict."""
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric a plugin offers. ``factory(**params)`` returns a :class:`Metric`."""
+
+    name: str
+    factory: Callable[..., Metric]
+    params: tuple[Param, ...] = ()
+    summary: str = ""
+    citation: str = ""
+    requires: frozenset[str] = frozenset()
+    version: str = "0"
+
+    def defaults(self) -> dict[str, Any]:
+        """Parameter defaults as a dict."""
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset a plugin can produce: ``loader(dest: Path, **params) -> Path`` writes an NWB
+    recording under ``dest`` and returns its path."""
+
+    name: str
+    loader: Callable[..., Path]
+    params: tuple[Param, ...] = ()
+    summary: str = ""
+    citation: str = ""
+
+    def defaults(self) -> dict[str, Any]:
+        """Parameter defaults as a dict."""
+        return {p.name: p.default for p in self.params}
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What a model object does. Images are float32 in [0, 1], shape (n, H, W) or (n, H, W, 3).
+
+    ``labels`` is the stimulus table (pandas DataFrame, one row per image: ``stimulus_id``,
+    ``identity`` and any label/factor columns). ``landmarks`` is (n, L, 2) (x, y in pixels) or
+    None. Optional methods: ``decode(latents) -> images`` (same layout as the input images)
+    and ``active_units() -> bool array (k,)``; ``history`` (a dict of 1-d arrays, e.g. the loss
+    curve) is stored with the results when present.
+    """
+
+    unit_names: list[str]
+
+    def fit(
+        self,
+        images: np.ndarray,
+        labels: pd.DataFrame | None,
+        *,
+        seed: int,
+        progress: ProgressCallback,
+        landmarks: np.ndarray | None = None,
+    ) -> None:
+        """Fit on training images; deterministic for a given seed on CPU."""
+
+    def encode(self, images: np.ndarray, *, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """Return latents, float array of shape (n, k) with k = len(unit_names)."""
+
+    def save(self, directory: Path) -> None:
+        """Write the fitted state into an existing empty folder (safetensors + JSON, no pickle)."""
+
+    def load(self, directory: Path) -> None:
+        """Restore the fitted state written by :meth:`save` into this fresh instance."""
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """What a metric object does: ``compute(ctx)`` returns an ``xarray.Dataset`` whose
+    ``attrs`` hold the headline scalars (float or int) reported in summary.json.
+
+    An optional ``figures(result) -> dict[str, matplotlib.figure.Figure]`` draws its plots.
+    """
+
+    def compute(self, ctx: MetricContext) -> xr.Dataset:
+        """Compute the metric for one model on one recording."""
+
+
+@dataclass
+class MetricContext:
+    """Everything a metric may use, for one model (and seed) on one recording.
+
+    Attributes
+    ----------
+    responses
+        DataArray (stimulus, neuron, repeat), NaN for a missing repeat.
+    latents
+        DataArray (stimulus, unit) for *active* units only (see ``all_latents``).
+    train, test
+        Integer indices of training and held-out stimuli (seeded split).
+    images
+        float32 images in [0, 1] as models see them, (stimulus, H, W[, 3]); loaded lazily.
+    factors
+        DataArray (stimulus, factor) of known generative factors, or None.
+    model
+        The fitted model object (for ``decode``), or None.
+    sibling_latents
+        Latents of the same model and parameters fitted with other seeds (for UDR), each a
+        DataArray (stimulus, unit) of active units.
+    rng
+        A seeded numpy Generator; use it for every random choice.
+    progress
+        Progress callback for long loops.
+    """
+
+    responses: xr.DataArray
+    latents: xr.DataArray
+    train: np.ndarray
+    test: np.ndarray
+    model_name: str = ""
+    seed: int = 0
+    images: Callable[[], np.ndarray] | None = None
+    factors: xr.DataArray | None = None
+    model: Any = None
+    all_latents: xr.DataArray | None = None
+    sibling_latents: list[xr.DataArray] = field(default_factory=list)
+    stimuli: pd.DataFrame | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    progress: ProgressCallback = field(default=lambda *a, **k: None)
+    truth: Mapping[str, Any] | None = None
+
+    @property
+    def mean_responses(self) -> xr.DataArray:
+        """Responses averaged over repeats (NaN-aware), (stimulus, neuron)."""
+        if "repeat" in self.responses.dims:
+            return self.responses.mean("repeat", skipna=True)
+        return self.responses
+
+    @property
+    def n_repeats(self) -> int:
+        """Number of repeats (1 when the responses have no repeat axis)."""
+        return int(self.responses.sizes.get("repeat", 1))
+
+    def get_images(self) -> np.ndarray:
+        """Load the images (float32 in [0, 1])."""
+        if self.images is None:
+            raise ValueError("this context has no images")
+        return self.images()
