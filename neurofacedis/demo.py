@@ -1,0 +1,42 @@
+"""`neurofacedis demo`: the virtual face patch, simulated and analysed end to end, offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_demo", "DEFAULT_DEMO_MODELS"]
+
+#: Models the demo compares, in order; those not installed are left out.
+DEFAULT_DEMO_MODELS: tuple[str, ...] = ("beta_vae", "ae", "pca", "ica")
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    models: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    seeds: int = 1,
+    seed: int = 0,
+    quiet: bool = False,
+    cache_dir: str | Path | None = None,
+    params: Any = None,
+) -> Any:
+    """Write OUT/demo.nwb (seeded virtual face patch) and analyse it into OUT/analysis/."""
+    from neurofacedis.nwb import write_session
+    from neurofacedis.registry import get_registry
+    from neurofacedis.runner import analyze
+    from neurofacedis.simulate import demo_session
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    recording = out / "demo.nwb"
+    write_session(recording, demo_session(seed=seed), overwrite=True)
+    registry = get_registry()
+    if models is None:
+        models = [m for m in DEFAULT_DEMO_MODELS if m in registry.models]
+    return analyze(
+        recording, models=list(models), metrics=metrics, seeds=seeds, params=params,
+        out=out / "analysis", quiet=quiet, cache_dir=cache_dir,
+    )

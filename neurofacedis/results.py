@@ -1,0 +1,381 @@
+"""Writing a run's outputs: analysis.nwb, results.nc, summary.json, figures/ and report.html.
+
+Everything is written into a temporary sibling folder that replaces OUT only when complete,
+so a crash or Ctrl-C leaves either the previous complete output or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["write_outputs", "load_results", "render_report", "results_group"]
+
+
+def results_group(metric: str, label: str, seed: int) -> str:
+    """NetCDF group of one metric result in results.nc: ``metric/label/seedN`` (sanitised)."""
+    return f"{_safe(metric)}/{_safe(label)}/seed{int(seed)}"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "x"
+
+
+def write_outputs(
+    out: Path,
+    *,
+    summary: dict[str, Any],
+    results: Mapping[tuple[str, str, int], Any],
+    jobs: list[Any],
+    recording: Any,
+    latents: list[Any],
+    metric_objects: Mapping[tuple[str, str, int], Any],
+    model_figures: Mapping[str, Any],
+    figures: bool = True,
+) -> Path:
+    """Write the five outputs into ``out`` atomically (temp folder + rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        from neurofacedis.errors import InputError
+
+        raise InputError("exists and is not a folder", file=out, obj="--out")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        fig_files = _write_figures(tmp / "figures", results, metric_objects, model_figures,
+                                   jobs, enabled=figures)
+        summary = dict(summary)
+        summary["figures"] = [str(Path("figures") / f.name) for f in fig_files]
+        _write_netcdf(tmp / "results.nc", results, jobs, summary)
+        _write_analysis_nwb(tmp / "analysis.nwb", recording, latents, summary)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (tmp / "report.html").write_text(render_report(summary, fig_files))
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp``; an old ``out`` is kept until the new one is in place."""
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rmdir(old)
+        os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+# ---------------------------------------------------------------------------------- NetCDF
+
+
+def _netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """netCDF-safe attributes: bools -> int, None -> "", dicts/lists of str -> JSON text."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = int(v)
+        elif v is None:
+            out[k] = ""
+        elif isinstance(v, (str, int, float, np.integer, np.floating)):
+            out[k] = v
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "iuf":
+            out[k] = v
+        else:
+            out[k] = json.dumps(v, default=str)
+    return out
+
+
+def _clean_for_netcdf(ds: Any) -> Any:
+    import xarray as xr
+
+    ds = ds.copy()
+    ds.attrs = _netcdf_attrs(ds.attrs)
+    for name in list(ds.variables):
+        var = ds[name]
+        var.attrs = _netcdf_attrs(var.attrs)
+        if var.dtype == bool:
+            ds[name] = var.astype("int8")
+        elif var.dtype.kind == "O":
+            ds[name] = var.astype(str)
+    return xr.Dataset(ds)
+
+
+def _write_netcdf(path: Path, results: Mapping[tuple[str, str, int], Any], jobs: list[Any],
+                  summary: dict[str, Any]) -> None:
+    import xarray as xr
+
+    root = xr.Dataset(attrs={"title": "neurofacedis results", "summary_json": json.dumps(summary, default=str),
+                             "conventions": "one group per metric/model/seed; see docs/outputs.md"})
+    root.to_netcdf(path, mode="w", engine="h5netcdf")
+    for (metric, label, seed), ds in sorted(results.items(), key=lambda kv: kv[0]):
+        ds = _clean_for_netcdf(ds)
+        ds.attrs.update({"metric": metric, "model": label, "seed": int(seed)})
+        ds.to_netcdf(path, mode="a", group=results_group(metric, label, seed), engine="h5netcdf")
+    for job in jobs:
+        hist = getattr(job.model, "history", None) if job.model is not None else None
+        if not isinstance(hist, Mapping) or not hist:
+            continue
+        data_vars = {}
+        for k, v in hist.items():
+            arr = np.asarray(v)
+            if arr.ndim == 1 and arr.dtype.kind in "iuf":
+                data_vars[str(k)] = (f"{_safe(str(k))}_step", arr)
+        if data_vars:
+            xr.Dataset(data_vars, attrs={"model": job.label, "seed": int(job.seed)}).to_netcdf(
+                path, mode="a", group=f"history/{_safe(job.label)}/seed{job.seed}",
+                engine="h5netcdf")
+
+
+def load_results(path: str | Path) -> dict[tuple[str, str, int], Any]:
+    """Read results.nc back: {(metric, model label, seed): xarray.Dataset}."""
+    import xarray as xr
+
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    out = {}
+    for node in tree.subtree:
+        ds = node.to_dataset()
+        if "metric" in ds.attrs and "model" in ds.attrs:
+            out[(str(ds.attrs["metric"]), str(ds.attrs["model"]), int(ds.attrs["seed"]))] = ds.load()
+    tree.close()
+    return out
+
+
+# ------------------------------------------------------------------------------- analysis.nwb
+
+
+def _write_analysis_nwb(path: Path, recording: Any, latents: list[Any], summary: dict[str, Any]) -> None:
+    import pandas as pd
+
+    from neurofacedis.nwb import write_analysis
+
+    rows = []
+    for metric, by_label in summary.get("metrics", {}).items():
+        for label, stats in by_label.items():
+            for stat, value in stats.items():
+                sd = summary.get("metrics_sd", {}).get(metric, {}).get(label, {}).get(stat, 0.0)
+                n = len(summary.get("per_seed", {}).get(metric, {}).get(label, {}).get(stat, []))
+                rows.append({"metric": metric, "model": label, "statistic": stat,
+                             "mean": float(value) if value is not None else float("nan"),
+                             "sd": float(sd) if sd is not None else float("nan"), "n_seeds": int(n)})
+    tables = {}
+    if rows:
+        tables["metric_summary"] = pd.DataFrame(rows)
+    comp = [dict(r, metric=m) for m, rs in summary.get("comparisons", {}).items() for r in rs]
+    if comp:
+        df = pd.DataFrame(comp)[["metric", "stat", "a", "b", "t", "p", "p_fdr", "significant"]]
+        df["significant"] = df["significant"].astype(bool)
+        tables["model_comparisons"] = df
+    write_analysis(path, recording=recording, latents=latents, tables=tables,
+                   description="neurofacedis analysis: model latents and metric summaries")
+
+
+# ------------------------------------------------------------------------------------ figures
+
+
+def _write_figures(folder: Path, results, metric_objects, model_figures, jobs, *, enabled: bool) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not enabled:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    files: list[Path] = []
+    first_seed: dict[tuple[str, str], int] = {}
+    for (metric, label, seed) in sorted(results):
+        first_seed.setdefault((metric, label), seed)
+    for (metric, label), seed in first_seed.items():
+        obj = metric_objects.get((metric, label, seed))
+        draw = getattr(obj, "figures", None)
+        if not callable(draw):
+            continue
+        try:
+            figs = draw(results[(metric, label, seed)]) or {}
+        except Exception as exc:  # a figure failing never loses the numbers
+            import warnings
+
+            warnings.warn(f"metric {metric}: figures failed for {label}: {exc}", stacklevel=2)
+            continue
+        for name, fig in figs.items():
+            f = folder / f"{_safe(metric)}__{_safe(label)}__{_safe(name)}.png"
+            fig.savefig(f, dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            files.append(f)
+    for name, fig in model_figures.items():
+        f = folder / f"model__{_safe(name)}.png"
+        fig.savefig(f, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        files.append(f)
+    cmp = _comparison_figure(results)
+    if cmp is not None:
+        f = folder / "summary__models.png"
+        cmp.savefig(f, dpi=100, bbox_inches="tight")
+        plt.close(cmp)
+        files.append(f)
+    return files
+
+
+def _comparison_figure(results) -> Any:
+    """Per metric, the headline statistic of each model over seeds (points + mean)."""
+    import matplotlib.pyplot as plt
+
+    by_metric: dict[str, dict[str, list[float]]] = {}
+    for (metric, label, _seed), ds in results.items():
+        stat = metric if metric in ds.attrs else next(iter(ds.attrs), None)
+        if stat is None:
+            continue
+        try:
+            v = float(ds.attrs[stat])
+        except (TypeError, ValueError):
+            continue
+        by_metric.setdefault(metric, {}).setdefault(label, []).append(v)
+    if not by_metric or all(len(v) < 2 for v in by_metric.values()):
+        return None
+    n = len(by_metric)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
+    for ax, (metric, by_label) in zip(axes[0], sorted(by_metric.items())):
+        labels = sorted(by_label)
+        for i, lab in enumerate(labels):
+            vals = by_label[lab]
+            ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, s=14, alpha=0.7)
+            ax.hlines(np.mean(vals), i - 0.25, i + 0.25, color="k")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
+    """A self-contained HTML page (figures inlined as PNG data URIs)."""
+    rec = summary["recording"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>neurofacedis report: {html.escape(str(rec['identifier']))}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "font-size:13px;text-align:left}th{background:#f3f3f3}.err{color:#a00}.warn{color:#a60}"
+        "img{max-width:100%;border:1px solid #eee;margin:.3em 0}code{background:#f5f5f5}</style>",
+        "</head><body>",
+        "<h1>neurofacedis analysis report</h1>",
+        f"<p>Recording <code>{html.escape(rec['path'])}</code> (identifier "
+        f"<code>{html.escape(str(rec['identifier']))}</code>, sha256 <code>{rec['sha256'][:16]}…</code>): "
+        f"{rec['n_stimuli']} stimuli × {rec['n_neurons']} neurons × {rec['n_repeats']} repeats; "
+        f"responses from {html.escape(str(rec.get('response_source', '')))}. "
+        f"Split by {summary['split']['by']}: {summary['split']['n_train']} train / "
+        f"{summary['split']['n_test']} test (seed {summary['split']['seed']}). "
+        f"neurofacedis {summary['neurofacedis_version']}, {summary['created']}, "
+        f"{summary['elapsed_seconds']} s.</p>",
+    ]
+    if summary["errors"]:
+        parts.append("<h2 class='err'>Errors</h2><ul>")
+        for e in summary["errors"]:
+            parts.append(f"<li class='err'>{html.escape(e['kind'])} <b>{html.escape(str(e['name']))}</b> "
+                         f"({html.escape(str(e.get('model', '')))}, seed {e.get('seed')}, plugin "
+                         f"{html.escape(str(e.get('plugin', '')))} {html.escape(str(e.get('version', '')))}): "
+                         f"{html.escape(e['error'])}</li>")
+        parts.append("</ul>")
+    # models x metrics table
+    metrics = summary.get("metrics", {})
+    sds = summary.get("metrics_sd", {})
+    labels = sorted({lab for m in metrics.values() for lab in m} | set(summary["models"]))
+    if metrics:
+        parts.append("<h2>Models × metrics</h2><p>Headline statistic of each metric, mean ± sd over seeds.</p>")
+        header = ["model", *sorted(metrics)]
+        rows = []
+        for lab in labels:
+            row: list[Any] = [lab]
+            for m in sorted(metrics):
+                stats = metrics[m].get(lab)
+                if not stats:
+                    row.append("—")
+                    continue
+                stat = m if m in stats else next(iter(stats))
+                sd = sds.get(m, {}).get(lab, {}).get(stat, 0.0) or 0.0
+                row.append(f"{stats[stat]:.3f} ± {sd:.3f}" + ("" if stat == m else f" ({stat})"))
+            rows.append(row)
+        parts.append(_table(header, rows))
+        parts.append("<details><summary>All statistics</summary>")
+        for m in sorted(metrics):
+            stats_names = sorted({s for lab in metrics[m] for s in metrics[m][lab]})
+            parts.append(f"<h3>{html.escape(m)}</h3>")
+            parts.append(_table(["model", *stats_names],
+                                [[lab, *[metrics[m][lab].get(s) for s in stats_names]] for lab in sorted(metrics[m])]))
+        parts.append("</details>")
+    if summary.get("comparisons"):
+        parts.append("<h2>Model comparisons</h2><p>Two-sided Welch t-tests over seeds, "
+                     "Benjamini–Hochberg FDR across pairs of each statistic.</p>")
+        rows = [[m, r["stat"], r["a"], r["b"], r["mean_a"], r["mean_b"], r["t"], r["p"], r["p_fdr"],
+                 "yes" if r["significant"] else "no"]
+                for m, rs in summary["comparisons"].items() for r in rs if r["stat"] == m or len(rs) < 30]
+        parts.append(_table(["metric", "stat", "A", "B", "mean A", "mean B", "t", "p", "p (FDR)", "significant"], rows))
+    if summary.get("selection"):
+        parts.append("<h2>Model selection (UDR)</h2>")
+        parts.append(_table(["model", "selected seed", "UDR per seed"],
+                            [[lab, s["selected_seed"], json.dumps(s["udr"])] for lab, s in summary["selection"].items()]))
+    # figures
+    if figure_files:
+        parts.append("<h2>Figures</h2>")
+        for f in figure_files:
+            data = base64.b64encode(Path(f).read_bytes()).decode()
+            parts.append(f"<figure><figcaption>{html.escape(Path(f).stem.replace('__', ' · '))}</figcaption>"
+                         f"<img alt='{html.escape(Path(f).stem)}' src='data:image/png;base64,{data}'></figure>")
+    # provenance
+    parts.append("<h2>Provenance</h2>")
+    rows = []
+    for lab, m in summary["models"].items():
+        for fit in m["fits"]:
+            rows.append([lab, fit["seed"], m["plugin"], m["distribution"], m["plugin_version"],
+                         json.dumps(m["params"]), fit["cache"], fit["n_units"], fit["n_active"],
+                         fit["fit_seconds"], fit.get("error") or ""])
+    parts.append(_table(["model", "seed", "plugin", "distribution", "version", "parameters", "cache",
+                         "units", "active", "fit s", "error"], rows))
+    parts.append(f"<p>Training images: {html.escape(summary['training_images']['source'])} "
+                 f"(sha256 <code>{summary['training_images']['sha256'][:16]}…</code>).</p>")
+    if summary.get("skipped"):
+        parts.append("<h2>Skipped</h2><ul>")
+        for s in summary["skipped"]:
+            parts.append(f"<li>{html.escape(s['metric'])} on {html.escape(s['model'])}: "
+                         f"{html.escape(s['reason'])}</li>")
+        parts.append("</ul>")
+    if summary.get("warnings"):
+        parts.append("<h2 class='warn'>Warnings</h2><ul>")
+        parts.extend(f"<li class='warn'>{html.escape(w)}</li>" for w in summary["warnings"])
+        parts.append("</ul>")
+    parts.append("<p style='color:#888'>Outputs: analysis.nwb (latents with provenance), results.nc "
+                 "(full metric results, one NetCDF group per metric/model/seed), summary.json.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,282 @@
+"""The analysis runner end to end: outputs, cache, comparisons, broken plugins, atomicity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurofacedis.errors import InputError, UnknownNameError
+from neurofacedis.runner import analyze, split_stimuli
+
+
+@pytest.fixture(scope="module")
+def small_recording(tmp_path_factory) -> Path:
+    from neurofacedis.nwb import write_session
+    from neurofacedis.simulate import simulate_session
+
+    path = tmp_path_factory.mktemp("rec") / "small.nwb"
+    data = simulate_session(n_identities=12, n_views=6, n_neurons=24, n_repeats=3,
+                            image_size=32, seed=3)
+    write_session(path, data)
+    return path
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_split_is_seeded_and_disjoint():
+    tr, te = split_stimuli(100, test_fraction=0.2, seed=1)
+    tr2, te2 = split_stimuli(100, test_fraction=0.2, seed=1)
+    np.testing.assert_array_equal(te, te2)
+    assert len(te) == 20 and len(tr) == 80 and not set(tr) & set(te)
+    groups = np.repeat(np.arange(10), 10)
+    tr, te = split_stimuli(100, test_fraction=0.2, seed=0, groups=groups)
+    assert not set(groups[tr]) & set(groups[te]) and len(set(groups[te])) == 2
+
+
+def test_analyze_writes_all_outputs(small_recording, tmp_path):
+    before = _sha(small_recording)
+    out = tmp_path / "out"
+    res = analyze(small_recording, models=["pca", "ica"], metrics=["alignment"], out=out,
+                  cache_dir=tmp_path / "cache")
+    assert _sha(small_recording) == before  # the input is never modified
+    for name in ("analysis.nwb", "results.nc", "summary.json", "report.html"):
+        assert (out / name).is_file(), name
+    assert list((out / "figures").glob("*.png"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["metrics"]["alignment"]) == {"pca", "ica"}
+    for label in ("pca", "ica"):
+        value = summary["metrics"]["alignment"][label]["alignment"]
+        assert 0.0 <= value <= 1.0
+    assert summary["recording"]["sha256"] == before
+    assert summary["errors"] == []
+    assert res.ok
+    # results.nc holds the full xarray results, equal to what the run returned
+    from neurofacedis.results import load_results
+
+    back = load_results(out / "results.nc")
+    assert set(back) == set(res.results)
+    for key, ds in res.results.items():
+        assert float(back[key].attrs["alignment"]) == pytest.approx(float(ds.attrs["alignment"]))
+    html = (out / "report.html").read_text()
+    assert "<img" in html and "alignment" in html and "Provenance" in html
+    # analysis.nwb: latents with provenance, readable by the package
+    from neurofacedis.nwb import Recording
+
+    with Recording.open(out / "analysis.nwb") as rec:
+        lat = rec.latents
+    assert any(k.startswith("latents_pca") for k in lat)
+    z = next(v for k, v in lat.items() if k.startswith("latents_pca"))
+    assert z.attrs["model"] == "pca" and z.attrs["seed"] == 0
+    assert len(z.attrs["training_images_sha256"]) == 64
+
+
+def test_analysis_nwb_passes_nwbinspector(small_recording, tmp_path):
+    from nwbinspector import Importance, inspect_nwbfile
+
+    out = tmp_path / "o"
+    analyze(small_recording, models=["pca"], metrics=["alignment"], out=out,
+            cache_dir=tmp_path / "cache", figures=False)
+    bad = [m for m in inspect_nwbfile(nwbfile_path=str(out / "analysis.nwb"))
+           if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]
+    assert bad == []
+
+
+def test_second_run_hits_cache_with_identical_numbers(small_recording, tmp_path):
+    kw = dict(models=["ica"], metrics=["alignment"], cache_dir=tmp_path / "cache")
+    a = analyze(small_recording, out=tmp_path / "a", **kw)
+    b = analyze(small_recording, out=tmp_path / "b", **kw)
+    assert a.summary["models"]["ica"]["fits"][0]["cache"] == "miss"
+    assert b.summary["models"]["ica"]["fits"][0]["cache"] == "hit"
+    assert a.summary["metrics"] == b.summary["metrics"]
+    np.testing.assert_array_equal(a.jobs[0].latents, b.jobs[0].latents)
+
+
+def test_seeds_give_welch_fdr_comparisons(small_recording, tmp_path):
+    res = analyze(small_recording, models=["pca", "ica"], metrics=["alignment"], seeds=3,
+                  cache_dir=tmp_path / "cache")
+    per_seed = res.summary["per_seed"]["alignment"]
+    assert per_seed["ica"]["seed"] == [0, 1, 2]
+    rows = res.summary["comparisons"]["alignment"]
+    row = next(r for r in rows if r["stat"] == "alignment")
+    assert {row["a"], row["b"]} == {"pca", "ica"}
+    assert 0.0 <= row["p"] <= row["p_fdr"] <= 1.0
+    sd = res.summary["metrics_sd"]["alignment"]["ica"]["alignment"]
+    assert sd == pytest.approx(np.std(per_seed["ica"]["alignment"], ddof=1))
+
+
+def test_param_sweep_labels(small_recording, tmp_path):
+    res = analyze(small_recording, models=["pca"], metrics=["alignment"],
+                  params=["pca.n_components=4,6"], cache_dir=tmp_path / "cache")
+    assert set(res.summary["metrics"]["alignment"]) == {"pca[n_components=4]", "pca[n_components=6]"}
+    assert [j.latents.shape[1] for j in res.jobs] == [4, 6]
+
+
+class _Raises:
+    name = "raises"
+    unit_names = ["a", "b"]
+
+    def fit(self, images, labels, *, seed, progress, landmarks=None):
+        raise RuntimeError("boom in fit")
+
+    def encode(self, images, *, landmarks=None):  # pragma: no cover - never reached
+        return np.zeros((len(images), 2))
+
+    def save(self, directory):  # pragma: no cover
+        pass
+
+    def load(self, directory):  # pragma: no cover
+        pass
+
+
+class _WrongShape(_Raises):
+    name = "wrongshape"
+
+    def fit(self, images, labels, *, seed, progress, landmarks=None):
+        pass
+
+    def encode(self, images, *, landmarks=None):
+        return np.zeros((len(images) - 1, 2))
+
+
+class _NaNs(_WrongShape):
+    name = "nans"
+
+    def encode(self, images, *, landmarks=None):
+        z = np.random.default_rng(0).normal(size=(len(images), 2))
+        z[3, 1] = np.nan
+        return z
+
+
+def test_broken_models_are_reported_while_others_still_run(small_recording, tmp_path):
+    out = tmp_path / "out"
+    res = analyze(small_recording, models=["pca", _Raises(), _WrongShape(), _NaNs()],
+                  metrics=["alignment"], out=out, cache_dir=tmp_path / "cache")
+    assert not res.ok
+    errs = {e["name"]: e["error"] for e in res.summary["errors"]}
+    assert "boom in fit" in errs["raises"]
+    assert "shape" in errs["wrongshape"]
+    assert "non-finite" in errs["nans"] or "NaN" in errs["nans"]
+    assert "pca" in res.summary["metrics"]["alignment"]
+    assert (out / "summary.json").is_file() and (out / "report.html").is_file()
+    assert "boom in fit" in (out / "report.html").read_text()
+
+
+def test_misspelt_model_suggests_the_right_one(small_recording):
+    with pytest.raises(UnknownNameError, match="did you mean 'pca'"):
+        analyze(small_recording, models=["pcaa"], metrics=["alignment"])
+
+
+def test_unmet_requirements_are_skipped_with_reason(small_recording, tmp_path):
+    from neurofacedis.registry import get_registry
+
+    needing = [n for n, e in get_registry().metrics.items() if "seeds" in e.spec.requires]
+    if not needing:
+        pytest.skip("no installed metric requires several seeds")
+    res = analyze(small_recording, models=["pca"], metrics=[needing[0]],
+                  cache_dir=tmp_path / "cache")
+    assert res.summary["skipped"][0]["metric"] == needing[0]
+    assert "seeds" in res.summary["skipped"][0]["reason"]
+
+
+def test_adhoc_model_path_from_python(small_recording, tmp_path):
+    res = analyze(small_recording, models=["sklearn.decomposition:PCA"], metrics=["alignment"])
+    # sklearn's PCA does not follow the Model protocol: fit(images, labels, seed=...) fails
+    assert not res.ok and res.summary["errors"][0]["name"] == "pca"
+
+
+def test_into_adds_latents_atomically(small_recording, tmp_path):
+    import shutil
+
+    from neurofacedis.nwb import Recording
+
+    copy = tmp_path / "copy.nwb"
+    shutil.copy(small_recording, copy)
+    analyze(copy, models=["pca"], metrics=["alignment"], into=True, cache_dir=tmp_path / "c")
+    with Recording.open(copy) as rec:
+        assert any(k.startswith("latents_pca") for k in rec.latents)
+        n = rec.n_stimuli
+    with Recording.open(small_recording) as rec:
+        assert rec.n_stimuli == n and not rec.latents
+
+
+def test_cli_analyze_json_and_bad_input(small_recording, tmp_path):
+    exe = [sys.executable, "-m", "neurofacedis"]
+    proc = subprocess.run(
+        [*exe, "analyze", str(small_recording), "--model", "pca", "--metric", "alignment",
+         "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert "pca" in summary["metrics"]["alignment"]
+    bad = tmp_path / "bad.nwb"
+    bad.write_bytes(b"not an hdf5 file at all")
+    proc = subprocess.run([*exe, "analyze", str(bad), "--model", "pca", "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and str(bad) in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+    proc = subprocess.run([*exe, "analyze", str(small_recording), "--model", "pcaa"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "did you mean" in proc.stderr
+
+
+def test_failed_write_leaves_previous_output(small_recording, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    analyze(small_recording, models=["pca"], metrics=["alignment"], out=out,
+            cache_dir=tmp_path / "c", figures=False)
+    first = (out / "summary.json").read_text()
+    import neurofacedis.results as results
+
+    def explode(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(results, "render_report", explode)
+    with pytest.raises(RuntimeError):
+        analyze(small_recording, models=["pca"], metrics=["alignment"], out=out,
+                cache_dir=tmp_path / "c", figures=False)
+    assert (out / "summary.json").read_text() == first
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_bad_options(small_recording):
+    with pytest.raises(InputError):
+        analyze(small_recording, models=["pca"], metrics=["alignment"], test_fraction=1.5)
+    with pytest.raises(InputError):
+        analyze(small_recording, models=[], metrics=["alignment"])
+
+
+CONCURRENT = r"""
+import json, sys
+from neurofacedis.runner import analyze
+res = analyze(sys.argv[1], models=["ica"], metrics=["alignment"], cache_dir=sys.argv[2],
+              out=sys.argv[3])
+print(json.dumps({"cache": res.summary["models"]["ica"]["fits"][0]["cache"],
+                  "metrics": res.summary["metrics"]}))
+"""
+
+
+def test_two_runs_at_once_share_the_cache(small_recording, tmp_path):
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(small_recording), str(cache),
+                               str(tmp_path / f"out{i}")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert sorted(o["cache"] for o in outs) == ["hit", "miss"]  # fitted once
+    assert outs[0]["metrics"] == outs[1]["metrics"]
+    entries = list((cache / "models").glob("*/*/meta.json"))
+    assert len(entries) == 1
