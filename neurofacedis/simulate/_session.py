@@ -1,0 +1,264 @@
+"""Virtual face patch: ramp-tuned model neurons, Poisson spike trains, spike counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from neurofacedis.errors import InputError
+from neurofacedis.simulate._faces import FACTORS, render_faces, sample_factors
+
+if TYPE_CHECKING:
+    from neurofacedis.nwb.session import SessionData
+
+__all__ = ["simulate_session", "demo_session", "count_spikes", "CITATION"]
+
+#: What the simulated population follows (axis code) and what it was built to test.
+CITATION = (
+    "Chang L, Tsao DY (2017) The code for facial identity in the primate brain. Cell "
+    "169:1013-1028, doi:10.1016/j.cell.2017.05.011; Higgins I et al. (2021) Unsupervised deep "
+    "learning identifies semantic disentanglement in single inferotemporal face patch neurons. "
+    "Nat Commun 12:6456, doi:10.1038/s41467-021-26751-5"
+)
+
+_OBJ = "simulate_session"
+
+
+def _check(ok: bool, problem: str) -> None:
+    if not ok:
+        raise InputError(problem, obj=_OBJ)
+
+
+def _check_range(name: str, rng: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = (float(v) for v in rng)
+    _check(0.0 <= lo <= hi and np.isfinite(hi), f"{name} must be (low, high) with 0 <= low <= high")
+    return lo, hi
+
+
+def _tuning(
+    rng: np.random.Generator, n_neurons: int, n_axis: int, n_factors: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw unit-norm tuning directions (U, F) and code labels.
+
+    Axis units get one factor each (balanced over factors, random sign), mixed units a random
+    direction in factor space.
+    """
+    weights = np.zeros((n_neurons, n_factors))
+    n_perms = -(-n_axis // n_factors)
+    perms = np.concatenate([rng.permutation(n_factors) for _ in range(n_perms)] + [[]]).astype(int)
+    signs = rng.choice([-1.0, 1.0], size=n_axis)
+    weights[np.arange(n_axis), perms[:n_axis]] = signs
+    mixed = rng.standard_normal((n_neurons - n_axis, n_factors))
+    weights[n_axis:] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    code = np.array(["axis"] * n_axis + ["mixed"] * (n_neurons - n_axis))
+    order = rng.permutation(n_neurons)  # interleave axis and mixed units
+    return weights[order], code[order]
+
+
+def _spike_trains(
+    rng: np.random.Generator,
+    onsets: np.ndarray,
+    rates: np.ndarray,
+    spontaneous: np.ndarray,
+    latency: np.ndarray,
+    duration: float,
+    t_end: float,
+) -> list[np.ndarray]:
+    """Draw Poisson spike trains, one sorted array per unit.
+
+    Spontaneous spikes everywhere in [0, t_end), plus evoked spikes at ``rates``
+    (presentations x units, Hz) in [onset + latency, onset + latency + duration).
+    """
+    n_units = rates.shape[1]
+    evoked = rng.poisson(rates * duration)  # (P, U)
+    flat = evoked.ravel()
+    start = (onsets[:, None] + latency[None, :]).ravel()
+    t_ev = np.repeat(start, flat) + rng.uniform(0.0, duration, size=int(flat.sum()))
+    u_ev = np.repeat(np.tile(np.arange(n_units), len(onsets)), flat)
+    n_sp = rng.poisson(spontaneous * t_end)
+    t_sp = rng.uniform(0.0, t_end, size=int(n_sp.sum()))
+    u_sp = np.repeat(np.arange(n_units), n_sp)
+    times = np.concatenate([t_ev, t_sp])
+    unit = np.concatenate([u_ev, u_sp])
+    order = np.argsort(unit, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(unit, minlength=n_units))])
+    times = times[order]
+    return [np.sort(times[bounds[u]:bounds[u + 1]]) for u in range(n_units)]
+
+
+def count_spikes(
+    spike_times: list[np.ndarray], starts: np.ndarray, window: tuple[float, float]
+) -> np.ndarray:
+    """Spikes per (presentation, unit) with ``start + window[0] <= t < start + window[1]``.
+
+    The same half-open rule the NWB reader applies to a Units table.
+    """
+    lo, hi = starts + window[0], starts + window[1]
+    out = np.empty((len(starts), len(spike_times)), dtype=np.int64)
+    for u, st in enumerate(spike_times):
+        out[:, u] = np.searchsorted(st, hi, "left") - np.searchsorted(st, lo, "left")
+    return out
+
+
+def simulate_session(
+    *,
+    n_identities: int = 100,
+    n_views: int = 8,
+    n_neurons: int = 150,
+    n_repeats: int = 5,
+    axis_fraction: float = 0.8,
+    image_size: int = 64,
+    rgb: bool = False,
+    baseline_rate: tuple[float, float] = (20.0, 40.0),
+    gain_fraction: tuple[float, float] = (0.5, 0.9),
+    spontaneous_rate: tuple[float, float] = (2.0, 6.0),
+    latency: tuple[float, float] = (0.06, 0.12),
+    stimulus_duration: float = 0.2,
+    isi: float = 0.3,
+    window: tuple[float, float] | None = None,
+    seed: int = 0,
+) -> SessionData:
+    """Simulate a face-patch recording with known ground truth (the virtual face patch).
+
+    Faces (:func:`render_faces`) of ``n_identities`` identities in ``n_views`` views each are
+    shown ``n_repeats`` times, each repeat a fresh random order, ``stimulus_duration`` on and
+    ``isi`` off. Each neuron ramps (Chang & Tsao 2017): its evoked rate is
+    ``max(0, baseline + gain * w . factors)`` Hz with a unit-norm ``w`` that is one factor
+    (axis code, a fraction ``axis_fraction`` of neurons) or a random mixture (rotated code);
+    ``gain = baseline * gain_fraction``, so axis units stay linear. Evoked spikes (Poisson) fall
+    in ``[onset + latency, onset + latency + stimulus_duration)``, spontaneous ones everywhere;
+    responses are the spike counts in ``window`` after onset, counted from those spike times.
+
+    Parameters
+    ----------
+    n_identities, n_views, n_neurons, n_repeats
+        Sizes; stimuli = identities x views (identity-major order).
+    axis_fraction
+        Fraction of neurons with an axis (single-factor) code, in [0, 1].
+    image_size, rgb
+        Image side in pixels; colour or grey.
+    baseline_rate, gain_fraction, spontaneous_rate, latency
+        (low, high) ranges each neuron's value is drawn from, uniformly (Hz, ratio, Hz, s).
+    stimulus_duration, isi, window
+        Timing in seconds; ``window`` is the counting window after onset (None: the NWB
+        layer's ``DEFAULT_WINDOW``, 50-350 ms).
+    seed
+        Seeds everything: the same seed gives identical arrays.
+
+    Returns
+    -------
+    SessionData
+        With images, identities, factors, landmarks, ``labels`` (view), spike times,
+        presentations, responses (N, U, R) float32 counts, ``units`` (per-unit truth columns)
+        and ``truth`` (tuning_weights (U, F), factor_names, code, baseline, gain, params...).
+    """
+    for name, val in (("n_identities", n_identities), ("n_views", n_views),
+                      ("n_neurons", n_neurons), ("n_repeats", n_repeats)):
+        _check(int(val) == val and val >= 1, f"{name} must be a whole number >= 1, got {val}")
+    _check(int(seed) == seed and seed >= 0, f"seed must be a whole number >= 0, got {seed}")
+    n_identities, n_views, n_neurons, n_repeats, seed = (
+        int(v) for v in (n_identities, n_views, n_neurons, n_repeats, seed)
+    )
+    _check(0.0 <= axis_fraction <= 1.0, f"axis_fraction must lie in [0, 1], got {axis_fraction}")
+    base_lo, base_hi = _check_range("baseline_rate", baseline_rate)
+    gain_lo, gain_hi = _check_range("gain_fraction", gain_fraction)
+    sp_lo, sp_hi = _check_range("spontaneous_rate", spontaneous_rate)
+    lat_lo, lat_hi = _check_range("latency", latency)
+    _check(stimulus_duration > 0 and isi >= 0, "stimulus_duration must be > 0 and isi >= 0")
+    # imported here: the renderer and this module stay free of pynwb until a session is built
+    from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
+
+    w0, w1 = (float(v) for v in (DEFAULT_WINDOW if window is None else window))
+    _check(0.0 <= w0 < w1, f"window must be (start, stop) with 0 <= start < stop, got {window}")
+
+    params: dict[str, Any] = {
+        "n_identities": n_identities, "n_views": n_views,
+        "n_neurons": n_neurons, "n_repeats": n_repeats,
+        "axis_fraction": float(axis_fraction), "image_size": int(image_size), "rgb": bool(rgb),
+        "baseline_rate": [base_lo, base_hi], "gain_fraction": [gain_lo, gain_hi],
+        "spontaneous_rate": [sp_lo, sp_hi], "latency": [lat_lo, lat_hi],
+        "stimulus_duration": float(stimulus_duration), "isi": float(isi),
+        "window": [w0, w1], "seed": seed,
+        "rate_model": "max(0, baseline + gain * w . factors) Hz; factors uniform in [-1, 1]",
+    }
+    s_faces, s_units, s_order, s_spikes = np.random.SeedSequence(seed).spawn(4)
+
+    factors, identity = sample_factors(n_identities, n_views, seed=s_faces)
+    images, landmarks = render_faces(factors, size=image_size, rgb=rgb)
+    n_stim = len(factors)
+    stimulus_ids = [f"face{i:04d}_view{v:02d}" for i in range(n_identities)
+                    for v in range(n_views)]
+
+    rng = np.random.default_rng(s_units)
+    n_axis = int(round(axis_fraction * n_neurons))
+    weights, code = _tuning(rng, n_neurons, n_axis, len(FACTORS))
+    baseline = rng.uniform(base_lo, base_hi, n_neurons)
+    gain = baseline * rng.uniform(gain_lo, gain_hi, n_neurons)
+    spont = rng.uniform(sp_lo, sp_hi, n_neurons)
+    lat = rng.uniform(lat_lo, lat_hi, n_neurons)
+    rates = np.maximum(baseline + gain * (factors.to_numpy() @ weights.T), 0.0)  # (N, U)
+
+    rng = np.random.default_rng(s_order)
+    order = np.concatenate([rng.permutation(n_stim) for _ in range(n_repeats)])
+    repeat = np.repeat(np.arange(n_repeats), n_stim)
+    onsets = 1.0 + np.arange(len(order)) * (stimulus_duration + isi)
+    t_end = float(onsets[-1] + stimulus_duration + isi + 1.0)
+    spikes = _spike_trains(np.random.default_rng(s_spikes), onsets, rates[order], spont, lat,
+                           stimulus_duration, t_end)
+
+    counts = count_spikes(spikes, onsets, (w0, w1))
+    responses = np.empty((n_stim, n_neurons, n_repeats), dtype=np.float32)
+    responses[order, :, repeat] = counts
+    presentations = pd.DataFrame({
+        "start_time": onsets, "stop_time": onsets + stimulus_duration,
+        "stimulus_index": order.astype(np.int64), "repeat": repeat.astype(np.int64),
+    })
+    preferred = np.array(FACTORS)[np.argmax(np.abs(weights), axis=1)]
+    units = pd.DataFrame({
+        "code": code, "preferred_factor": preferred, "baseline_rate": baseline, "gain": gain,
+        "spontaneous_rate": spont, "latency": lat,
+        "location": np.full(n_neurons, "AM (simulated)"),
+    })
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    metadata = SessionMetadata(
+        identifier=f"virtual-face-patch-seed{seed}-{digest}",
+        session_description=(
+            f"Simulated virtual face patch (neurofacedis): {n_stim} parametric faces "
+            f"({n_identities} identities x {n_views} views), {n_neurons} ramp-tuned model "
+            f"neurons ({n_axis} axis-coded), {n_repeats} repeats, seed {seed}."
+        ),
+        session_start_time=datetime(2017, 6, 1, tzinfo=timezone.utc),
+        subject_id="virtual-face-patch",
+        species="Macaca mulatta",
+        age="P5Y",
+        lab="neurofacedis (simulation)",
+        brain_region="AM",
+        keywords=["face patch", "simulation", "axis code", "virtual face patch"],
+        related_publications=["doi:10.1016/j.cell.2017.05.011",
+                              "doi:10.1038/s41467-021-26751-5"],
+    )
+    truth = {
+        "tuning_weights": weights, "factor_names": list(FACTORS), "code": code,
+        "baseline": baseline, "gain": gain, "spontaneous_rate": spont, "latency": lat,
+        "params": params, "citation": CITATION,
+    }
+    return SessionData(
+        images=images, stimulus_ids=stimulus_ids, metadata=metadata, identity=identity,
+        factors=factors, landmarks=landmarks,
+        labels=pd.DataFrame({"view": np.tile(np.arange(n_views, dtype=np.int64), n_identities)}),
+        responses=responses, response_unit="spikes", window=(w0, w1), spike_times=spikes,
+        presentations=presentations, units=units, truth=truth,
+    )
+
+
+def demo_session(seed: int = 0) -> SessionData:
+    """Simulate the session ``neurofacedis demo`` analyses.
+
+    600 faces (75 identities x 8 views), 100 neurons (80% axis-coded), 5 repeats, 64x64 grey.
+    """
+    return simulate_session(n_identities=75, n_views=8, n_neurons=100, n_repeats=5, seed=seed)
