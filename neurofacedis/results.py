@@ -104,8 +104,6 @@ def _netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _clean_for_netcdf(ds: Any) -> Any:
-    import xarray as xr
-
     ds = ds.copy()
     ds.attrs = _netcdf_attrs(ds.attrs)
     for name in list(ds.variables):
@@ -115,7 +113,7 @@ def _clean_for_netcdf(ds: Any) -> Any:
             ds[name] = var.astype("int8")
         elif var.dtype.kind == "O":
             ds[name] = var.astype(str)
-    return xr.Dataset(ds)
+    return ds
 
 
 def _write_netcdf(path: Path, results: Mapping[tuple[str, str, int], Any], jobs: list[Any],
