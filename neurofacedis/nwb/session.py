@@ -1,5 +1,8 @@
-"""In-memory content of one recording session: what the NWB writer takes and what the
-simulator and importers produce. Pure numpy/pandas; no NWB objects here."""
+"""In-memory content of one recording session.
+
+What the NWB writer takes and what the simulator and importers produce. Pure numpy/pandas;
+no NWB objects here.
+"""
 
 from __future__ import annotations
 
@@ -70,6 +73,9 @@ class SessionData:
     truth
         Simulator ground truth (``tuning_weights`` (U, F), ``factor_names``, ``code`` (U,),
         ``baseline`` (U,), ``gain`` (U,), ``params`` dict), or None.
+    spike_time_resolution
+        Smallest difference between two spike times, seconds (1/sampling rate); None writes
+        1/30000.
     """
 
     images: np.ndarray
@@ -86,6 +92,7 @@ class SessionData:
     presentations: pd.DataFrame | None = None
     units: pd.DataFrame | None = None
     truth: dict[str, Any] | None = None
+    spike_time_resolution: float | None = None
 
     @property
     def n_stimuli(self) -> int:

@@ -1,0 +1,350 @@
+"""Import the formats labs keep (image folders, .npy/.csv/.mat arrays) into one NWB file."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neurofacedis.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from neurofacedis.nwb.session import SessionData, SessionMetadata
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_images",
+    "read_responses",
+    "read_landmarks",
+    "read_labels",
+    "load_session",
+    "import_recording",
+]
+
+#: Image files taken from a folder (case-insensitive), in sorted-name order.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _as_uint8(images: np.ndarray, file: Path, obj: str) -> np.ndarray:
+    from skimage.util import img_as_ubyte
+
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == bool or np.issubdtype(images.dtype, np.integer):
+        if images.size and (images.min() < 0 or images.max() > 255):
+            raise InputError("integer images must lie in 0..255", file=file, obj=obj)
+        return images.astype(np.uint8)
+    if np.issubdtype(images.dtype, np.floating):
+        if not np.isfinite(images).all():
+            raise InputError("non-finite pixel values", file=file, obj=obj)
+        if images.size and (images.min() < 0 or images.max() > 1):
+            raise InputError("float images must lie in [0, 1]", file=file, obj=obj)
+        return img_as_ubyte(images)
+    raise InputError(f"unsupported image dtype {images.dtype}", file=file, obj=obj)
+
+
+def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:
+    """Read stimulus images: a folder of PNG/JPEG files or an .npy stack.
+
+    Returns uint8 images (N, H, W) or (N, H, W, 3) and stimulus ids (file stems in sorted
+    order; ``stim0000``... for a stack). Alpha channels are dropped; images must share a size.
+    """
+    source = Path(source)
+    if source.is_dir():
+        from skimage import io
+
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError("no stimuli (no .png/.jpg/.jpeg files)", file=source)
+        frames = []
+        for f in files:
+            try:
+                img = np.asarray(io.imread(f))
+            except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
+                raise InputError(f"cannot read image ({type(exc).__name__})", file=f) from None
+            if img.ndim == 3 and img.shape[-1] == 4:
+                img = img[..., :3]
+            if not (img.ndim == 2 or (img.ndim == 3 and img.shape[-1] == 3)):
+                raise InputError(f"unsupported image shape {img.shape}", file=f)
+            frames.append(_as_uint8(img, f, "pixels"))
+        shapes = {fr.shape for fr in frames}
+        if len(shapes) > 1:
+            if {len(s) for s in shapes} == {2, 3} and len({s[:2] for s in shapes}) == 1:
+                frames = [
+                    np.repeat(fr[..., None], 3, axis=2) if fr.ndim == 2 else fr for fr in frames
+                ]
+            else:
+                raise InputError(
+                    f"images differ in size: {sorted(shapes)[:3]} (resize them first)", file=source
+                )
+        return np.stack(frames), [f.stem for f in files]
+    arr = _load_array(source, what="images")
+    if arr.ndim == 4 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if not (arr.ndim == 3 or (arr.ndim == 4 and arr.shape[-1] == 3)):
+        raise InputError(f"expected (N, H, W) or (N, H, W, 3), got shape {arr.shape}", file=source)
+    if arr.shape[0] == 0:
+        raise InputError("no stimuli", file=source)
+    width = max(4, len(str(arr.shape[0] - 1)))
+    return _as_uint8(arr, source, "images"), [f"stim{i:0{width}d}" for i in range(arr.shape[0])]
+
+
+def _load_array(path: Path, *, what: str, mat_var: str | None = None) -> np.ndarray:
+    if not path.is_file():
+        raise InputError("no such file", file=path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(
+                f"not a readable .npy array ({type(exc).__name__})", file=path
+            ) from None
+    if suffix == ".csv":
+        return _load_csv(path)
+    if suffix == ".mat":
+        return _load_mat(path, mat_var)
+    raise InputError(f"unsupported {what} format {suffix!r} (use .npy, .csv or .mat)", file=path)
+
+
+def _load_csv(path: Path) -> np.ndarray:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, header=None)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=path) from None
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    # a non-numeric first row is a header; a non-numeric first column holds row names
+    if len(frame) and numeric.iloc[0].isna().all() and frame.iloc[0].notna().any():
+        numeric = numeric.iloc[1:]
+    if numeric.shape[1] and numeric.iloc[:, 0].isna().all():
+        numeric = numeric.iloc[:, 1:]
+    bad = numeric.isna() & ~frame.loc[numeric.index, numeric.columns].isna()
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise InputError(f"non-numeric value at row {row + 1}, column {col + 1}", file=path)
+    return numeric.to_numpy(dtype=np.float64)
+
+
+def _load_mat(path: Path, mat_var: str | None) -> np.ndarray:
+    import scipy.io
+
+    try:
+        content = scipy.io.loadmat(path)
+        arrays = {
+            k: np.asarray(v)
+            for k, v in content.items()
+            if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
+        }
+    except NotImplementedError:  # MATLAB v7.3 files are HDF5
+        import h5py
+
+        with h5py.File(path, "r") as fh:
+            arrays = {
+                k: np.asarray(v[()]).T  # MATLAB stores column-major
+                for k, v in fh.items()
+                if isinstance(v, h5py.Dataset) and v.dtype.kind in "biuf"
+            }
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"not a readable .mat file ({type(exc).__name__})", file=path) from None
+    if mat_var is not None:
+        if mat_var not in arrays:
+            raise InputError(
+                f"no numeric variable {mat_var!r} (have: {', '.join(sorted(arrays)) or 'none'})",
+                file=path,
+            )
+        return arrays[mat_var]
+    if len(arrays) != 1:
+        raise InputError(
+            f"{len(arrays)} numeric variables ({', '.join(sorted(arrays)) or 'none'}); "
+            "choose one with --mat-var",
+            file=path,
+        )
+    return next(iter(arrays.values()))
+
+
+def read_responses(path: str | Path, *, mat_var: str | None = None) -> np.ndarray:
+    """Read responses (stimuli x neurons [x repeats]) from .npy, .csv or .mat as float32 (N, U, R).
+
+    NaN marks a missing repeat; infinite values are rejected.
+    """
+    path = Path(path)
+    arr = _load_array(path, what="responses", mat_var=mat_var)
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"responses must be numeric, got {arr.dtype}", file=path)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise InputError(
+            f"expected stimuli x neurons [x repeats], got shape {arr.shape}", file=path
+        )
+    if arr.shape[1] == 0:
+        raise InputError("no neurons", file=path)
+    if np.isinf(arr).any():
+        raise InputError("non-finite (infinite) responses", file=path)
+    return arr.astype(np.float32)
+
+
+def read_landmarks(path: str | Path) -> np.ndarray:
+    """Read landmarks (N, L, 2) from .npy (or (N, 2L) from .csv, as x1, y1, x2, y2...)."""
+    path = Path(path)
+    arr = _load_array(path, what="landmarks")
+    if arr.ndim == 2 and arr.shape[1] % 2 == 0:
+        arr = arr.reshape(arr.shape[0], -1, 2)
+    if arr.ndim != 3 or arr.shape[2] != 2:
+        raise InputError(f"expected (N, L, 2), got shape {arr.shape}", file=path)
+    if not np.isfinite(arr).all():
+        raise InputError("non-finite landmark coordinates", file=path)
+    return arr.astype(np.float32)
+
+
+def read_labels(path: str | Path, stimulus_ids: Sequence[str]) -> pd.DataFrame:
+    """Read per-image labels (CSV with a header, one row per image).
+
+    A ``stimulus_id`` column, when present, matches rows to images (any order); otherwise
+    rows are taken in image order.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", file=path)
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=path) from None
+    ids = [str(s) for s in stimulus_ids]
+    if "stimulus_id" in frame.columns:
+        frame["stimulus_id"] = frame["stimulus_id"].astype(str)
+        missing = sorted(set(ids) - set(frame["stimulus_id"]))
+        if missing:
+            raise InputError(f"no row for stimulus {missing[0]!r}", file=path, obj="stimulus_id")
+        if frame["stimulus_id"].duplicated().any():
+            raise InputError("duplicate stimulus ids", file=path, obj="stimulus_id")
+        frame = frame.set_index("stimulus_id").loc[ids].reset_index(drop=True)
+    elif len(frame) != len(ids):
+        raise InputError(f"{len(frame)} label rows but {len(ids)} images", file=path)
+    return frame.reset_index(drop=True)
+
+
+def load_session(
+    images: str | Path,
+    responses: str | Path,
+    *,
+    metadata: SessionMetadata,
+    landmarks: str | Path | None = None,
+    labels: str | Path | None = None,
+    mat_var: str | None = None,
+    response_unit: str = "spikes",
+    window: tuple[float, float] | None = None,
+    detect_landmarks: bool = False,
+) -> SessionData:
+    """Read lab files into a SessionData (nothing written). See :func:`import_recording`."""
+    from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData
+
+    imgs, ids = read_images(images)
+    resp = read_responses(responses, mat_var=mat_var)
+    if resp.shape[0] != imgs.shape[0]:
+        raise InputError(
+            f"{resp.shape[0]} response rows but {imgs.shape[0]} images", file=responses
+        )
+    lm = read_landmarks(landmarks) if landmarks is not None else None
+    if lm is not None and lm.shape[0] != imgs.shape[0]:
+        raise InputError(f"{lm.shape[0]} landmark rows but {imgs.shape[0]} images", file=landmarks)
+    if detect_landmarks:  # dlib, optional extra: see neurofacedis.landmarks
+        if lm is not None:
+            raise InputError("give --landmarks or --detect-landmarks, not both", obj="landmarks")
+        from neurofacedis.landmarks import landmarks_for_import
+
+        lm = landmarks_for_import(imgs, ids)
+    identity = None
+    label_frame = None
+    if labels is not None:
+        label_frame = read_labels(labels, ids)
+        if "identity" in label_frame.columns:
+            identity = np.asarray(label_frame.pop("identity").astype(str).tolist(), dtype=object)
+        if len(label_frame.columns) == 0:
+            label_frame = None
+    return SessionData(
+        images=imgs,
+        stimulus_ids=ids,
+        metadata=metadata,
+        identity=identity,
+        landmarks=lm,
+        labels=label_frame,
+        responses=resp,
+        response_unit=response_unit,
+        window=window or DEFAULT_WINDOW,
+    )
+
+
+def import_recording(
+    images: str | Path,
+    responses: str | Path,
+    out: str | Path,
+    *,
+    metadata: SessionMetadata | None = None,
+    landmarks: str | Path | None = None,
+    labels: str | Path | None = None,
+    mat_var: str | None = None,
+    response_unit: str = "spikes",
+    window: tuple[float, float] | None = None,
+    overwrite: bool = False,
+    detect_landmarks: bool = False,
+) -> Path:
+    """Convert lab files into one valid NWB recording.
+
+    Parameters
+    ----------
+    images
+        Folder of PNG/JPEG images (sorted names = stimulus ids) or an .npy stack.
+    responses
+        .npy, .csv or .mat array, stimuli x neurons or stimuli x neurons x repeats.
+    out
+        Output .nwb path (written atomically; nothing is written on bad input).
+    metadata
+        Session and subject metadata; fields left unset are written as neutral defaults and
+        named in a ``UserWarning``.
+    landmarks, labels
+        Optional landmarks (.npy, (N, L, 2)) and per-image labels (.csv with header;
+        an ``identity`` column becomes the identity).
+    mat_var
+        Variable to take from a .mat file holding several numeric arrays.
+    response_unit, window
+        What a response value is ("spikes" or "spikes/s") and its counting window (s).
+    overwrite
+        Replace an existing ``out``.
+    detect_landmarks
+        Detect the 68 standard landmarks with dlib (extra ``landmarks``); an InputError names
+        the images where no face is found.
+    """
+    from neurofacedis.nwb import metadata_defaults, write_session
+    from neurofacedis.nwb.session import SessionMetadata
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError("already exists (use --overwrite)", file=out)
+    meta = metadata or SessionMetadata(identifier=out.stem)
+    data = load_session(
+        images,
+        responses,
+        metadata=meta,
+        landmarks=landmarks,
+        labels=labels,
+        mat_var=mat_var,
+        response_unit=response_unit,
+        window=window,
+        detect_landmarks=detect_landmarks,
+    )
+    missing = metadata_defaults(meta)
+    if missing:
+        warnings.warn(
+            f"{out}: metadata left at defaults: {', '.join(missing)}", UserWarning, stacklevel=2
+        )
+    return write_session(out, data, overwrite=overwrite)

@@ -1,0 +1,222 @@
+"""Inspect an NWB file: what it holds and what nwbinspector finds.
+
+The summary lists stimuli, neurons, repeats, latents and their provenance; the findings come
+from nwbinspector, the NWB community's best-practice checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Finding",
+    "SERIOUS",
+    "nwbinspector_findings",
+    "serious_findings",
+    "summarize",
+    "inspect_file",
+    "render",
+]
+
+#: Importance levels that make a file unacceptable (the project writes none of these).
+SERIOUS = ("ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One nwbinspector message."""
+
+    importance: str
+    check: str
+    object_type: str
+    location: str
+    message: str
+
+
+def nwbinspector_findings(path: str | Path) -> list[Finding]:
+    """Run nwbinspector (with pynwb validation for HDF5) on a file or NWB Zarr folder."""
+    import nwbinspector
+
+    path = Path(path)
+    if path.is_dir():
+        from neurofacedis.nwb import open_nwb
+
+        io, nwbfile = open_nwb(path)
+        try:
+            messages = list(nwbinspector.inspect_nwbfile_object(nwbfile))
+        finally:
+            io.close()
+    else:
+        messages = list(nwbinspector.inspect_nwbfile(nwbfile_path=str(path)))
+    return [
+        Finding(
+            importance=m.importance.name,
+            check=str(m.check_function_name),
+            object_type=str(m.object_type),
+            location=str(m.location or ""),
+            message=str(m.message).splitlines()[0] if m.message else "",
+        )
+        for m in messages
+        if m is not None
+    ]
+
+
+def serious_findings(path: str | Path) -> list[Finding]:
+    """Return the findings at CRITICAL or BEST_PRACTICE_VIOLATION level (or validation errors)."""
+    return [f for f in nwbinspector_findings(path) if f.importance in SERIOUS]
+
+
+def _subject(nwbfile: Any) -> dict[str, Any]:
+    s = nwbfile.subject
+    if s is None:
+        return {}
+    return {k: getattr(s, k, None) for k in ("subject_id", "species", "sex", "age")}
+
+
+def _analysis_summary(path: Path) -> dict[str, Any]:
+    from neurofacedis.nwb import MODULE, RESULTS_MODULE, open_nwb
+    from neurofacedis.nwb._recording import latent_provenance
+
+    io, nwbfile = open_nwb(path)
+    try:
+        module = nwbfile.processing.get(MODULE)
+        objects = dict(module.data_interfaces) if module is not None else {}
+        stimuli = objects.get("stimuli")
+        latents = {
+            name: {"shape": list(obj.data.shape), **latent_provenance(obj)}
+            for name, obj in objects.items()
+            if getattr(obj, "neurodata_type", None) == "ModelLatents"
+        }
+        results = nwbfile.processing.get(RESULTS_MODULE)
+        tables = {name: len(t.id) for name, t in results.data_interfaces.items()} if results else {}
+        return {
+            "file": str(path),
+            "kind": "analysis",
+            "identifier": str(nwbfile.identifier),
+            "session_description": str(nwbfile.session_description),
+            "source": str(nwbfile.notes or ""),
+            "subject": _subject(nwbfile),
+            "stimuli": len(stimuli.id) if stimuli is not None else 0,
+            "latents": latents,
+            "results": tables,
+        }
+    finally:
+        io.close()
+
+
+def _is_analysis(path: Path) -> bool:
+    from neurofacedis.nwb import MODULE, RESULTS_MODULE, open_nwb
+
+    io, nwbfile = open_nwb(path)
+    try:
+        if RESULTS_MODULE in nwbfile.processing:
+            return True
+        module = nwbfile.processing.get(MODULE)
+        return (
+            module is not None
+            and "stimuli" in module.data_interfaces
+            and not any(
+                getattr(o, "neurodata_type", None) == "FaceStimulusSet"
+                for o in module.data_interfaces.values()
+            )
+        )
+    finally:
+        io.close()
+
+
+def summarize(path: str | Path) -> dict[str, Any]:
+    """Describe a recording (or an analysis.nwb) as a JSON-ready dict.
+
+    A recording is read in full once (:meth:`Recording.validate`), so bad values raise
+    :class:`~neurofacedis.errors.InputError`.
+    """
+    from neurofacedis.nwb import Recording
+
+    path = Path(path)
+    if _is_analysis(path):
+        return _analysis_summary(path)
+    with Recording.open(path) as rec:
+        rec.validate()
+        stimuli = rec.stimuli
+        factors = rec.factors
+        landmarks = rec.landmarks
+        return {
+            "file": str(path),
+            "kind": "recording",
+            "identifier": rec.identifier,
+            "session_description": rec.session_description,
+            "session_start_time": str(rec.session_start_time),
+            "subject": _subject(rec.nwbfile),
+            "stimuli": rec.n_stimuli,
+            "image_shape": list(rec.image_shape),
+            "identities": int(stimuli["identity"].nunique()),
+            "labels": [c for c in stimuli.columns if c not in ("stimulus_id", "identity")],
+            "factors": list(factors.columns) if factors is not None else [],
+            "landmarks": int(landmarks.shape[1]) if landmarks is not None else 0,
+            "neurons": rec.n_neurons,
+            "repeats": rec.n_repeats,
+            "response_source": rec.response_source,
+            "response_unit": rec.response_unit,
+            "window": list(rec.window),
+            "has_processed": rec.has_processed,
+            "has_spike_times": rec.has_spike_times,
+            "presentations": 0 if rec.presentations is None else len(rec.presentations),
+            "latents": {
+                name: {"shape": list(da.shape), **da.attrs} for name, da in rec.latents.items()
+            },
+            "truth": rec.truth is not None,
+        }
+
+
+def inspect_file(path: str | Path) -> dict[str, Any]:
+    """Summary (:func:`summarize`) plus nwbinspector's findings, as a JSON-ready dict."""
+    report = summarize(path)
+    findings = nwbinspector_findings(path)
+    report["findings"] = [asdict(f) for f in findings]
+    report["serious_findings"] = sum(f.importance in SERIOUS for f in findings)
+    return report
+
+
+def render(report: dict[str, Any], console: Any) -> None:
+    """Print an :func:`inspect_file` report as rich tables."""
+    from rich.table import Table
+
+    overview = Table(title=f"{report['file']} ({report['kind']})", show_header=False)
+    overview.add_column("field", style="bold")
+    overview.add_column("value")
+    skip = {"file", "kind", "latents", "findings", "results"}
+    for key, value in report.items():
+        if key in skip:
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        overview.add_row(key, str(value))
+    for name, rows in report.get("results", {}).items():
+        overview.add_row(f"results: {name}", f"{rows} rows")
+    console.print(overview)
+    if report.get("latents"):
+        latents = Table(title="latents")
+        for col in ("name", "shape", "model", "plugin", "version", "seed", "created"):
+            latents.add_column(col)
+        for name, info in report["latents"].items():
+            latents.add_row(
+                name,
+                "x".join(map(str, info["shape"])),
+                str(info.get("model", "")),
+                str(info.get("plugin", "")),
+                str(info.get("plugin_version", "")),
+                str(info.get("seed", "")),
+                str(info.get("created", "")),
+            )
+        console.print(latents)
+    findings = Table(title=f"nwbinspector: {len(report['findings'])} finding(s)")
+    for col in ("importance", "check", "location", "message"):
+        findings.add_column(col, overflow="fold")
+    for f in report["findings"]:
+        style = "red" if f["importance"] in SERIOUS else None
+        findings.add_row(f["importance"], f["check"], f["location"], f["message"], style=style)
+    console.print(findings)

@@ -1,0 +1,854 @@
+"""Read a recording lazily: our own layout, or plain NWB written by any lab."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from neurofacedis.errors import InputError
+from neurofacedis.nwb._lazy import LazyImages, normalize_index, read_rows
+from neurofacedis.nwb._spikes import count_responses, repeat_numbers
+from neurofacedis.nwb._write import MODULE, file_sha256
+from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["Recording", "read_session", "open_nwb", "PRESENTATION_INDEX_COLUMNS"]
+
+#: Columns of a trials / TimeIntervals table taken as "which stimulus", first match wins.
+#: Integer columns index the stimulus set; text columns hold stimulus ids (image names).
+PRESENTATION_INDEX_COLUMNS: tuple[str, ...] = (
+    "stimulus_index",
+    "image_index",
+    "stim_index",
+    "stimulus_idx",
+    "image_idx",
+    "stim_idx",
+    "stimulus_number",
+    "image_number",
+    "stimulus_id",
+    "image_id",
+    "image_name",
+    "stimulus_name",
+)
+
+_STACKED_PATH = f"processing/{MODULE}/stimulus_set"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return (first[:160] + "...") if len(first) > 160 else first
+
+
+def _str_list(values: Any) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)):
+        values = [values]
+    out = []
+    for v in np.asarray(values[:] if hasattr(values, "shape") else values, dtype=object).ravel():
+        out.append(v.decode() if isinstance(v, bytes) else str(v))
+    return out
+
+
+def _column_values(column: Any) -> np.ndarray:
+    data = np.asarray(column.data[:])
+    if data.dtype.kind in "OSU":
+        return np.asarray(_str_list(data), dtype=object)
+    return data
+
+
+def open_nwb(path: str | Path) -> tuple[Any, Any]:
+    """Open an NWB file (HDF5) or NWB Zarr folder read-only: ``(io, nwbfile)``.
+
+    Raises :class:`~neurofacedis.errors.InputError` naming the file when it is missing, not
+    HDF5/Zarr, truncated, or not NWB.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", file=path)
+    if path.is_dir():
+        from hdmf_zarr.nwb import NWBZarrIO
+
+        try:
+            io = NWBZarrIO(str(path), mode="r")
+        except Exception as exc:  # noqa: BLE001 - any failure means "not readable"
+            raise InputError(
+                f"not a readable NWB Zarr store ({_one_line(exc)})", file=path
+            ) from None
+    else:
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise InputError("not an HDF5 file (NWB files are HDF5 or Zarr)", file=path)
+        try:
+            with h5py.File(path, "r"):
+                pass
+        except OSError as exc:
+            raise InputError(
+                f"truncated or damaged HDF5 file ({_one_line(exc)})", file=path
+            ) from None
+        from pynwb import NWBHDF5IO
+
+        try:
+            io = NWBHDF5IO(str(path), mode="r")
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"not a readable NWB file ({_one_line(exc)})", file=path) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ii]gnoring cached namespace.*")
+            nwbfile = io.read()
+    except Exception as exc:  # noqa: BLE001
+        io.close()
+        if "Pickle.decode is disabled" in str(exc):
+            raise InputError(
+                "holds pickled values (hdmf-zarr object references); pickle is never decoded",
+                file=path,
+            ) from None
+        raise InputError(f"not a readable NWB file ({_one_line(exc)})", file=path) from None
+    return io, nwbfile
+
+
+@dataclass
+class _Presentations:
+    onsets: np.ndarray
+    stops: np.ndarray
+    stimulus_index: np.ndarray
+    where: str  # NWB path, for messages
+
+
+class Recording:
+    """One recording session, read lazily from NWB (HDF5 ``.nwb`` or an NWB Zarr folder).
+
+    Open with :meth:`open`; use as a context manager or call :meth:`close`. Images and
+    responses are read only when asked for. Files written by :func:`write_session` and
+    plain-pynwb files (Units + ``Images`` in stimulus_template + an IndexSeries or a
+    trials/TimeIntervals table with a stimulus-index column) are both understood.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        io: Any,
+        nwbfile: Any,
+        *,
+        window: tuple[float, float] | None = None,
+        index_column: str | None = None,
+        images_name: str | None = None,
+    ) -> None:
+        self.path = path
+        self._io = io
+        self.nwbfile = nwbfile
+        self._window_arg = None if window is None else (float(window[0]), float(window[1]))
+        self._index_column = index_column
+        self._images_name = images_name
+        self._sha: str | None = None
+        self._responses: xr.DataArray | None = None
+        self._neuron_ids: np.ndarray | None = None
+        self._stim_index: pd.Index | None = None
+        self._module = nwbfile.processing.get(MODULE)
+        self._find_stimuli()
+        self._processed = self._find_typed("StimulusResponses", "responses")
+        self._units = nwbfile.units if nwbfile.units is not None else None
+        self._pres = self._find_presentations()
+        self._check_structure()
+
+    # --- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        window: tuple[float, float] | None = None,
+        index_column: str | None = None,
+        images_name: str | None = None,
+    ) -> Recording:
+        """Open a recording lazily.
+
+        Parameters
+        ----------
+        path
+            ``.nwb`` (HDF5) file or NWB Zarr folder.
+        window
+            Spike-counting window (s after onset). When given and the file has spike times,
+            responses are recounted from them instead of using processed responses.
+        index_column
+            Name of the presentation table column that says which stimulus was shown
+            (default: the first of :data:`PRESENTATION_INDEX_COLUMNS` found).
+        images_name
+            Name of the ``Images`` container in stimulus_template when a plain file has
+            several.
+        """
+        path = Path(path)
+        if window is not None and not float(window[1]) > float(window[0]):
+            raise InputError(
+                f"window must have stop > start, got {window}", file=path, obj="window"
+            )
+        io, nwbfile = open_nwb(path)
+        try:
+            return cls(
+                path, io, nwbfile, window=window, index_column=index_column, images_name=images_name
+            )
+        except BaseException:
+            io.close()
+            raise
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        if self._io is not None:
+            self._io.close()
+            self._io = None
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Recording({str(self.path)!r}, stimuli={self.n_stimuli}, neurons={self.n_neurons}, "
+            f"repeats={self.n_repeats}, source={self.response_source!r})"
+        )
+
+    def _err(self, obj: str, problem: str) -> InputError:
+        return InputError(problem, file=self.path, obj=obj)
+
+    # --- discovery --------------------------------------------------------------------------
+
+    def _find_typed(self, neurodata_type: str, preferred: str) -> Any | None:
+        if self._module is None:
+            return None
+        found = [
+            obj
+            for obj in self._module.data_interfaces.values()
+            if getattr(obj, "neurodata_type", None) == neurodata_type
+        ]
+        for obj in found:
+            if obj.name == preferred:
+                return obj
+        return found[0] if found else None
+
+    def _find_stimuli(self) -> None:
+        self._table = None
+        self._images_container = None
+        stacked = self._find_typed("FaceStimulusSet", "stimulus_set")
+        if stacked is not None:
+            self._stim_where = f"processing/{MODULE}/{stacked.name}"
+            images = stacked.images
+            if images.ndim not in (3, 4) or images.shape[0] == 0:
+                raise self._err(f"{self._stim_where}/images", "no stimuli")
+            self._images = LazyImages(stacked=images)
+            self._table = stacked.stimulus_table
+            n_rows = len(self._table.id)
+            if n_rows != images.shape[0]:
+                raise self._err(
+                    f"{self._stim_where}/stimulus_table",
+                    f"{n_rows} table rows but {images.shape[0]} images",
+                )
+            self._ids = _str_list(self._table["stimulus_id"].data)
+            return
+        containers = {
+            name: obj
+            for name, obj in self.nwbfile.stimulus_template.items()
+            if getattr(obj, "neurodata_type", None) == "Images"
+        }
+        if self._images_name is not None:
+            if self._images_name not in containers:
+                raise self._err(
+                    f"stimulus_template/{self._images_name}",
+                    f"no such Images container (have: {', '.join(containers) or 'none'})",
+                )
+            container = containers[self._images_name]
+        elif len(containers) == 1:
+            container = next(iter(containers.values()))
+        elif not containers:
+            raise self._err(
+                "stimulus_template", "no stimuli (no FaceStimulusSet and no Images container)"
+            )
+        else:
+            referenced = [
+                c for c in containers.values() if any(s is c for s in self._index_series_targets())
+            ]
+            if len(referenced) != 1:
+                raise self._err(
+                    "stimulus_template",
+                    f"several Images containers ({', '.join(containers)}); choose with images_name",
+                )
+            container = referenced[0]
+        self._images_container = container
+        self._stim_where = f"stimulus_template/{container.name}"
+        if container.order_of_images is not None:
+            frames = list(container.order_of_images.data[:])
+        else:
+            frames = [container.images[k] for k in sorted(container.images)]
+        if not frames:
+            raise self._err(self._stim_where, "no stimuli (empty Images container)")
+        shapes = {tuple(f.data.shape[:2]) + ((3,) if f.data.ndim == 3 else ()) for f in frames}
+        if len(shapes) != 1:
+            raise self._err(self._stim_where, f"images differ in shape: {sorted(shapes)[:3]}")
+        self._images = LazyImages(per_image=[f.data for f in frames], image_shape=shapes.pop())
+        self._ids = [f.name for f in frames]
+
+    def _index_series_targets(self) -> list[Any]:
+        return [
+            s.indexed_images
+            for s in self.nwbfile.stimulus.values()
+            if getattr(s, "neurodata_type", None) == "IndexSeries"
+            and getattr(s, "indexed_images", None) is not None
+        ]
+
+    def _find_presentations(self) -> _Presentations | None:
+        intervals = dict(self.nwbfile.intervals) if self.nwbfile.intervals else {}
+        candidates = (self._index_column,) if self._index_column else PRESENTATION_INDEX_COLUMNS
+        if self._index_column is None and "presentations" in intervals:
+            found = self._from_table(intervals["presentations"], candidates)
+            if found is not None:
+                return found
+        if self._index_column is None and self._images_container is not None:
+            for series in self.nwbfile.stimulus.values():
+                if (
+                    getattr(series, "neurodata_type", None) == "IndexSeries"
+                    and getattr(series, "indexed_images", None) is self._images_container
+                ):
+                    return self._from_index_series(series)
+        names = sorted(intervals, key=lambda k: (k != "presentations", k != "trials", k))
+        for name in names:
+            found = self._from_table(intervals[name], candidates)
+            if found is not None:
+                return found
+        if self._index_column is not None:
+            raise self._err(
+                f"intervals/*/{self._index_column}", "no presentation table has this column"
+            )
+        return None
+
+    def _from_table(self, table: Any, candidates: tuple[str, ...]) -> _Presentations | None:
+        column = next((c for c in candidates if c in table.colnames), None)
+        if column is None:
+            return None
+        where = f"intervals/{table.name}/{column}"
+        values = _column_values(table[column])
+        n = len(self._ids)
+        if values.dtype == object:  # stimulus ids / image names
+            lookup = {sid: i for i, sid in enumerate(self._ids)}
+            unknown = [v for v in values if v not in lookup]
+            if unknown:
+                raise self._err(where, f"unknown stimulus id {unknown[0]!r}")
+            index = np.array([lookup[v] for v in values], dtype=np.int64)
+        else:
+            if values.dtype.kind == "f" and not np.all(values == np.round(values)):
+                raise self._err(where, "stimulus index column is not integer")
+            index = values.astype(np.int64)
+        onsets = np.asarray(table["start_time"].data[:], dtype=np.float64)
+        stops = (
+            np.asarray(table["stop_time"].data[:], dtype=np.float64)
+            if "stop_time" in table.colnames
+            else np.full(onsets.shape, np.nan)
+        )
+        return self._checked(_Presentations(onsets, stops, index, where), n)
+
+    def _from_index_series(self, series: Any) -> _Presentations:
+        where = f"stimulus/{series.name}"
+        index = np.asarray(series.data[:]).astype(np.int64)
+        if series.timestamps is not None:
+            onsets = np.asarray(series.timestamps[:], dtype=np.float64)
+        else:
+            onsets = series.starting_time + np.arange(index.size) / float(series.rate)
+        if onsets.shape != index.shape:
+            raise self._err(where, f"{onsets.size} timestamps for {index.size} indices")
+        return self._checked(
+            _Presentations(onsets, np.full(onsets.shape, np.nan), index, where), len(self._ids)
+        )
+
+    def _checked(self, pres: _Presentations, n: int) -> _Presentations:
+        if pres.stimulus_index.size == 0:
+            raise self._err(pres.where, "no presentations")
+        out = (pres.stimulus_index < 0) | (pres.stimulus_index >= n)
+        if out.any():
+            raise self._err(
+                pres.where,
+                f"stimulus index {int(pres.stimulus_index[out][0])} out of range for {n} stimuli",
+            )
+        if not np.isfinite(pres.onsets).all():
+            raise self._err(pres.where, "non-finite presentation onsets")
+        return pres
+
+    def _check_structure(self) -> None:
+        n = len(self._ids)
+        if self._processed is not None:
+            where = f"processing/{MODULE}/{self._processed.name}"
+            shape = self._processed.data.shape
+            if len(shape) != 3:
+                raise self._err(
+                    f"{where}/data", f"expected (stimuli, neurons, repeats), got {shape}"
+                )
+            if shape[0] != n:
+                raise self._err(f"{where}/data", f"{shape[0]} response rows but {n} images")
+        spikes_present = self._units is not None and "spike_times" in self._units.colnames
+        if self._processed is None:
+            if self._units is None:
+                raise self._err("units", "no neural data (no Units table and no StimulusResponses)")
+            if len(self._units.id) == 0:
+                raise self._err("units", "empty Units table")
+            if not spikes_present:
+                raise self._err("units", "Units table has no spike_times")
+            if self._pres is None:
+                raise self._err(
+                    "intervals",
+                    "spike times but no presentation times (no presentations/trials table with "
+                    "a stimulus-index column and no IndexSeries)",
+                )
+        if (
+            self._window_arg is not None
+            and not self.has_spike_times
+            and self._processed is not None
+        ):
+            stored = self._processed_window()
+            if not np.allclose(stored, self._window_arg):
+                warnings.warn(
+                    f"{self.path}: window {self._window_arg} ignored: no spike times to recount; "
+                    f"using processed responses (window {stored})",
+                    stacklevel=3,
+                )
+
+    # --- identity and sizes -----------------------------------------------------------------
+
+    @property
+    def identifier(self) -> str:
+        """The NWB file's identifier."""
+        return str(self.nwbfile.identifier)
+
+    @property
+    def session_description(self) -> str:
+        """The NWB file's session description."""
+        return str(self.nwbfile.session_description)
+
+    @property
+    def session_start_time(self) -> Any:
+        """Session start (timezone-aware datetime)."""
+        return self.nwbfile.session_start_time
+
+    @property
+    def n_stimuli(self) -> int:
+        """Number of stimulus images."""
+        return len(self._ids)
+
+    @property
+    def has_processed(self) -> bool:
+        """Whether the file holds processed StimulusResponses."""
+        return self._processed is not None
+
+    @property
+    def has_spike_times(self) -> bool:
+        """Whether responses can be counted from spike times (Units + presentation times)."""
+        return (
+            self._units is not None
+            and "spike_times" in self._units.colnames
+            and len(self._units.id) > 0
+            and self._pres is not None
+        )
+
+    @property
+    def response_source(self) -> str:
+        """Where :attr:`responses` come from: "processed" or "spike_times"."""
+        if self._processed is not None and (self._window_arg is None or not self.has_spike_times):
+            return "processed"
+        return "spike_times"
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """Counting window (s after onset) of :attr:`responses`."""
+        if self.response_source == "processed":
+            return self._processed_window()
+        return self._window_arg or DEFAULT_WINDOW
+
+    def _processed_window(self) -> tuple[float, float]:
+        return (float(self._processed.window_start), float(self._processed.window_stop))
+
+    @property
+    def response_unit(self) -> str:
+        """What a response value is: "spikes" (count in the window) or "spikes/s"."""
+        if self.response_source == "processed":
+            return str(self._processed.unit)
+        return "spikes"
+
+    @property
+    def n_neurons(self) -> int:
+        """Number of neurons (columns of :attr:`responses`)."""
+        if self.response_source == "processed":
+            return int(self._processed.data.shape[1])
+        return len(self._units.id)
+
+    @property
+    def n_repeats(self) -> int:
+        """Size of the repeat axis of :attr:`responses`."""
+        if self.response_source == "processed":
+            return int(self._processed.data.shape[2])
+        reps = repeat_numbers(self._pres.stimulus_index, self._pres.onsets)
+        return int(reps.max()) + 1
+
+    @property
+    def neuron_ids(self) -> np.ndarray:
+        """Unit ids of the neurons, in response column order."""
+        if self._neuron_ids is None:
+            if self.response_source == "processed":
+                region = self._processed.units
+                rows = np.asarray(region.data[:], dtype=np.int64)
+                ids = np.asarray(region.table.id.data[:], dtype=np.int64)[rows]
+            else:
+                ids = np.asarray(self._units.id.data[:], dtype=np.int64)
+            self._neuron_ids = ids
+        return self._neuron_ids.copy()
+
+    # --- stimuli ----------------------------------------------------------------------------
+
+    def _factor_names(self) -> list[str]:
+        if self._table is None:
+            return []
+        names = getattr(self._table, "factor_columns", None)
+        if names is not None:
+            return _str_list(names)
+        return [
+            c
+            for c in self._table.colnames
+            if str(getattr(self._table[c], "description", "")).startswith("factor:")
+        ]
+
+    @property
+    def stimulus_ids(self) -> list[str]:
+        """Stimulus ids in image order."""
+        return list(self._ids)
+
+    @property
+    def stimuli(self) -> pd.DataFrame:
+        """Per-image table: stimulus_id, identity and label columns (index 0..N-1)."""
+        n = self.n_stimuli
+        if self._table is None:
+            return pd.DataFrame({"stimulus_id": self._ids, "identity": [""] * n})
+        skip = set(self._factor_names()) | {"landmarks"}
+        columns: dict[str, Any] = {}
+        for name in self._table.colnames:
+            column = self._table[name]
+            if name in skip or getattr(column, "neurodata_type", "") == "VectorIndex":
+                continue
+            values = _column_values(column)
+            if values.ndim != 1:
+                continue
+            columns[name] = list(values) if values.dtype == object else values
+        return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+    @property
+    def factors(self) -> pd.DataFrame | None:
+        """Known generative factors (N x F floats), or None."""
+        names = self._factor_names()
+        if not names:
+            return None
+        return pd.DataFrame(
+            {name: np.asarray(self._table[name].data[:], dtype=np.float64) for name in names},
+            index=pd.RangeIndex(self.n_stimuli),
+        )
+
+    @property
+    def landmarks(self) -> np.ndarray | None:
+        """Landmarks (N, L, 2) float32, (x, y) pixels, or None."""
+        if self._table is None or "landmarks" not in self._table.colnames:
+            return None
+        return np.asarray(self._table["landmarks"].data[:], dtype=np.float32)
+
+    @property
+    def images(self) -> LazyImages:
+        """uint8 images (N, H, W[, 3]); indexing reads only the images asked for."""
+        return self._images
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one image: (H, W) or (H, W, 3)."""
+        return tuple(self._images.shape[1:])
+
+    def load_images(self, indices: Any = None) -> np.ndarray:
+        """Images as float32 in [0, 1] (all, or the given indices)."""
+        raw = self._images[:] if indices is None else self._images[np.asarray(indices)]
+        return raw.astype(np.float32) / np.float32(255.0)
+
+    # --- responses --------------------------------------------------------------------------
+
+    @property
+    def responses(self) -> xr.DataArray:
+        """Responses (stimulus, neuron, repeat) float32, loaded once and cached.
+
+        attrs: ``window`` (s), ``unit``, ``source`` ("processed" or "spike_times").
+        """
+        if self._responses is None:
+            self._responses = self.read_responses()
+        return self._responses
+
+    def read_responses(self, stimuli: Any = None, neurons: Any = None) -> xr.DataArray:
+        """Read a block of responses, touching only the chunks it needs.
+
+        Parameters
+        ----------
+        stimuli, neurons
+            Index (slice, int array or boolean mask) into stimuli / neurons; None = all.
+        """
+        import xarray as xr
+
+        n_neurons = self.n_neurons
+        stim_sel, _ = normalize_index(slice(None) if stimuli is None else stimuli, self.n_stimuli)
+        unit_sel, _ = normalize_index(slice(None) if neurons is None else neurons, n_neurons)
+        if self.response_source == "processed":
+            where = f"processing/{MODULE}/{self._processed.name}/data"
+            block = _read_block(self._processed.data, stim_sel, unit_sel)
+            block = np.asarray(block, dtype=np.float32)
+            # one fast pass: a finite sum rules out inf (and NaN); else look closer
+            if not np.isfinite(block.sum()) and np.isinf(block).any():
+                raise self._err(where, "non-finite (infinite) responses")
+        else:
+            units = np.arange(n_neurons)[unit_sel]
+            block = count_responses(
+                self._spike_trains(units),
+                self._pres.onsets,
+                self._pres.stimulus_index,
+                self.n_stimuli,
+                self.window,
+                n_repeats=self.n_repeats,
+            )
+            block = block[stim_sel]
+        if self._stim_index is None:
+            self._stim_index = pd.Index(np.asarray(self._ids, dtype=object), name="stimulus")
+        stim_ids = self._stim_index[stim_sel]
+        neuron_ids = self.neuron_ids[unit_sel]
+        return xr.DataArray(
+            block,
+            dims=("stimulus", "neuron", "repeat"),
+            coords={
+                "stimulus": stim_ids,
+                "neuron": neuron_ids,
+                "repeat": np.arange(block.shape[2]),
+            },
+            attrs={
+                "window": tuple(self.window),
+                "unit": self.response_unit,
+                "source": self.response_source,
+            },
+            name="responses",
+        )
+
+    def _spike_trains(self, units: np.ndarray) -> list[np.ndarray]:
+        index = self._units["spike_times"]
+        ends = np.asarray(index.data[:], dtype=np.int64)
+        starts = np.concatenate([[0], ends[:-1]])
+        flat_ds = index.target.data
+        everything = units.size > len(ends) // 4
+        flat = np.asarray(flat_ds[:], dtype=np.float64) if everything else None
+        trains = []
+        for u in units:
+            a, b = int(starts[u]), int(ends[u])
+            st = flat[a:b] if flat is not None else np.asarray(flat_ds[a:b], dtype=np.float64)
+            if not np.isfinite(st).all():
+                raise self._err(f"units/spike_times[{u}]", "non-finite spike times")
+            if st.size > 1 and np.any(np.diff(st) < 0):
+                st = np.sort(st)
+            trains.append(st)
+        return trains
+
+    @property
+    def spike_times(self) -> list[np.ndarray] | None:
+        """Per unit, sorted spike times (s); None without a Units table with spike_times."""
+        if self._units is None or "spike_times" not in self._units.colnames:
+            return None
+        return self._spike_trains(np.arange(len(self._units.id)))
+
+    @property
+    def presentations(self) -> pd.DataFrame | None:
+        """start_time, stop_time, stimulus_index, repeat of each presentation; or None."""
+        if self._pres is None:
+            return None
+        return pd.DataFrame(
+            {
+                "start_time": self._pres.onsets,
+                "stop_time": self._pres.stops,
+                "stimulus_index": self._pres.stimulus_index,
+                "repeat": repeat_numbers(self._pres.stimulus_index, self._pres.onsets),
+            }
+        )
+
+    @property
+    def units(self) -> pd.DataFrame | None:
+        """Per-neuron columns of the Units (or 'neurons') table, indexed by unit id."""
+        table = self._processed.units.table if self.response_source == "processed" else self._units
+        if table is None:
+            return None
+        skip = {"spike_times", "electrode_group", "electrodes", "waveforms", "obs_intervals"}
+        columns: dict[str, Any] = {}
+        for name in table.colnames:
+            column = table[name]
+            if name in skip or getattr(column, "neurodata_type", "") == "VectorIndex":
+                continue
+            values = _column_values(column)
+            if values.ndim == 1:
+                columns[name] = list(values) if values.dtype == object else values
+        index = pd.Index(np.asarray(table.id.data[:], dtype=np.int64), name="id")
+        return pd.DataFrame(columns, index=index)
+
+    # --- latents, truth, metadata -----------------------------------------------------------
+
+    @property
+    def latents(self) -> dict[str, xr.DataArray]:
+        """Stored model latents by name: DataArray (stimulus, unit), attrs = provenance."""
+        import xarray as xr
+
+        out: dict[str, xr.DataArray] = {}
+        if self._module is None:
+            return out
+        for name, obj in self._module.data_interfaces.items():
+            if getattr(obj, "neurodata_type", None) != "ModelLatents":
+                continue
+            data = np.asarray(obj.data[:], dtype=np.float32)
+            if data.shape[0] != self.n_stimuli:
+                raise self._err(
+                    f"processing/{MODULE}/{name}/data",
+                    f"{data.shape[0]} latent rows but {self.n_stimuli} images",
+                )
+            out[name] = xr.DataArray(
+                data,
+                dims=("stimulus", "unit"),
+                coords={"stimulus": list(self._ids), "unit": _str_list(obj.unit_names)},
+                attrs=latent_provenance(obj),
+                name=name,
+            )
+        return out
+
+    @property
+    def truth(self) -> dict[str, Any] | None:
+        """Simulator ground truth (SimulationTruth), or None."""
+        obj = self._find_typed("SimulationTruth", "truth")
+        if obj is None:
+            return None
+        truth: dict[str, Any] = {
+            "tuning_weights": np.asarray(obj.tuning_weights[:], dtype=np.float64),
+            "factor_names": _str_list(obj.factor_names),
+            "code": _str_list(obj.code),
+            "baseline": np.asarray(obj.baseline[:], dtype=np.float64),
+            "gain": np.asarray(obj.gain[:], dtype=np.float64),
+            "params": json.loads(obj.parameters),
+        }
+        if getattr(obj, "extra", None):
+            truth.update(json.loads(obj.extra))
+        return truth
+
+    @property
+    def metadata(self) -> SessionMetadata:
+        """Session and subject metadata."""
+        f = self.nwbfile
+        subject = f.subject
+        groups = list(f.electrode_groups.values()) if f.electrode_groups else []
+        region = None
+        if "recording_site" in (f.electrode_groups or {}):
+            region = f.electrode_groups["recording_site"].location
+        elif len(groups) == 1:
+            region = groups[0].location
+        return SessionMetadata(
+            identifier=str(f.identifier),
+            session_description=str(f.session_description),
+            session_start_time=f.session_start_time,
+            subject_id=getattr(subject, "subject_id", None),
+            species=getattr(subject, "species", None),
+            sex=getattr(subject, "sex", None) or "U",
+            age=getattr(subject, "age", None),
+            lab=f.lab,
+            institution=f.institution,
+            experimenter=_str_list(f.experimenter),
+            brain_region=region,
+            keywords=_str_list(f.keywords),
+            related_publications=_str_list(f.related_publications),
+        )
+
+    def sha256(self) -> str:
+        """sha256 of the file (or Zarr folder), computed once."""
+        if self._sha is None:
+            self._sha = file_sha256(self.path)
+        return self._sha
+
+    def validate(self) -> None:
+        """Read everything once and raise InputError on bad values (infinite responses...)."""
+        self.read_responses()
+        _ = self.latents, self.truth, self.stimuli, self.factors, self.landmarks
+        if self.has_spike_times and self.response_source == "processed":
+            self.spike_times  # noqa: B018 - checks spike times are finite
+
+
+def _read_block(dataset: Any, stim_sel: np.ndarray | slice, unit_sel: np.ndarray | slice) -> Any:
+    """``dataset[stim_sel, unit_sel, :]`` reading only the chunks those rows/columns touch."""
+    if isinstance(unit_sel, slice):
+        return read_rows(dataset, stim_sel, (unit_sel,))
+    if unit_sel.size == 0:
+        return np.empty((len(np.arange(dataset.shape[0])[stim_sel]), 0, dataset.shape[2]))
+    uniq, inverse = np.unique(unit_sel, return_inverse=True)
+    lo, hi = int(uniq[0]), int(uniq[-1]) + 1
+    if not isinstance(stim_sel, slice):
+        block = read_rows(dataset, stim_sel, (slice(lo, hi),))
+        return block[:, uniq - lo][:, inverse]
+    if hi - lo == uniq.size:
+        block = dataset[stim_sel, lo:hi]
+    elif hasattr(dataset, "oindex"):
+        block = dataset.oindex[stim_sel, uniq]
+    else:
+        block = dataset[stim_sel, uniq.tolist()]
+    return np.asarray(block)[:, inverse]
+
+
+def latent_provenance(obj: Any) -> dict[str, Any]:
+    """Provenance attributes of a ModelLatents object as a flat dict."""
+    attrs: dict[str, Any] = {
+        "model": str(obj.model),
+        "plugin": str(obj.plugin),
+        "plugin_version": str(obj.plugin_version),
+        "parameters": str(obj.parameters),
+        "seed": int(obj.seed),
+        "training_images_sha256": str(obj.training_images_sha256),
+        "package_version": str(obj.package_version),
+        "created": str(obj.created),
+    }
+    for optional in ("source", "extra"):
+        value = getattr(obj, optional, None)
+        if value:
+            attrs[optional] = str(value)
+    return attrs
+
+
+def read_session(path: str | Path, **open_kwargs: Any) -> SessionData:
+    """Read a whole recording into memory as SessionData (the inverse of write_session)."""
+    with Recording.open(path, **open_kwargs) as rec:
+        stimuli = rec.stimuli
+        labels = stimuli.drop(columns=["stimulus_id", "identity"])
+        units = rec.units
+        processed = rec.has_processed
+        return SessionData(
+            images=rec.images[:],
+            stimulus_ids=rec.stimulus_ids,
+            metadata=rec.metadata,
+            identity=np.asarray(stimuli["identity"].tolist(), dtype=object),
+            factors=rec.factors,
+            landmarks=rec.landmarks,
+            labels=labels if len(labels.columns) else None,
+            responses=rec.responses.values if processed else None,
+            response_unit=rec.response_unit,
+            window=rec.window,
+            spike_times=rec.spike_times,
+            presentations=rec.presentations,
+            units=units if units is not None and len(units.columns) else None,
+            truth=rec.truth,
+            spike_time_resolution=(
+                float(rec._units.resolution) if rec._units is not None else None
+            ),
+        )

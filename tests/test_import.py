@@ -1,0 +1,165 @@
+"""`neurofacedis import` on real face photographs (LFW crops bundled with scikit-image) with
+simulated responses, from every supported format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from skimage import io as skio
+from skimage.data import lfw_subset
+from skimage.util import img_as_ubyte
+
+from neurofacedis.cli import main
+from neurofacedis.errors import InputError
+from neurofacedis.importers import import_recording, read_images, read_responses
+from neurofacedis.inspection import serious_findings
+from neurofacedis.nwb import Recording, SessionMetadata
+
+
+@pytest.fixture(scope="module")
+def faces() -> np.ndarray:
+    return img_as_ubyte(lfw_subset())  # (200, 25, 25): 100 faces then 100 non-faces
+
+
+def _simulated_responses(images: np.ndarray, n_units: int = 12, n_repeats: int = 3) -> np.ndarray:
+    """Poisson counts of linear-nonlinear neurons driven by the pixels (seeded)."""
+    rng = np.random.default_rng(42)
+    pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    pixels -= pixels.mean(0)
+    weights = rng.normal(scale=0.05, size=(pixels.shape[1], n_units))
+    rate = np.exp(1.5 + pixels @ weights)
+    counts = rng.poisson(rate[:, :, None], size=(*rate.shape, n_repeats)).astype(np.float32)
+    counts[::17, :, -1] = np.nan  # a missing repeat now and then
+    return counts
+
+
+def test_import_png_folder_with_labels_and_landmarks(tmp_path, faces):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, img in enumerate(faces):
+        skio.imsave(folder / f"lfw_{i:03d}.png", img, check_contrast=False)
+    (folder / "README.txt").write_text("not an image")
+    responses = _simulated_responses(faces)
+    np.save(tmp_path / "r.npy", responses)
+    landmarks = np.random.default_rng(0).uniform(0, 25, (200, 5, 2)).astype(np.float32)
+    np.save(tmp_path / "lm.npy", landmarks)
+    ids = [f"lfw_{i:03d}" for i in range(200)]
+    labels = pd.DataFrame(
+        {
+            "stimulus_id": ids,
+            "identity": [f"p{i % 7}" for i in range(200)],
+            "is_face": [i < 100 for i in range(200)],
+        }
+    ).sample(frac=1.0, random_state=1)  # rows in another order, matched by stimulus_id
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "lfw.nwb"
+    with pytest.warns(
+        UserWarning, match="left at defaults: session_start_time, subject_id, species"
+    ):
+        import_recording(
+            folder,
+            tmp_path / "r.npy",
+            out,
+            landmarks=tmp_path / "lm.npy",
+            labels=tmp_path / "labels.csv",
+        )
+    with Recording.open(out) as rec:
+        assert rec.stimulus_ids == ids
+        np.testing.assert_array_equal(rec.images[:], faces)
+        np.testing.assert_array_equal(rec.responses.values, responses)
+        np.testing.assert_array_equal(rec.landmarks, landmarks)
+        assert rec.stimuli["identity"].tolist() == [f"p{i % 7}" for i in range(200)]
+        assert rec.stimuli["is_face"].tolist() == [i < 100 for i in range(200)]
+        assert rec.n_repeats == 3 and rec.identifier == "lfw"
+    assert not serious_findings(out)
+
+
+def test_import_npy_stack_with_csv_and_mat_responses(tmp_path, faces):
+    stack = tmp_path / "faces.npy"
+    np.save(stack, lfw_subset())  # float in [0, 1] is converted to uint8
+    imgs, ids = read_images(stack)
+    np.testing.assert_array_equal(imgs, faces)
+    assert ids[:2] == ["stim0000", "stim0001"]
+    mean = np.nanmean(_simulated_responses(faces), axis=2)
+    csv = tmp_path / "r.csv"
+    frame = pd.DataFrame(mean, columns=[f"n{j}" for j in range(12)], index=ids)
+    frame.to_csv(csv)  # header row and a row-name column, as spreadsheets have
+    np.testing.assert_allclose(read_responses(csv)[:, :, 0], mean, rtol=1e-6)
+    mat = tmp_path / "r.mat"
+    scipy.io.savemat(mat, {"resp": mean, "other": np.arange(3.0)})
+    with pytest.raises(InputError, match="choose one with --mat-var"):
+        read_responses(mat)
+    np.testing.assert_allclose(read_responses(mat, mat_var="resp")[:, :, 0], mean, rtol=1e-6)
+    out = tmp_path / "mat.nwb"
+    meta = SessionMetadata(
+        identifier="mat-import",
+        subject_id="M2",
+        species="Macaca mulatta",
+        sex="F",
+        age="P7Y",
+        lab="L",
+        institution="I",
+        experimenter=["Doe, J"],
+        brain_region="ML",
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only session_start_time is missing
+        with pytest.raises(UserWarning, match="left at defaults: session_start_time$"):
+            import_recording(stack, mat, out, metadata=meta, mat_var="resp")
+    assert not out.exists()  # the warning was raised as an error before writing
+    with pytest.warns(UserWarning, match="session_start_time"):
+        import_recording(stack, mat, out, metadata=meta, mat_var="resp")
+    with Recording.open(out) as rec:
+        np.testing.assert_allclose(rec.responses.values[:, :, 0], mean, rtol=1e-6)
+        assert rec.metadata.brain_region == "ML" and rec.metadata.subject_id == "M2"
+
+
+def test_cli_import(tmp_path, faces, capsys):
+    stack = tmp_path / "faces.npy"
+    np.save(stack, faces[:40])
+    responses = _simulated_responses(faces[:40], n_units=5, n_repeats=2)
+    np.save(tmp_path / "r.npy", responses)
+    out = tmp_path / "cli.nwb"
+    args = [
+        "import",
+        "--images",
+        str(stack),
+        "--responses",
+        str(tmp_path / "r.npy"),
+        "--out",
+        str(out),
+        "--subject-id",
+        "M3",
+        "--species",
+        "Macaca mulatta",
+        "--age",
+        "P8Y",
+        "--sex",
+        "M",
+        "--brain-region",
+        "AM",
+        "--identifier",
+        "cli-test",
+        "--session-start-time",
+        "2024-02-03T10:00:00+00:00",
+        "--window",
+        "0.06",
+        "0.3",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out
+    assert "left at defaults: lab, institution, experimenter" in captured.err
+    with Recording.open(out) as rec:
+        assert rec.identifier == "cli-test" and rec.window == (0.06, 0.3)
+        assert str(rec.session_start_time.date()) == "2024-02-03"
+        np.testing.assert_array_equal(rec.responses.values, responses)
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)  # exists: refuses without --overwrite
+    assert exit_info.value.code == 2
