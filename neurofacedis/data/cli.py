@@ -1,0 +1,223 @@
+"""``neurofacedis data ...``: the typer sub-app for sharing datasets. Thin: parse, call, render.
+
+Errors are :class:`~neurofacedis.errors.NeurofacedisError` (one line, exit code 2, rendered
+by :func:`neurofacedis.cli.main`); ``validate`` exits 1 when it has failing findings.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="data",
+    help="Share datasets: list, fetch, validate, pack, export (see docs/sharing.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_MANIFEST_HELP = "Manifest file (default: the one shipped with neurofacedis)."
+
+
+def _console(stderr: bool = False):
+    from neurofacedis.cli import console
+
+    return console(stderr=stderr)
+
+
+@app.command("list")
+def list_(
+    manifest: Annotated[Path | None, typer.Option("--manifest", help=_MANIFEST_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """List the datasets in the manifest."""
+    from rich.table import Table
+
+    from neurofacedis.data.manifest import load_manifest
+
+    m = load_manifest(manifest)
+    if as_json:
+        typer.echo(m.model_dump_json(indent=2, exclude_defaults=True))
+        return
+    table = Table(title=f"datasets (manifest schema {m.schema_version})")
+    for col in ("name", "kind", "files", "status", "licence", "doi"):
+        table.add_column(col, overflow="fold")
+    for d in m.datasets:
+        status = (
+            "request"
+            if d.access == "request"
+            else (
+                "unverified"
+                if any(f.sha256 is None for f in d.files) or d.unverified
+                else "verified"
+            )
+        )
+        table.add_row(d.name, d.kind, str(len(d.files)), status, d.license, d.doi or "")
+    _console().print(table)
+
+
+@app.command()
+def fetch(
+    name: Annotated[str, typer.Argument(help="Dataset name (see 'neurofacedis data list').")],
+    dest: Annotated[
+        Path | None,
+        typer.Option("--dest", "-d", help="Destination folder (default: the user cache)."),
+    ] = None,
+    manifest: Annotated[Path | None, typer.Option("--manifest", help=_MANIFEST_HELP)] = None,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified", help="Fetch files without a sha256; record the hash seen."
+        ),
+    ] = False,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Download every file from URL/<path>.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the fetched files as JSON.")
+    ] = False,
+) -> None:
+    """Download (or regenerate) dataset NAME, checking every file's sha256."""
+    from neurofacedis.data.fetch import fetch_dataset
+
+    res = fetch_dataset(
+        name,
+        dest=dest,
+        manifest=manifest,
+        allow_unverified=allow_unverified,
+        base_url=base_url,
+        progress=not (quiet or as_json),
+    )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "dataset": res.dataset,
+                    "dest": str(res.dest),
+                    "lock_file": str(res.lock_file),
+                    "files": [
+                        {
+                            "path": str(f.path),
+                            "sha256": f.sha256,
+                            "size": f.size,
+                            "digest": f.digest,
+                            "verified": f.verified,
+                        }
+                        for f in res.files
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    con = _console()
+    for f in res.files:
+        mark = "[green]verified[/]" if f.verified else "[yellow]unverified[/]"
+        con.print(f"{mark} {f.path}  sha256 {f.sha256}  ({f.size} bytes)")
+    for note in res.notes:
+        con.print(f"[yellow]{note}[/]")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="NWB files (.nwb) or Zarr folders.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    dandi: Annotated[
+        bool, typer.Option("--dandi", help="Use nwbinspector's DANDI configuration.")
+    ] = False,
+    failures_only: Annotated[
+        bool, typer.Option("--failures-only", help="Hide passing checks.")
+    ] = False,
+) -> None:
+    """Check files with nwbinspector and the project's own checks; exit 1 on failures."""
+    from neurofacedis.data.validate import render_table, validate_files
+
+    report = validate_files(files, dandi=dandi)
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        _console().print(render_table(report, show_ok=not failures_only))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def pack(
+    files: Annotated[list[Path], typer.Argument(help="NWB files to share.")],
+    name: Annotated[str, typer.Option("--name", help="Dataset name in the manifest.")],
+    manifest: Annotated[
+        Path, typer.Option("--manifest", help="Manifest to add the entry to.")
+    ] = Path("data_manifest.yaml"),
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the dataset is.")
+    ] = None,
+    license: Annotated[
+        str, typer.Option("--license", help="Licence (DANDI: CC0-1.0, CC-BY-4.0).")
+    ] = "CC-BY-4.0",
+    citation: Annotated[str, typer.Option("--citation", help="How to cite the dataset.")] = "",
+    doi: Annotated[
+        str | None, typer.Option("--doi", help="DOI of the dataset or its paper.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Where the files will be served.")
+    ] = None,
+    dandi_layout: Annotated[
+        Path | None,
+        typer.Option("--dandi-layout", help="Copy files to DIR/sub-<id>/sub-<id>_ses-<id>.nwb."),
+    ] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="DANDI subject label.")] = None,
+    session: Annotated[
+        list[str] | None, typer.Option("--session", help="DANDI session label, per file.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the manifest entry as JSON.")
+    ] = False,
+) -> None:
+    """Validate FILES, hash them and add/update dataset NAME in the manifest."""
+    from neurofacedis.data.pack import pack_files
+
+    res = pack_files(
+        files,
+        name=name,
+        manifest=manifest,
+        description=description,
+        license=license,
+        citation=citation,
+        doi=doi,
+        base_url=base_url,
+        dandi_dir=dandi_layout,
+        subject=subject,
+        sessions=session or (),
+    )
+    if as_json:
+        typer.echo(res.entry.model_dump_json(indent=2, exclude_defaults=True))
+        return
+    con = _console()
+    for (src, dst), f in zip(res.files, res.entry.files, strict=True):
+        where = f" -> {dst}" if dst != src else ""
+        con.print(f"{src}{where}  sha256 {f.sha256}  ({f.size} bytes)")
+    for note in res.notes:
+        con.print(f"[yellow]{note}[/]")
+    con.print(f"manifest entry {res.entry.name!r} written to {res.manifest}")
+
+
+@app.command()
+def export(
+    file: Annotated[Path, typer.Argument(help="NWB (HDF5) file.")],
+    zarr: Annotated[Path, typer.Option("--zarr", help="Zarr folder to write (e.g. OUT.nwb.zarr).")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing folder.")
+    ] = False,
+) -> None:
+    """Write a Zarr copy of an NWB file (hdmf-zarr); it analyses like the original."""
+    from neurofacedis.data.export import export_zarr
+
+    out = export_zarr(file, zarr, overwrite=overwrite)
+    _console().print(f"wrote {out}")

@@ -1,0 +1,495 @@
+"""Fetch a manifest dataset by name: pooch downloads, sha256-checked, cached and resumable.
+
+Downloads go through :func:`pooch.retrieve` (temporary file, hash check, then rename, so a
+file that fails its check never appears), with :class:`ResumableDownloader`, a pooch
+downloader that resumes an interrupted transfer from a ``.part`` file with an HTTP Range
+request and shows a rich progress bar. Files already present with the right hash are not
+downloaded again; the default destination is the user cache (see
+:func:`neurofacedis.cache.default_cache_dir`). ``generated`` datasets are regenerated with
+their ``neurofacedis`` command and checked against the manifest's digest.
+
+Every fetch writes ``neurofacedis-data.lock.json`` in the destination: the sha256 seen for
+each file, which is how an ``unverified`` entry (fetched only with ``allow_unverified``)
+gets a hash a collaborator can pin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from neurofacedis.data.manifest import (
+    DatasetEntry,
+    FileEntry,
+    Manifest,
+    check_url,
+    load_manifest,
+    safe_join,
+    write_text_atomic,
+)
+from neurofacedis.errors import InputError
+
+__all__ = [
+    "LOCK_NAME",
+    "FetchedFile",
+    "FetchResult",
+    "ResumableDownloader",
+    "default_data_dir",
+    "fetch_dataset",
+    "file_sha256",
+    "read_lock",
+]
+
+#: Name of the lock file written into every fetch destination.
+LOCK_NAME = "neurofacedis-data.lock.json"
+
+_CHUNK = 1 << 16
+
+
+def default_data_dir(name: str) -> Path:
+    """Where a dataset is fetched when no destination is given: ``<cache>/data/<name>``."""
+    from neurofacedis.cache import default_cache_dir
+
+    return default_cache_dir() / "data" / name
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (hex), via pooch's hashing."""
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """One file in the destination after a fetch."""
+
+    path: Path
+    sha256: str
+    size: int
+    verified: bool
+    digest: str = "file"
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What :func:`fetch_dataset` produced: files, where, and the lock file written."""
+
+    dataset: str
+    dest: Path
+    files: tuple[FetchedFile, ...]
+    lock_file: Path
+    notes: tuple[str, ...] = field(default=())
+
+
+class ResumableDownloader:
+    """A pooch downloader for ``http``, ``https`` and ``file`` URLs that can resume.
+
+    Bytes go to ``partial`` (kept when the connection breaks, so the next call sends
+    ``Range: bytes=N-`` and appends); when complete, ``partial`` is moved onto pooch's
+    temporary output file, which pooch hash-checks before renaming it into place. A server
+    that ignores the Range header (200 instead of 206) makes it start over. ``max_size``
+    stops a response that is larger than the manifest says.
+
+    Parameters
+    ----------
+    partial
+        The ``.part`` file next to the destination.
+    progress
+        Show a rich progress bar on stderr.
+    max_size
+        Refuse more bytes than this (the manifest's ``size``), or None.
+    timeout
+        Seconds to wait for the server to connect or send data.
+    """
+
+    def __init__(
+        self,
+        partial: Path,
+        *,
+        progress: bool = True,
+        max_size: int | None = None,
+        timeout: float = 30.0,
+        label: str = "",
+    ) -> None:
+        self.partial = Path(partial)
+        self.progress = progress
+        self.max_size = max_size
+        self.timeout = timeout
+        self.label = label or self.partial.name.removesuffix(".part")
+        #: Offsets this downloader resumed from (for tests and logs).
+        self.resumed_from: list[int] = []
+
+    def __call__(self, url: str, output_file: Any, pooch: Any, check_only: bool = False) -> bool:
+        """Download ``url`` into ``output_file`` (pooch's downloader protocol)."""
+        if check_only:
+            return self._exists(url)
+        if urlsplit(url).scheme == "file":
+            self._copy_file(url)
+        else:
+            self._http(url)
+        if isinstance(output_file, (str, os.PathLike)):
+            os.replace(self.partial, output_file)
+        else:  # a file object
+            with open(self.partial, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    output_file.write(chunk)
+            self.partial.unlink()
+        return True
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _bar(self, total: int | None, done: int):
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        from neurofacedis.cli import console
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console(stderr=True),
+            disable=not self.progress,
+            transient=True,
+        )
+        task = bar.add_task(self.label, total=total, completed=done)
+        return bar, task
+
+    def _check_size(self, n: int) -> None:
+        if self.max_size is not None and n > self.max_size:
+            self.partial.unlink(missing_ok=True)
+            raise ValueError(f"download is larger than the manifest's size ({self.max_size} bytes)")
+
+    def _exists(self, url: str) -> bool:
+        if urlsplit(url).scheme == "file":
+            return Path(unquote(urlsplit(url).path)).is_file()
+        import requests
+
+        with requests.head(url, timeout=self.timeout, allow_redirects=True) as r:
+            return r.ok
+
+    def _copy_file(self, url: str) -> None:
+        src = Path(unquote(urlsplit(url).path))
+        if not src.is_file():
+            raise FileNotFoundError(f"no such file: {src}")
+        total = src.stat().st_size
+        self._check_size(total)
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        bar, task = self._bar(total, 0)
+        with bar, open(src, "rb") as fin, open(self.partial, "wb") as fout:
+            while chunk := fin.read(_CHUNK):
+                fout.write(chunk)
+                bar.advance(task, len(chunk))
+
+    def _http(self, url: str) -> None:
+        import requests
+
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(2):
+            have = self.partial.stat().st_size if self.partial.exists() else 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
+                if have and r.status_code == 416:  # partial is stale or already complete
+                    self.partial.unlink()
+                    continue
+                r.raise_for_status()
+                if have and r.status_code == 206 and _range_start(r) == have:
+                    mode = "ab"
+                    self.resumed_from.append(have)
+                else:
+                    mode, have = "wb", 0
+                length = r.headers.get("Content-Length")
+                total = have + int(length) if length and length.isdigit() else None
+                if total is not None:
+                    self._check_size(total)
+                bar, task = self._bar(total, have)
+                done = have
+                with bar, open(self.partial, mode) as fh:
+                    for chunk in r.iter_content(chunk_size=_CHUNK):
+                        fh.write(chunk)
+                        done += len(chunk)
+                        self._check_size(done)
+                        bar.advance(task, len(chunk))
+                if total is not None and done < total:
+                    raise requests.exceptions.ConnectionError(
+                        f"connection closed after {done} of {total} bytes"
+                    )
+            return
+        raise ValueError("server refused the byte range twice")
+
+
+def _range_start(response: Any) -> int | None:
+    text = response.headers.get("Content-Range", "")  # "bytes START-END/TOTAL"
+    try:
+        return int(text.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def read_lock(dest: str | Path) -> dict[str, Any]:
+    """Read the lock file of a destination folder (an empty structure when there is none)."""
+    path = Path(dest) / LOCK_NAME
+    if not path.exists():
+        return {"schema_version": 1, "datasets": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable lock file: {exc}", file=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
+        raise InputError("lock file has no 'datasets' mapping", file=path)
+    return data
+
+
+def _write_lock(dest: Path, name: str, files: Sequence[FetchedFile]) -> Path:
+    lock = read_lock(dest)
+    entry = lock["datasets"].setdefault(name, {"files": {}})
+    for f in files:
+        rel = f.path.relative_to(dest.resolve()).as_posix()
+        entry["files"][rel] = {
+            "sha256": f.sha256,
+            "size": f.size,
+            "digest": f.digest,
+            "verified": f.verified,
+            "url": f.url,
+        }
+    path = dest / LOCK_NAME
+    write_text_atomic(path, json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _digest(path: Path, digest: str) -> str:
+    if digest == "content":
+        from neurofacedis.data.digest import content_sha256
+
+        return content_sha256(path)
+    return file_sha256(path)
+
+
+def _dest_lock(dest: Path):
+    from filelock import FileLock
+
+    from neurofacedis.cache import default_cache_dir
+
+    key = hashlib.sha256(str(dest.resolve()).encode()).hexdigest()[:16]
+    lock_dir = default_cache_dir() / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_dir / f"data-{key}.lock"))
+
+
+def fetch_dataset(
+    name: str,
+    *,
+    dest: str | Path | None = None,
+    manifest: Manifest | str | Path | None = None,
+    allow_unverified: bool = False,
+    base_url: str | None = None,
+    progress: bool = True,
+) -> FetchResult:
+    """Download (or regenerate) dataset ``name`` into ``dest`` and check every file's hash.
+
+    Parameters
+    ----------
+    name
+        Dataset name in the manifest.
+    dest
+        Destination folder; default :func:`default_data_dir` (the user cache).
+    manifest
+        A :class:`Manifest` or a path to one; default: the manifest shipped with neurofacedis.
+    allow_unverified
+        Fetch files the manifest gives no sha256 for; their hash is recorded in the lock file.
+    base_url
+        Download every file from ``base_url/<path>`` instead (a mirror, or where a packed
+        dataset was uploaded).
+    progress
+        Show progress bars.
+
+    Raises
+    ------
+    InputError
+        Unknown or unsafe names/paths, unverified files without ``allow_unverified``, data
+        that must be requested, download failures, or a hash mismatch (the file is removed).
+    """
+    m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    entry = m.get(name)
+    dest = Path(dest) if dest is not None else default_data_dir(entry.name)
+    if base_url is not None:
+        try:
+            check_url(base_url)
+        except ValueError as exc:
+            raise InputError(str(exc), obj="--base-url") from None
+    if entry.access == "request":
+        where = entry.homepage or ", ".join(s.url for s in entry.sources)
+        raise InputError(
+            f"not downloadable (licensed data): request it from {where}, then run "
+            f"'neurofacedis data pack FILE... --name {entry.name}'",
+            obj=entry.name,
+        )
+    if not entry.files:
+        raise InputError("the manifest lists no files for this dataset", obj=entry.name)
+    # Check every destination before writing anything.
+    targets = [(f, safe_join(dest, f.path)) for f in entry.files]
+    unverified = [f for f in entry.files if f.sha256 is None]
+    if unverified and not allow_unverified:
+        raise InputError(
+            f"{len(unverified)} file(s) have no sha256 in the manifest; pass "
+            "--allow-unverified to fetch them and record the hash seen",
+            obj=f"{entry.name}/{unverified[0].path}",
+        )
+    if dest.exists() and not dest.is_dir():
+        raise InputError("destination is not a folder", file=dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with _dest_lock(dest):
+        if entry.kind == "generated":
+            fetched = _generate(entry, dest, targets)
+        else:
+            locked = read_lock(dest)["datasets"].get(entry.name, {}).get("files", {})
+            fetched = [
+                _fetch_one(entry, f, target, dest, base_url, progress, locked.get(f.path))
+                for f, target in targets
+            ]
+        lock_file = _write_lock(dest, entry.name, fetched)
+    notes = tuple(
+        f"unverified {f.path.name}: sha256 seen {f.sha256} (recorded in {lock_file.name})"
+        for f in fetched
+        if not f.verified
+    )
+    return FetchResult(entry.name, dest, tuple(fetched), lock_file, notes)
+
+
+def _fetch_one(
+    entry: DatasetEntry,
+    f: FileEntry,
+    target: Path,
+    dest: Path,
+    base_url: str | None,
+    progress: bool,
+    locked: dict[str, Any] | None,
+) -> FetchedFile:
+    import pooch
+    import requests
+
+    url = entry.url_for(f, base_url)
+    obj = f"{entry.name}/{f.path}"
+    if url is None:
+        raise InputError(
+            "no URL: give --base-url or set base_url in the manifest entry", obj=obj
+        )
+    # Known hash: the manifest's (bytes), else the one recorded when first fetched.
+    expected = f.sha256 if f.digest == "file" else None
+    if expected is None and f.sha256 is None and locked and locked.get("digest") == "file":
+        expected = locked.get("sha256")
+    downloader = ResumableDownloader(
+        target.with_name(target.name + ".part"), progress=progress, max_size=f.size, label=f.path
+    )
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{expected}" if expected else None,
+            fname=target.name,
+            path=target.parent,
+            downloader=downloader,
+            progressbar=False,
+        )
+    except ValueError as exc:
+        _remove_if_bad(target, expected)
+        seen = str(exc).split("but got ")[-1].split(".")[0] if "but got" in str(exc) else ""
+        problem = (
+            f"sha256 mismatch (expected {expected}, got {seen}); file refused and removed"
+            if seen
+            else f"download refused: {exc}"
+        )
+        raise InputError(problem, file=url, obj=obj) from None
+    except requests.exceptions.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else "?"
+        reason = exc.response.reason if exc.response is not None else ""
+        raise InputError(f"HTTP {code} {reason}".rstrip(), file=url, obj=obj) from None
+    except (requests.exceptions.RequestException, OSError) as exc:
+        kept = downloader.partial.exists()
+        kept = " (partial download kept; run again to resume)" if kept else ""
+        problem = f"download failed: {type(exc).__name__}{kept}"
+        raise InputError(problem, file=url, obj=obj) from None
+    size = target.stat().st_size
+    if f.size is not None and size != f.size:
+        target.unlink()
+        raise InputError(
+            f"size {size} differs from the manifest's {f.size}; file refused and removed",
+            file=url,
+            obj=obj,
+        )
+    seen_hash = expected or _digest(target, f.digest)
+    if f.sha256 is not None and f.digest == "content" and seen_hash != f.sha256:
+        target.unlink()
+        raise InputError(
+            f"content sha256 mismatch (expected {f.sha256}, got {seen_hash}); file refused "
+            "and removed",
+            file=url,
+            obj=obj,
+        )
+    return FetchedFile(target, seen_hash, size, f.sha256 is not None, f.digest, url)
+
+
+def _remove_if_bad(target: Path, expected: str | None) -> None:
+    """Remove a file left at ``target`` (e.g. an older copy) whose hash is not ``expected``."""
+    if target.exists() and expected is not None and file_sha256(target) != expected:
+        target.unlink()
+
+
+def _generate(
+    entry: DatasetEntry, dest: Path, targets: list[tuple[FileEntry, Path]]
+) -> list[FetchedFile]:
+    """Regenerate a ``generated`` dataset in-process and check it against the manifest."""
+    gen = entry.generate
+    if gen is None:  # DatasetEntry validation makes this unreachable
+        raise InputError("no 'generate' section", obj=entry.name)
+    done = []
+    if all(t.exists() for _, t in targets):
+        done = [(f, t, _digest(t, f.digest)) for f, t in targets]
+    if not done or any(f.sha256 is not None and h != f.sha256 for f, _, h in done):
+        from neurofacedis.cli import app
+
+        words = [w.replace("{dest}", str(dest)) for w in shlex.split(gen.command)]
+        try:
+            code = app(args=words[1:], standalone_mode=False)
+        except Exception as exc:
+            # click usage errors (typer >= 0.2x vendors click, so match by behaviour)
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            raise InputError(
+                f"generate command failed: {exc.format_message()}", obj=entry.name
+            ) from None
+        if isinstance(code, int) and code:
+            raise InputError(f"generate command exited with {code}", obj=entry.name)
+        done = []
+        for f, t in targets:
+            if not t.exists():
+                raise InputError(
+                    "the generate command did not write this file", file=t, obj=entry.name
+                )
+            done.append((f, t, _digest(t, f.digest)))
+    out = []
+    for f, t, h in done:
+        if f.sha256 is not None and h != f.sha256:
+            t.unlink()
+            raise InputError(
+                f"regenerated {f.digest} sha256 {h} differs from the manifest's {f.sha256} "
+                "(different library versions?); file removed",
+                file=t,
+                obj=entry.name,
+            )
+        out.append(FetchedFile(t, h, t.stat().st_size, f.sha256 is not None, f.digest, None))
+    return out

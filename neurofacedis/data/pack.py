@@ -1,0 +1,207 @@
+"""Pack NWB files for sharing: validate, hash, write the manifest entry, lay out for DANDI.
+
+:func:`pack_files` refuses files that fail :func:`~neurofacedis.data.validate_files`, computes
+each file's sha256 and size, and adds (or replaces) the dataset's entry in a manifest,
+keeping the rest of that YAML file as it was. With ``dandi_dir`` it also copies the files
+into DANDI's layout, ``sub-<subject>/sub-<subject>_ses-<session>.nwb``, so that
+``dandi upload`` (run from that folder after ``dandi download`` of the dandiset's
+``dandiset.yaml``) accepts them unchanged; the manifest paths then follow that layout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neurofacedis.data.fetch import file_sha256
+from neurofacedis.data.manifest import (
+    DatasetEntry,
+    FileEntry,
+    check_url,
+    file_mode,
+    safe_join,
+    update_manifest,
+)
+from neurofacedis.data.validate import ValidationReport, validate_files
+from neurofacedis.errors import InputError
+
+__all__ = ["PackResult", "pack_files", "dandi_path", "DANDI_LABEL"]
+
+#: Allowed subject/session labels in DANDI paths: letters, digits and '-' ('_' separates
+#: entities, so it may not appear inside a label).
+DANDI_LABEL = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+@dataclass(frozen=True)
+class PackResult:
+    """What :func:`pack_files` did."""
+
+    entry: DatasetEntry
+    manifest: Path
+    files: tuple[tuple[Path, Path], ...]  # (source, file the manifest entry describes)
+    report: ValidationReport
+    notes: tuple[str, ...] = field(default=())
+
+
+def dandi_path(subject: str, session: str) -> str:
+    """DANDI's relative path for one session file: ``sub-<s>/sub-<s>_ses-<t>.nwb``."""
+    for what, label in (("subject", subject), ("session", session)):
+        if not DANDI_LABEL.match(label):
+            raise InputError(
+                f"DANDI {what} label {label!r} may only hold letters, digits and '-'",
+                obj=f"--{what}",
+            )
+    return f"sub-{subject}/sub-{subject}_ses-{session}.nwb"
+
+
+def _copy(src: Path, dst: Path, sha: str) -> None:
+    """Copy atomically; an existing identical file is kept, a different one refused."""
+    if dst.exists():
+        if file_sha256(dst) == sha:
+            return
+        raise InputError("exists with different content; remove it first", file=dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    mode = file_mode(dst)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _subject_ids(paths: Sequence[Path]) -> list[str | None]:
+    from neurofacedis.data.validate import open_nwb
+
+    out = []
+    for p in paths:
+        with open_nwb(p) as nwbfile:
+            out.append(nwbfile.subject.subject_id if nwbfile.subject is not None else None)
+    return out
+
+
+def pack_files(
+    paths: Sequence[str | Path],
+    *,
+    name: str,
+    manifest: str | Path = "data_manifest.yaml",
+    description: str | None = None,
+    license: str = "CC-BY-4.0",
+    citation: str = "",
+    doi: str | None = None,
+    base_url: str | None = None,
+    dandi_dir: str | Path | None = None,
+    subject: str | None = None,
+    sessions: Sequence[str] = (),
+    validate: bool = True,
+) -> PackResult:
+    """Validate and hash NWB files and record them as dataset ``name`` in ``manifest``.
+
+    Parameters
+    ----------
+    paths
+        NWB (HDF5) files.
+    name
+        Dataset name (letters, digits, '.', '_', '-').
+    manifest
+        Manifest file to add the entry to (created when missing; other entries kept).
+    description, license, citation, doi
+        Written into the entry. DANDI offers the licences CC0-1.0 and CC-BY-4.0.
+    base_url
+        Where the files will be downloadable from (``<base_url>/<path>``), if known.
+    dandi_dir, subject, sessions
+        Copy the files to ``dandi_dir/sub-<subject>/sub-<subject>_ses-<session>.nwb``, one
+        session label per file; validation then uses nwbinspector's DANDI configuration.
+    validate
+        Refuse files with failing findings (default).
+
+    Raises
+    ------
+    InputError
+        Missing files, failing validation, bad labels, duplicate names, or a DANDI target that
+        exists with other content.
+    """
+    files = [Path(p) for p in paths]
+    if not files:
+        raise InputError("no files to pack", obj="FILE")
+    for f in files:
+        if not f.is_file():
+            what = "a folder (Zarr): pack the HDF5 file" if f.is_dir() else "no such file"
+            raise InputError(what, file=f)
+    if base_url is not None:
+        try:
+            check_url(base_url)
+        except ValueError as exc:
+            raise InputError(str(exc), obj="--base-url") from None
+    dandi = dandi_dir is not None
+    if dandi:
+        if subject is None:
+            raise InputError("--dandi-layout needs --subject", obj="--subject")
+        if len(sessions) != len(files):
+            raise InputError(
+                f"--dandi-layout needs one --session per file ({len(files)} files, "
+                f"{len(sessions)} sessions)",
+                obj="--session",
+            )
+        rel_paths = [dandi_path(subject, s) for s in sessions]
+    else:
+        rel_paths = [f.name for f in files]
+    dupes = sorted({p for p in rel_paths if rel_paths.count(p) > 1})
+    if dupes:
+        raise InputError(f"two files would be packed as {dupes[0]}", obj=name)
+
+    report = validate_files(files, dandi=dandi) if validate else ValidationReport()
+    if not report.ok:
+        first = report.failures[0]
+        raise InputError(
+            f"validation failed ({len(report.failures)} failing findings; first: {first.check} "
+            f"at {first.location}: {first.message}); see 'neurofacedis data validate'",
+            file=first.file,
+        )
+    notes = []
+    if dandi:
+        for f, sid in zip(files, _subject_ids(files), strict=True):
+            if sid is not None and sid != subject:
+                notes.append(f"{f.name}: subject_id in the file is {sid!r}, packed as {subject!r}")
+
+    entries, placed = [], []
+    for f, rel in zip(files, rel_paths, strict=True):
+        sha = file_sha256(f)
+        if dandi:
+            target = safe_join(Path(dandi_dir), rel)
+            _copy(f, target, sha)
+        else:
+            target = f
+        entries.append(FileEntry(path=rel, sha256=sha, size=f.stat().st_size))
+        placed.append((f, target))
+
+    try:
+        entry = DatasetEntry(
+            name=name,
+            description=description or f"{len(files)} NWB recording(s) packed with neurofacedis",
+            kind="nwb",
+            license=license,
+            citation=citation,
+            doi=doi,
+            base_url=base_url,
+            files=tuple(entries),
+        )
+    except ValueError as exc:  # pydantic ValidationError
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            err = exc.errors()[0]
+            raise InputError(
+                str(err["msg"]).removeprefix("Value error, "),
+                obj=".".join(str(x) for x in err["loc"]) or name,
+            ) from None
+        raise
+    update_manifest(manifest, entry)
+    return PackResult(entry, Path(manifest), tuple(placed), report, tuple(notes))

@@ -1,0 +1,412 @@
+"""Validate NWB recordings before sharing: nwbinspector plus the project's own checks.
+
+nwbinspector (with pynwb's schema validation) finds general NWB problems; the project's checks
+find what would break an analysis: the stimulus count must equal the response rows and the
+latent rows, responses and latents must be finite (NaN only as a missing repeat), the
+``ndx-neurofacedis`` schema must be cached in the file with its version, and every
+ModelLatents object must carry complete provenance. Works on HDF5 files and Zarr folders.
+
+Severities: ``fail`` (nwbinspector CRITICAL, PYNWB_VALIDATION, ERROR and
+BEST_PRACTICE_VIOLATION; any failed project check) makes the report not ok; ``warn``
+(BEST_PRACTICE_SUGGESTION) and ``ok`` rows are shown but do not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurofacedis.errors import InputError
+
+__all__ = [
+    "Finding",
+    "ValidationReport",
+    "validate_files",
+    "render_table",
+    "PROVENANCE_FIELDS",
+    "NAMESPACE",
+]
+
+#: The project's NWB extension namespace (see schemas/).
+NAMESPACE = "ndx-neurofacedis"
+#: ModelLatents attributes that must be present and non-empty.
+PROVENANCE_FIELDS = (
+    "model",
+    "plugin",
+    "plugin_version",
+    "parameters",
+    "seed",
+    "training_images_sha256",
+    "package_version",
+    "created",
+)
+_FAILING_IMPORTANCE = {"ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION"}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row of the report: which file, which check, where, how bad, and what."""
+
+    file: str
+    check: str
+    status: str  # "fail", "warn" or "ok"
+    location: str
+    message: str
+    importance: str = ""  # nwbinspector's importance level, for its findings
+    source: str = "neurofacedis"  # or "nwbinspector"
+
+
+@dataclass
+class ValidationReport:
+    """All findings for a set of files; ``ok`` when none failed."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no finding has status ``fail``."""
+        return not any(f.status == "fail" for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        """The failing findings."""
+        return [f for f in self.findings if f.status == "fail"]
+
+    def to_json(self) -> str:
+        """Render the report as JSON: ``{"ok": bool, "findings": [...]}``."""
+        return json.dumps(
+            {"ok": self.ok, "findings": [asdict(f) for f in self.findings]}, indent=2
+        )
+
+
+def is_zarr(path: Path) -> bool:
+    """Tell a Zarr store (a folder) from an HDF5 file."""
+    return Path(path).is_dir()
+
+
+@contextmanager
+def open_nwb(path: str | Path) -> Iterator[Any]:
+    """Open an NWB file (HDF5) or Zarr folder read-only (:func:`neurofacedis.nwb.open_nwb`)."""
+    from neurofacedis.nwb import open_nwb as _open
+
+    io, nwbfile = _open(path)
+    try:
+        yield nwbfile
+    finally:
+        io.close()
+
+
+def cached_namespaces(path: str | Path) -> dict[str, list[str]]:
+    """Namespaces cached in the file (``/specifications``): name -> versions."""
+    path = Path(path)
+    if is_zarr(path):
+        import zarr
+
+        try:
+            root = zarr.open_group(str(path), mode="r")
+        except Exception:  # noqa: BLE001 (zarr raises several types for "not a group")
+            raise InputError("not a Zarr store", file=path) from None
+        spec = root.get("specifications")
+        return {} if spec is None else {k: sorted(spec[k].group_keys()) for k in spec.group_keys()}
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise InputError("not an HDF5 file (NWB files are HDF5 or Zarr)", file=path) from None
+    with f:
+        spec = f.get("specifications")
+        return {} if spec is None else {k: sorted(spec[k].keys()) for k in spec.keys()}
+
+
+def validate_files(paths: Sequence[str | Path], *, dandi: bool = False) -> ValidationReport:
+    """Run nwbinspector and the project's checks on each file.
+
+    Parameters
+    ----------
+    paths
+        NWB files (HDF5) or Zarr folders.
+    dandi
+        Use nwbinspector's ``dandi`` configuration (what ``dandi validate`` enforces before an
+        upload: subject id, species, sex, ... become violations).
+
+    Raises
+    ------
+    InputError
+        A path that does not exist.
+    """
+    report = ValidationReport()
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise InputError("no such file", file=path)
+        report.findings.extend(_inspector(path, dandi=dandi))
+        report.findings.extend(_project_checks(path))
+    return report
+
+
+def _inspector(path: Path, *, dandi: bool) -> list[Finding]:
+    import warnings
+
+    from nwbinspector import load_config
+
+    config = load_config(filepath_or_keyword="dandi") if dandi else None
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            messages = [m for m in _inspector_messages(path, config) if m]
+        except Exception as exc:  # noqa: BLE001 (an unreadable file is a finding)
+            return [Finding(str(path), "read", "fail", "/",
+                            f"cannot read the file: {type(exc).__name__}: {exc}",
+                            "ERROR", "nwbinspector")]
+    for m in messages:
+        importance = m.importance.name
+        where = "/".join(x for x in (m.location, m.object_name) if x and x != "/") or "/"
+        text = " ".join(str(m.message).strip().splitlines())
+        check = m.check_function_name
+        status = "fail" if importance in _FAILING_IMPORTANCE else "warn"
+        if importance == "ERROR":
+            lines = str(m.message).strip().splitlines()
+            text = lines[-1] if lines else ""
+            if check.startswith("During io.read()"):
+                check = "read"
+            else:  # a check that crashed is a tool problem, not evidence about the data
+                status = "warn"
+                head, _, why = check.partition(" - ")
+                named = re.search(r"'([^']+)'", head)
+                check = named.group(1) if named else head
+                text = f"check could not run: {why or text}"
+        out.append(Finding(str(path), check, status, where, text, importance, "nwbinspector"))
+    if not out:
+        out.append(Finding(str(path), "nwbinspector", "ok", "/", "no findings", "", "nwbinspector"))
+    return out
+
+
+def _inspector_messages(path: Path, config: dict | None) -> list[Any]:
+    """Run nwbinspector (and pynwb schema validation) on an HDF5 file or a Zarr store."""
+    from nwbinspector import inspect_nwbfile
+
+    if not is_zarr(path):
+        return list(inspect_nwbfile(nwbfile_path=str(path), config=config))
+    # nwbinspector 0.7 opens Zarr through pynwb.read_nwb, which passes HDF5-only arguments to
+    # hdmf-zarr; open it here with the file's cached namespaces, as pynwb.validate(path=) does.
+    import pynwb
+    from hdmf_zarr.nwb import NWBZarrIO
+    from nwbinspector import Importance, InspectorMessage, inspect_nwbfile_object
+    from pynwb.validation import get_cached_namespaces_to_validate
+
+    with NWBZarrIO(str(path), mode="r", load_namespaces=False) as probe:
+        _, manager, _ = get_cached_namespaces_to_validate(io=probe)
+    kwargs = {"manager": manager} if manager is not None else {"load_namespaces": True}
+    with NWBZarrIO(str(path), mode="r", **kwargs) as io:
+        messages = [
+            InspectorMessage(
+                message=e.reason,
+                importance=Importance.PYNWB_VALIDATION,
+                check_function_name=e.name,
+                location=e.location,
+                file_path=str(path),
+            )
+            for e in pynwb.validate(io=io)
+        ]
+    with open_nwb(path) as nwbfile:  # the validation manager cannot build containers
+        messages.extend(inspect_nwbfile_object(nwbfile_object=nwbfile, config=config))
+    return messages
+
+
+def _typed(nwbfile: Any, type_name: str) -> list[Any]:
+    return sorted(
+        (o for o in nwbfile.objects.values() if getattr(o, "neurodata_type", None) == type_name),
+        key=lambda o: _where(o),
+    )
+
+
+def _where(obj: Any) -> str:
+    parts = []
+    while obj is not None and getattr(obj, "parent", None) is not None:
+        parts.append(obj.name)
+        obj = obj.parent
+    return "/".join(reversed(parts)) or "/"
+
+
+def _project_checks(path: Path) -> list[Finding]:
+    file = str(path)
+    out: list[Finding] = []
+
+    def add(check: str, ok: bool, where: str, message: str) -> None:
+        out.append(Finding(file, check, "ok" if ok else "fail", where, message))
+
+    try:
+        namespaces = cached_namespaces(path)
+    except InputError as exc:
+        add("read", False, "/", exc.problem)
+        return out
+    versions = namespaces.get(NAMESPACE, [])
+    add(
+        "schema",
+        bool(versions),
+        "/specifications",
+        f"{NAMESPACE} {', '.join(versions)} cached"
+        if versions
+        else f"{NAMESPACE} not cached in the file (write with cache_spec=True)",
+    )
+    try:
+        with open_nwb(path) as nwbfile:
+            out.extend(_content_checks(file, nwbfile))
+    except InputError as exc:
+        add("read", False, "/", exc.problem)
+    return out
+
+
+def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
+    def finding(check: str, ok: bool, where: str, message: str) -> Finding:
+        return Finding(file, check, "ok" if ok else "fail", where, message)
+
+    sets = _typed(nwbfile, "FaceStimulusSet")
+    tables = _typed(nwbfile, "StimulusTable")
+    responses = _typed(nwbfile, "StimulusResponses")
+    latents = _typed(nwbfile, "ModelLatents")
+    n_stim: int | None = None
+    if sets:
+        s = sets[0]
+        n_images = int(s.images.shape[0])
+        n_rows = len(s.stimulus_table)
+        n_stim = n_images
+        yield finding(
+            "stimuli",
+            n_images == n_rows,
+            _where(s),
+            f"{n_images} images, {n_rows} stimulus table rows",
+        )
+    elif tables:
+        n_stim = len(tables[0])
+        yield finding("stimuli", True, _where(tables[0]), f"{n_stim} stimulus table rows")
+    else:
+        yield finding("stimuli", False, "/", "no FaceStimulusSet or StimulusTable")
+
+    for r in responses:
+        data = np.asarray(r.data[:], dtype=np.float64)
+        where = _where(r)
+        if n_stim is not None:
+            yield finding(
+                "stimulus count = response rows",
+                data.shape[0] == n_stim,
+                where,
+                f"{n_stim} stimuli, {data.shape[0]} response rows",
+            )
+        yield from _finite(file, "responses finite", where, data, repeats=data.ndim == 3)
+    if not responses:
+        units = nwbfile.units
+        pres = nwbfile.intervals.get("presentations") if nwbfile.intervals else None
+        if units is None or pres is None:
+            yield finding(
+                "responses", False, "/", "no StimulusResponses and no Units + presentations"
+            )
+        elif n_stim is not None:
+            idx = np.asarray(pres["stimulus_index"][:])
+            ok = bool(idx.size) and idx.min() >= 0 and idx.max() < n_stim
+            yield finding(
+                "presentations index stimuli",
+                ok,
+                _where(pres),
+                f"{idx.size} presentations of {len(np.unique(idx))} stimuli (of {n_stim})",
+            )
+
+    for lat in latents:
+        data = np.asarray(lat.data[:], dtype=np.float64)
+        where = _where(lat)
+        if n_stim is not None:
+            yield finding(
+                "stimulus count = latent rows",
+                data.shape[0] == n_stim,
+                where,
+                f"{n_stim} stimuli, {data.shape[0]} latent rows",
+            )
+        yield from _finite(file, "latents finite", where, data, repeats=False)
+        missing = _provenance_problems(lat)
+        yield finding(
+            "latents provenance",
+            not missing,
+            where,
+            f"{lat.model} by {lat.plugin} {lat.plugin_version}, seed {lat.seed}"
+            if not missing
+            else "; ".join(missing),
+        )
+
+
+def _finite(file: str, check: str, where: str, data: np.ndarray, *, repeats: bool):
+    inf = int(np.isinf(data).sum())
+    nan = int(np.isnan(data).sum())
+    if repeats:
+        empty = int(np.isnan(data).all(axis=2).sum())
+        ok = inf == 0 and empty == 0
+        msg = f"{inf} infinite values, {empty} stimulus x neuron cells without any repeat"
+        if nan:
+            msg += f", {nan} missing repeats (NaN)"
+    else:
+        ok = inf == 0 and nan == 0
+        msg = f"{inf} infinite, {nan} NaN values"
+    yield Finding(file, check, "ok" if ok else "fail", where, msg)
+
+
+def _provenance_problems(lat: Any) -> list[str]:
+    problems = []
+    for name in PROVENANCE_FIELDS:
+        value = getattr(lat, name, None)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            problems.append(f"{name} missing")
+    if "parameters missing" not in problems:
+        try:
+            if not isinstance(json.loads(lat.parameters), dict):
+                problems.append("parameters is not a JSON object")
+        except (TypeError, ValueError):
+            problems.append("parameters is not valid JSON")
+    seed = getattr(lat, "seed", None)
+    if seed is not None and int(seed) < 0:
+        problems.append("seed missing (negative)")
+    sha = getattr(lat, "training_images_sha256", None)
+    if sha and not _SHA256.match(str(sha)):
+        problems.append("training_images_sha256 is not a sha256")
+    created = getattr(lat, "created", None)
+    if created:
+        try:
+            datetime.fromisoformat(str(created))
+        except ValueError:
+            problems.append("created is not ISO 8601")
+    return problems
+
+
+def render_table(report: ValidationReport, *, show_ok: bool = True):
+    """Build a rich Table of the findings, one row each, failures first within each file."""
+    from rich.table import Table
+
+    style = {"fail": "bold red", "warn": "yellow", "ok": "green"}
+    files = list(dict.fromkeys(f.file for f in report.findings))
+    verdict = "all checks passed" if report.ok else f"{len(report.failures)} failing finding(s)"
+    title = f"{files[0] if len(files) == 1 else f'{len(files)} files'}: {verdict}"
+    table = Table(title=title, expand=True)
+    if len(files) > 1:
+        table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", overflow="fold", ratio=3)
+    table.add_column("where", overflow="fold", ratio=3)
+    table.add_column("finding", overflow="fold", ratio=6)
+    order = {"fail": 0, "warn": 1, "ok": 2}
+    for name in files:
+        rows = sorted((f for f in report.findings if f.file == name), key=lambda f: order[f.status])
+        for f in rows:
+            if f.status == "ok" and not show_ok:
+                continue
+            cells = [f"[{style[f.status]}]{f.status}[/]", f.check, f.location, f.message]
+            table.add_row(*([Path(f.file).name] if len(files) > 1 else []), *cells)
+    return table
