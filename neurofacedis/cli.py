@@ -53,6 +53,102 @@ def console(stderr: bool = False):
 # --- commands are registered below; each stays thin and calls the library API -------------
 
 
+# --- import and inspect (the NWB layer) -----------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    images: Path = typer.Option(..., "--images", help="Folder of PNG/JPEG images or .npy stack."),
+    responses: Path = typer.Option(
+        ..., "--responses", help="Stimuli x neurons [x repeats]: .npy, .csv or .mat."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output .nwb file."),
+    landmarks: Path | None = typer.Option(None, "--landmarks", help="(N, L, 2) .npy."),
+    detect_landmarks: bool = typer.Option(
+        False, "--detect-landmarks", help="Find 68 landmarks with dlib (extra: landmarks)."
+    ),
+    labels: Path | None = typer.Option(None, "--labels", help="Per-image labels .csv."),
+    mat_var: str | None = typer.Option(None, "--mat-var", help="Variable in the .mat file."),
+    identifier: str | None = typer.Option(None, "--identifier", help="Default: OUT's name."),
+    session_description: str | None = typer.Option(None, "--session-description"),
+    session_start_time: str | None = typer.Option(
+        None, "--session-start-time", help="ISO 8601, e.g. 2024-05-01T09:30:00+00:00."
+    ),
+    subject_id: str | None = typer.Option(None, "--subject-id"),
+    species: str | None = typer.Option(None, "--species", help='Latin binomial, "Macaca mulatta".'),
+    sex: str = typer.Option("U", "--sex", help="M, F, O or U."),
+    age: str | None = typer.Option(None, "--age", help="ISO 8601 duration, e.g. P6Y."),
+    lab: str | None = typer.Option(None, "--lab"),
+    institution: str | None = typer.Option(None, "--institution"),
+    experimenter: list[str] = typer.Option([], "--experimenter", help="'Last, First'; repeat."),
+    brain_region: str | None = typer.Option(None, "--brain-region", help="e.g. AM."),
+    keyword: list[str] = typer.Option([], "--keyword", help="Repeat for several."),
+    response_unit: str = typer.Option("spikes", "--response-unit", help="spikes or spikes/s."),
+    window: tuple[float, float] = typer.Option(
+        (0.05, 0.35), "--window", help="Counting window, s after onset."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+) -> None:
+    """Convert lab files (images + responses [+ landmarks, labels]) into one NWB recording."""
+    import warnings
+    from datetime import datetime
+
+    from neurofacedis.errors import InputError
+    from neurofacedis.importers import import_recording
+    from neurofacedis.nwb.session import SessionMetadata
+
+    start = None
+    if session_start_time is not None:
+        try:
+            start = datetime.fromisoformat(session_start_time)
+        except ValueError:
+            raise InputError("not an ISO 8601 time", obj="--session-start-time") from None
+    meta = SessionMetadata(identifier=identifier or out.stem, session_start_time=start)
+    if session_description:
+        meta.session_description = session_description
+    meta.subject_id, meta.species, meta.sex, meta.age = subject_id, species, sex, age
+    meta.lab, meta.institution, meta.brain_region = lab, institution, brain_region
+    meta.experimenter, meta.keywords = list(experimenter), list(keyword)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = import_recording(
+            images,
+            responses,
+            out,
+            metadata=meta,
+            landmarks=landmarks,
+            labels=labels,
+            mat_var=mat_var,
+            response_unit=response_unit,
+            window=window,
+            overwrite=overwrite,
+            detect_landmarks=detect_landmarks,
+        )
+    err = console(stderr=True)
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(out) in str(w.message):
+            err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    console().print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command("inspect")
+def inspect_(
+    file: Path = typer.Argument(..., help="NWB file (.nwb) or NWB Zarr folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Show what a recording holds and nwbinspector's findings."""
+    import json
+
+    from neurofacedis.inspection import inspect_file, render
+    from neurofacedis.nwb._write import json_default
+
+    report = inspect_file(file)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=json_default))
+    else:
+        render(report, console())
+
+
 # --- analyze and demo (the runner) ----------------------------------------------------------
 
 
@@ -87,6 +183,12 @@ def analyze(
     strict: bool = typer.Option(False, "--strict", help="Plugin loading problems are errors."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Run the grid on a local Dask cluster of N processes."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Run the grid on a running Dask cluster, e.g. tcp://HOST:8786."
+    ),
 ) -> None:
     """Fit or load models, store their latents, run the metrics, write results and a report."""
     from neurofacedis.runner import analyze as run_analysis
@@ -98,7 +200,7 @@ def analyze(
         out=out, train_images=train_images, test_fraction=test_fraction, split_by=split_by,
         split_seed=split_seed, window=win, select=select, cache_dir=cache_dir,
         use_cache=not no_cache, into=into, figures=not no_figures, quiet=quiet or as_json,
-        strict=strict,
+        strict=strict, workers=workers, scheduler=scheduler,
     )
     _render_summary(result.summary, as_json=as_json, quiet=quiet)
     if not result.ok:
@@ -181,6 +283,96 @@ def demo(
         raise typer.Exit(1)
 
 
+# --- simulate (the virtual face patch) --------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Argument(..., help="Output .nwb file."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes identical data."),
+    identities: int = typer.Option(100, "--identities", min=1, help="Face identities."),
+    views: int = typer.Option(8, "--views", min=1, help="Views (pose, lighting) per identity."),
+    neurons: int = typer.Option(150, "--neurons", min=1, help="Model neurons."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Presentations of each image."),
+    axis_fraction: float = typer.Option(
+        0.8, "--axis-fraction", min=0.0, max=1.0, help="Fraction of single-factor (axis) neurons."
+    ),
+    size: int = typer.Option(64, "--size", min=16, help="Image side in pixels."),
+    rgb: bool = typer.Option(False, "--rgb", help="Colour images instead of grey."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Write a simulated face-patch recording (faces, spikes, responses, ground truth) to NWB."""
+    from neurofacedis.nwb import write_session
+    from neurofacedis.simulate import simulate_session
+
+    data = simulate_session(
+        n_identities=identities, n_views=views, n_neurons=neurons, n_repeats=repeats,
+        axis_fraction=axis_fraction, image_size=size, rgb=rgb, seed=seed,
+    )
+    write_session(out, data, overwrite=overwrite)
+    console().print(
+        f"wrote {out}: {data.n_stimuli} faces, {neurons} neurons x {repeats} repeats, seed {seed}"
+    )
+
+
+# --- plugins (the registry) -------------------------------------------------------------------
+
+
+@app.command()
+def plugins(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON row per entry."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail on a broken plugin or invalid spec instead of warning."
+    ),
+) -> None:
+    """List installed models, metrics and datasets: parameters, version, source distribution."""
+    import json
+    import warnings
+
+    from neurofacedis.registry import PluginWarning, get_registry, plugin_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # shown below, once, as plain lines
+        registry = get_registry(strict=strict)
+    rows = plugin_table(registry)
+    err = console(stderr=True)
+    notes = [f"warning: {line}" for line in registry.warnings]
+    if registry.missing:
+        notes.append(
+            f"first-party plugin(s) {', '.join(registry.missing)} not installed: "
+            "run make test / pip install -e ."
+        )
+    for line in notes:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="neurofacedis plugins", show_lines=True)
+    for column in ("kind", "name", "plugin"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary; parameters (defaults)", ratio=1)
+    for row in rows:
+        source = "\n".join(x for x in (row["plugin"], row["distribution"], row["version"]) if x)
+        cell = Text(row["summary"])
+        if row["requires"]:
+            cell.append(f" [requires: {', '.join(row['requires'])}]", style="yellow")
+        if row["params"]:
+            params = ", ".join(f"{p['name']}={p['default']!r}" for p in row["params"])
+            cell.append("\n" + params, style="dim")
+        table.add_row(row["kind"], row["name"], source, cell)
+    console().print(table)
+
+
+# --- data: sharing datasets (commands in neurofacedis/data/cli.py) ------------------------
+
+from neurofacedis.data.cli import app as _data_app  # noqa: E402 (imports typer only)
+
+app.add_typer(_data_app, name="data")
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 
@@ -188,7 +380,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning user errors into one line, exit 2."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) is returned, not raised, here
+            sys.exit(code)
     except NeurofacedisError as exc:
         if debug:
             raise
@@ -205,7 +399,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors and the like
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer >= 0.2x vendors click (typer._click), so its usage errors are not click's
+        if isinstance(exc, click.exceptions.ClickException) or (
+            hasattr(exc, "show") and hasattr(exc, "format_message")
+        ):
             exc.show()
             sys.exit(exc.exit_code)
         if isinstance(exc, click.exceptions.Exit):

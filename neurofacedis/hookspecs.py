@@ -23,8 +23,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def neurofacedis_register_models() -> list[ModelSpec]:
     """Register models: the representations whose units are compared with neurons.
 
-    Called once per plugin when the plugin manager is built (:func:`neurofacedis.registry.
-    get_plugin_manager`), before any command runs; results of all plugins are collected.
+    Called once per plugin when the registry is built
+    (:func:`neurofacedis.registry.get_registry`), before any command runs; results of all
+    plugins are collected. Each plugin's implementation is called on its own: one that raises
+    or returns an invalid spec is reported by name and left out, the others are kept.
 
     Returns
     -------
@@ -39,8 +41,7 @@ def neurofacedis_register_models() -> list[ModelSpec]:
 def neurofacedis_register_metrics() -> list[MetricSpec]:
     """Register metrics: scores comparing a model's latents with neural responses.
 
-    Called once per plugin when the plugin manager is built; results of all plugins are
-    collected.
+    Called once per plugin when the registry is built; results of all plugins are collected.
 
     Returns
     -------
@@ -56,8 +57,7 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
 def neurofacedis_register_datasets() -> list[DatasetSpec]:
     """Register datasets that can be generated or fetched by name (optional hook).
 
-    Called once per plugin when the plugin manager is built; results of all plugins are
-    collected.
+    Called once per plugin when the registry is built; results of all plugins are collected.
 
     Returns
     -------

@@ -99,6 +99,9 @@ class ModelSpec:
     citation: str = ""
     requires: frozenset[str] = frozenset()
     version: str = "0"
+    #: Optional: small parameter values for the conformance kit (:mod:`neurofacedis.testing`)
+    #: so heavy models run in seconds on its tiny mock data, e.g. ``{"epochs": 1}``.
+    testing_params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def defaults(self) -> dict[str, Any]:
         """Parameter defaults as a dict."""
@@ -116,6 +119,9 @@ class MetricSpec:
     citation: str = ""
     requires: frozenset[str] = frozenset()
     version: str = "0"
+    #: Optional: small parameter values for the conformance kit (:mod:`neurofacedis.testing`)
+    #: so heavy models run in seconds on its tiny mock data, e.g. ``{"epochs": 1}``.
+    testing_params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def defaults(self) -> dict[str, Any]:
         """Parameter defaults as a dict."""
@@ -226,10 +232,15 @@ class MetricContext:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     progress: ProgressCallback = field(default=lambda *a, **k: None)
     truth: Mapping[str, Any] | None = None
+    #: Optional precomputed repeat mean of ``responses`` (stimulus, neuron): the runner computes
+    #: it once, chunk by chunk, and shares it, so large recordings are not copied per metric.
+    repeat_mean: xr.DataArray | None = None
 
     @property
     def mean_responses(self) -> xr.DataArray:
         """Responses averaged over repeats (NaN-aware), (stimulus, neuron)."""
+        if self.repeat_mean is not None:
+            return self.repeat_mean
         if "repeat" in self.responses.dims:
             return self.responses.mean("repeat", skipna=True)
         return self.responses
