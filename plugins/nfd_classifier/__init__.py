@@ -1,0 +1,71 @@
+"""nfd_classifier: the deep face-classifier baseline (identity or any labels).
+
+Registers the model ``classifier``: a CNN trained with cross-entropy on identity (or other
+label columns, classification and regression at once), whose penultimate activations reduced
+by PCA are the latents; a lab's own pretrained network can be used instead, as is or with a
+new head (``weights=``, ``finetune=``). Held-out accuracy / RMSE per label goes into the
+model's ``provenance_extra``. See docs/models/classifier.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neurofacedis import hookimpl
+from neurofacedis.specs import ModelSpec, Param
+
+__all__ = ["CITATION", "neurofacedis_register_models"]
+
+__version__ = "1"
+
+CITATION = (
+    "Higgins I, Chang L, Langston V, Hassabis D, Summerfield C, Tsao D, Botvinick M (2021). "
+    "Unsupervised deep learning identifies semantic disentanglement in single inferotemporal "
+    "face patch neurons. Nat Commun 12:6456 (identity-classifier baseline). "
+    "LeCun Y, Bengio Y, Hinton G (2015). Deep learning. Nature 521:436-444."
+)
+
+_LAYERS = ("penultimate", "fc", "backbone", "conv1", "conv2", "conv3", "conv4")
+
+
+def _make(**params: Any):
+    from ._model import FaceClassifier
+
+    return FaceClassifier(**params)
+
+
+@hookimpl
+def neurofacedis_register_models() -> list[ModelSpec]:
+    """Register ``classifier``."""
+    return [
+        ModelSpec(
+            name="classifier",
+            factory=_make,
+            params=(
+                Param("label", "identity", str,
+                      "label column(s), comma-separated; suffix :class or :reg to force"),
+                Param("n_components", 10, int, "K: PCA components of the layer's activations"),
+                Param("layer", "penultimate", str, "layer whose activations are the latents",
+                      choices=_LAYERS),
+                Param("steps", 600, int, "Adam steps (mini-batches)"),
+                Param("batch_size", 64, int, "images per training step"),
+                Param("lr", 1e-3, float, "Adam learning rate"),
+                Param("width", 16, int, "channels of the first conv block (then 2w, 4w, 4w)"),
+                Param("hidden", 128, int, "units of the penultimate layer fc"),
+                Param("size", 64, int, "resize images to size x size (0: keep)"),
+                Param("holdout", 0.2, float, "fraction of training images held out for the "
+                      "accuracy / RMSE report"),
+                Param("weights", "", str, "pretrained network: .safetensors state dict of the "
+                      "built-in net, or a TorchScript file"),
+                Param("finetune", False, bool, "with weights: freeze them, train a new head"),
+                Param("augment", True, bool, "random shifts and brightness jitter in training"),
+                Param("device", "auto", str, "auto = CUDA when present",
+                      choices=("auto", "cpu", "cuda")),
+                Param("threads", 0, int, "torch CPU threads; 0 = torch's default"),
+            ),
+            summary="CNN trained on identity (or other labels); PCA of its penultimate layer",
+            citation=CITATION,
+            version=__version__,
+            testing_params={"steps": 4, "size": 32, "width": 8, "hidden": 16},
+        )
+    ]

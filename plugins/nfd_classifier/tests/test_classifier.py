@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurofacedis.errors import InputError
+from nfd_classifier import neurofacedis_register_models
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+
+TINY = {"steps": 3, "size": 32, "width": 8, "hidden": 16, "n_components": 6}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # the test machine's cores are shared: spinning OpenMP threads make torch ~15x slower
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _noop(*args, **kwargs):
+    return None
+
+
+def _faces(n_identities: int, n_views: int, *, size: int = 32, rgb: bool = False, seed: int = 0):
+    from neurofacedis.simulate import render_faces, sample_factors
+
+    factors, identity = sample_factors(n_identities, n_views, seed=seed)
+    images, _ = render_faces(factors, size=size, rgb=rgb)
+    return images.astype(np.float32) / 255.0, factors, identity
+
+
+def _model(**params):
+    (spec,) = neurofacedis_register_models()
+    return spec.factory(**{**spec.defaults(), **params})
+
+
+@pytest.fixture(scope="module")
+def small():
+    import torch
+
+    torch.set_num_threads(1)
+    images, factors, identity = _faces(6, 10, seed=1)
+    labels = pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(60)], "identity": identity})
+    model = _model(**TINY)
+    model.fit(images, labels, seed=0, progress=_noop)
+    return model, images, labels
+
+
+def test_spec_and_lazy_torch():
+    (spec,) = neurofacedis_register_models()
+    assert spec.name == "classifier" and "Higgins" in spec.citation
+    assert spec.defaults()["label"] == "identity" and spec.defaults()["n_components"] == 10
+    code = "import sys, nfd_classifier; nfd_classifier.neurofacedis_register_models(); " \
+           "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_identity_accuracy_on_unseen_poses_and_lighting():
+    images, factors, identity = _faces(12, 60, seed=0)
+    seen = (factors["pose"] <= 0.5).to_numpy()  # tested on poses beyond any it trained on
+    labels = pd.DataFrame({"identity": identity})
+    model = _model(steps=200, size=32)
+    ticks = []
+    model.fit(images[seen], labels[seen], seed=0, progress=lambda *a, **k: ticks.append((a, k)))
+    assert ticks[0][1]["total"] == 200 and sum(t[0][0] for t in ticks) == 200
+    pred = model.predict(images[~seen])["identity"]
+    accuracy = float(np.mean(pred == identity[~seen]))
+    assert accuracy >= 0.9, accuracy
+    report = model.provenance_extra
+    assert report["trained"] == "all" and report["layer"] == "fc"
+    assert report["labels"]["identity"]["heldout_accuracy"] >= 0.9
+    assert report["labels"]["identity"]["n_classes"] == 12
+    assert report["n_heldout"] == int(np.ceil(0.2 * seen.sum()))  # as scikit-learn splits
+    loss = model.history["loss"]
+    assert loss.shape == (200,) and loss[-10:].mean() < 0.2 * loss[:10].mean()
+    z = model.encode(images)
+    assert z.shape == (len(images), 10) and model.unit_names[0] == "pc_00"
+    assert np.all(np.diff(z.std(axis=0)) <= 1e-9)  # PCA order
+
+
+def test_same_seed_same_latents_and_save_load(small, tmp_path):
+    model, images, labels = small
+    z = model.encode(images)
+    again = _model(**TINY)
+    again.fit(images, labels, seed=0, progress=_noop)
+    np.testing.assert_array_equal(again.encode(images), z)
+    other = _model(**TINY)
+    other.fit(images, labels, seed=1, progress=_noop)
+    assert np.abs(other.encode(images) - z).max() > 1e-3
+    model.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "classifier.json", "classifier.safetensors", "pca.safetensors"]
+    loaded = _model()
+    loaded.load(tmp_path)
+    np.testing.assert_array_equal(loaded.encode(images), z)
+    assert loaded.unit_names == model.unit_names == [f"pc_{i:02d}" for i in range(6)]
+    assert loaded.provenance_extra == model.provenance_extra
+    np.testing.assert_array_equal(loaded.predict(images)["identity"],
+                                  model.predict(images)["identity"])
+    # a subset encodes to the same rows (batch norm in eval mode, per-image PCA)
+    np.testing.assert_allclose(model.encode(images[5:9]), z[5:9], atol=1e-6)
+
+
+def test_layers(small):
+    model, images, labels = small
+    pen = model.encode(images)
+    fc = _model(**TINY, layer="fc")
+    fc.fit(images, labels, seed=0, progress=_noop)
+    np.testing.assert_array_equal(fc.encode(images), pen)
+    conv = _model(**TINY, layer="conv2")
+    conv.fit(images, labels, seed=0, progress=_noop)
+    zc = conv.encode(images)
+    assert conv.provenance_extra["layer"] == "conv2" and zc.shape == (60, 6)
+    assert np.abs(zc - pen).max() > 1e-3
+
+
+def test_several_labels_classes_and_regression():
+    images, factors, identity = _faces(8, 24, seed=2)
+    gender = np.where(identity % 2 == 0, "f", "m")
+    yaw = 29.0 * factors["pose"].to_numpy()  # a continuous attribute (head turn, degrees)
+    labels = pd.DataFrame({"identity": identity, "gender": gender, "yaw": yaw})
+    labels.loc[3, "yaw"] = np.nan  # unknown values are left out of the loss
+    model = _model(label="identity, gender, yaw", steps=150, size=32, width=8, hidden=32)
+    model.fit(images, labels, seed=0, progress=_noop)
+    report = model.provenance_extra["labels"]
+    assert report["identity"]["kind"] == "classification"
+    assert report["gender"]["kind"] == "classification" and report["gender"]["n_classes"] == 2
+    assert report["gender"]["heldout_accuracy"] >= 0.9
+    assert report["yaw"]["kind"] == "regression"
+    assert report["yaw"]["heldout_rmse"] < 0.6 * np.nanstd(yaw)  # well below the mean guess
+    assert report["yaw"]["heldout_r2"] > 0.6
+    pred = model.predict(images[:5])
+    assert set(pred["gender"]) <= {"f", "m"} and pred["yaw"].dtype == np.float64
+    # force a kind with a suffix
+    forced = _model(label="identity:reg", **TINY)
+    forced.fit(images, labels, seed=0, progress=_noop)
+    assert forced.provenance_extra["labels"]["identity"]["kind"] == "regression"
+
+
+def test_pretrained_safetensors_as_is_and_finetuned(small, tmp_path):
+    import torch
+
+    model, images, labels = small
+    model.save(tmp_path)
+    weights = str(tmp_path / "classifier.safetensors")
+    as_is = _model(**TINY, weights=weights)
+    as_is.fit(images, None, seed=5, progress=_noop)  # no labels needed: nothing is trained
+    assert as_is.provenance_extra["trained"] == "none"
+    assert len(as_is.provenance_extra["weights_sha256"]) == 64
+    np.testing.assert_allclose(as_is.encode(images), model.encode(images), atol=1e-9)
+    tuned = _model(**TINY, weights=weights, finetune=True)
+    tuned.fit(images, labels, seed=0, progress=_noop)
+    assert tuned.provenance_extra["trained"] == "head"
+    assert "heldout_accuracy" in tuned.provenance_extra["labels"]["identity"]
+    for name, value in model._net.backbone.state_dict().items():
+        torch.testing.assert_close(tuned._net.backbone.state_dict()[name], value)
+    assert tuned.encode(images).shape == (60, 6)
+
+
+def test_torchscript_backbone(small, tmp_path):
+    import torch
+
+    model, images, labels = small
+    path = tmp_path / "net.pt"
+    example = model._tensor(images[:2])
+    torch.jit.save(torch.jit.trace(model._net.backbone.eval(), example), str(path))
+    as_is = _model(**TINY, weights=str(path))
+    as_is.fit(images, None, seed=0, progress=_noop)
+    assert as_is.provenance_extra["layer"] == "backbone"
+    feats = model._activations(model._tensor(images), "backbone")
+    from sklearn.decomposition import PCA
+
+    expected = PCA(n_components=6, random_state=0).fit_transform(feats)
+    np.testing.assert_allclose(as_is.encode(images), expected, atol=1e-6)
+    tuned = _model(**TINY, weights=str(path), finetune=True)
+    tuned.fit(images, labels, seed=0, progress=_noop)
+    assert tuned.provenance_extra["layer"] == "fc"
+    out = tmp_path / "saved"
+    out.mkdir()
+    tuned.save(out)
+    loaded = _model()
+    loaded.load(out)
+    np.testing.assert_array_equal(loaded.encode(images), tuned.encode(images))
+    with pytest.raises(InputError, match="conv2 exists only"):
+        _model(**TINY, weights=str(path), layer="conv2").fit(images, None, seed=0,
+                                                             progress=_noop)
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(InputError, match="missing or changed"):
+        _model().load(out)
+
+
+def test_torchscript_rgb_network_takes_grey_images(tmp_path):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(1))
+    path = tmp_path / "rgb.pt"
+    torch.jit.save(torch.jit.script(net), str(path))
+    images, _, _ = _faces(2, 3, size=16, seed=3)
+    model = _model(weights=str(path), size=0, n_components=3)
+    model.fit(images, None, seed=0, progress=_noop)
+    assert model.encode(images).shape == (6, 3)
+    rgb = np.repeat(images[..., None], 3, axis=-1)
+    ref = net(torch.from_numpy(rgb.transpose(0, 3, 1, 2).copy())).detach().double().numpy()
+    from sklearn.decomposition import PCA
+
+    np.testing.assert_allclose(
+        model.encode(images), PCA(3, random_state=0).fit(ref).transform(ref), atol=1e-6)
+
+
+def test_clear_errors(small, tmp_path):
+    model, images, labels = small
+    with pytest.raises(InputError, match="no label column 'age'.*identity"):
+        _model(**TINY, label="age").fit(images, labels, seed=0, progress=_noop)
+    with pytest.raises(InputError, match="stimulus table"):
+        _model(**TINY).fit(images, None, seed=0, progress=_noop)
+    with pytest.raises(InputError, match="finetune needs weights"):
+        _model(finetune=True)
+    with pytest.raises(InputError, match="not found"):
+        _model(weights=str(tmp_path / "nope.pt")).fit(images, None, seed=0, progress=_noop)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a network")
+    with pytest.raises(InputError, match="TorchScript"):
+        _model(weights=str(bad)).fit(images, None, seed=0, progress=_noop)
+    with pytest.raises(InputError, match="channels"):
+        model.encode(np.repeat(images[..., None], 3, axis=-1))
+    with pytest.raises(InputError, match="not fitted"):
+        _model().encode(images)
+
+
+def test_passes_the_conformance_kit():
+    import nfd_classifier
+    from neurofacedis.testing import check_model, make_registry
+
+    registry = make_registry(nfd_classifier)
+    z = check_model(registry.model("classifier").spec, plugin="nfd_classifier")
+    assert z.shape == (24, 10) and np.isfinite(z).all()
