@@ -235,10 +235,10 @@ def _render_summary(summary: dict[str, Any], *, as_json: bool, quiet: bool) -> N
     metrics = summary.get("metrics", {})
     sds = summary.get("metrics_sd", {})
     if metrics:
-        table = Table(title="models × metrics (mean ± sd over seeds)")
-        table.add_column("model")
+        table = Table(title="models × metrics (headline statistic; mean ± sd over seeds)")
+        table.add_column("model", no_wrap=True)
         for m in sorted(metrics):
-            table.add_column(m, justify="right")
+            table.add_column(m, justify="right", no_wrap=True)
         labels = sorted({lab for by in metrics.values() for lab in by})
         for lab in labels:
             row = [lab]
@@ -248,8 +248,9 @@ def _render_summary(summary: dict[str, Any], *, as_json: bool, quiet: bool) -> N
                     row.append("—")
                     continue
                 stat = m if m in stats else next(iter(stats))
+                n_seeds = len(summary.get("per_seed", {}).get(m, {}).get(lab, {}).get("seed", []))
                 sd = sds.get(m, {}).get(lab, {}).get(stat, 0.0) or 0.0
-                row.append(f"{stats[stat]:.3f} ± {sd:.3f}")
+                row.append(f"{stats[stat]:.3f}" + (f" ± {sd:.3f}" if n_seeds > 1 else ""))
             table.add_row(*row)
         con.print(table)
     for s in summary.get("skipped", []):
@@ -376,9 +377,50 @@ app.add_typer(_data_app, name="data")
 # --- entry point ----------------------------------------------------------------------------
 
 
+def _interrupt_on_sigterm() -> Any:
+    """Handle SIGTERM exactly as SIGINT (Ctrl-C), so every cleanup path runs.
+
+    Why: the default SIGTERM action ends the process at once, leaving temporary files; as
+    KeyboardInterrupt it unwinds through the atomic writers, which remove them. The SIGINT
+    handler in force is called, so code that defers Ctrl-C to a safe point (a training step)
+    defers SIGTERM too. Returns a function that restores the previous handler.
+    """
+    import signal
+    import threading
+
+    _STATE["signal"] = None
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        _STATE["signal"] = signum
+        on_sigint = signal.getsignal(signal.SIGINT)
+        if callable(on_sigint) and on_sigint is not signal.default_int_handler:
+            on_sigint(signal.SIGINT, frame)
+            return
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(
+        signal.SIGTERM, previous if previous is not None else signal.SIG_DFL
+    )
+
+
+def _interrupted() -> None:
+    """Say so and exit 128 + signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+    sys.stderr.write("interrupted\n")
+    sys.exit(128 + (_STATE.get("signal") or 2))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turning user errors into one line, exit 2."""
+    """Console-script entry point: run the app, turning user errors into one line, exit 2.
+
+    SIGINT and SIGTERM interrupt cleanly (exit 130 / 143); an OS error on a file the user
+    named (a name too long, no permission, disk full) is one line and exit 2 as well.
+    """
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    restore = _interrupt_on_sigterm()
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) is returned, not raised, here
@@ -390,12 +432,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.stderr.write("aborted\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        _interrupted()
+    except OSError as exc:
+        if debug:
+            raise
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        problem = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        sys.stderr.write(f"error: {': '.join([*names, problem])}\n")
+        sys.exit(2)
     except Exception as exc:  # click usage errors and the like
         import click
 
@@ -408,6 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         raise
+    finally:
+        restore()
     sys.exit(0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,14 @@ def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise InputError("no stimuli (no .png/.jpg/.jpeg files)", file=source)
+        for f in files:  # names become stimulus ids, stored as UTF-8 text
+            try:
+                f.name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(
+                    f"file name {os.fsencode(f.name)!r} is not valid UTF-8 (rename it)",
+                    file=source,
+                ) from None
         frames = []
         for f in files:
             try:
@@ -99,6 +108,7 @@ def _load_array(path: Path, *, what: str, mat_var: str | None = None) -> np.ndar
         raise InputError("no such file", file=path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
+        _check_npy_size(path)
         try:
             return np.load(path, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001
@@ -110,6 +120,37 @@ def _load_array(path: Path, *, what: str, mat_var: str | None = None) -> np.ndar
     if suffix == ".mat":
         return _load_mat(path, mat_var)
     raise InputError(f"unsupported {what} format {suffix!r} (use .npy, .csv or .mat)", file=path)
+
+
+def _check_npy_size(path: Path) -> None:
+    """Refuse an .npy whose header declares more bytes than the file holds (before reading).
+
+    Why: ``np.load`` allocates the declared shape first, so a 100-byte file can ask for
+    petabytes. Object (pickled) arrays are refused later by ``allow_pickle=False``.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        with open(path, "rb") as fh:
+            version = npy_format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(fh)
+            else:
+                return  # newer header versions: np.load checks them itself
+            offset = fh.tell()
+    except Exception as exc:  # noqa: BLE001 - any header failure is bad input
+        raise InputError(f"not a readable .npy array ({type(exc).__name__})", file=path) from None
+    if dtype.hasobject:
+        return
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available = path.stat().st_size - offset
+    if declared > available:
+        raise InputError(
+            f"declares shape {tuple(shape)} ({declared:.3g} bytes) but holds {available} bytes",
+            file=path,
+        )
 
 
 def _load_csv(path: Path) -> np.ndarray:
@@ -188,17 +229,29 @@ def read_responses(path: str | Path, *, mat_var: str | None = None) -> np.ndarra
         raise InputError("no neurons", file=path)
     if np.isinf(arr).any():
         raise InputError("non-finite (infinite) responses", file=path)
-    return arr.astype(np.float32)
+    arr = arr.astype(np.float32)
+    empty = np.isnan(arr).all(axis=2)
+    if empty.any():
+        s, u = (int(i[0]) for i in np.nonzero(empty))
+        raise InputError(
+            f"stimulus row {s}, neuron {u}: every repeat is NaN (NaN marks a missing repeat)",
+            file=path,
+        )
+    return arr
 
 
 def read_landmarks(path: str | Path) -> np.ndarray:
     """Read landmarks (N, L, 2) from .npy (or (N, 2L) from .csv, as x1, y1, x2, y2...)."""
     path = Path(path)
     arr = _load_array(path, what="landmarks")
-    if arr.ndim == 2 and arr.shape[1] % 2 == 0:
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"landmarks must be numeric, got {arr.dtype}", file=path)
+    if arr.ndim == 2 and arr.shape[1] % 2 == 0 and arr.shape[1] > 0:
         arr = arr.reshape(arr.shape[0], -1, 2)
     if arr.ndim != 3 or arr.shape[2] != 2:
         raise InputError(f"expected (N, L, 2), got shape {arr.shape}", file=path)
+    if arr.shape[1] == 0:
+        raise InputError("no landmarks (L = 0)", file=path)
     if not np.isfinite(arr).all():
         raise InputError("non-finite landmark coordinates", file=path)
     return arr.astype(np.float32)

@@ -15,6 +15,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +28,9 @@ from neurofacedis.errors import InputError, NeurofacedisError, PluginError, Unkn
 from neurofacedis.progress import Reporter
 from neurofacedis.specs import MetricContext
 
-__all__ = ["analyze", "AnalysisResult", "FitJob", "split_stimuli", "load_image_source"]
+__all__ = [
+    "analyze", "AnalysisResult", "FitJob", "split_stimuli", "load_image_source", "load_responses",
+]
 
 
 # --------------------------------------------------------------------------------- data types
@@ -128,10 +131,18 @@ def load_image_source(path: str | Path, shape: tuple[int, ...] | None = None) ->
         )
         if not files:
             raise InputError("folder holds no PNG/JPEG images", file=path, obj="--train-images")
-        images = [io.imread(str(p)) for p in files]
+        images = []
+        for p in files:
+            try:
+                images.append(io.imread(str(p)))
+            except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
+                raise InputError(f"cannot read image ({type(exc).__name__})", file=p,
+                                 obj="--train-images") from None
         arr = _stack_images(images, shape, path)
     elif path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        from neurofacedis.importers import _load_array  # checks the header, never unpickles
+
+        arr = _load_array(path, what="images")
         arr = _stack_images(list(arr), shape, path)
     else:
         from neurofacedis.nwb import Recording
@@ -266,6 +277,8 @@ def analyze(
     quiet: bool = True,
     strict: bool = False,
     console: Any = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> AnalysisResult:
     """Fit or load each model, store its latents, run the metrics and write the outputs.
 
@@ -302,8 +315,13 @@ def analyze(
         No progress bars.
     strict
         Plugin loading problems are errors instead of warnings.
+    workers, scheduler
+        Run fits and metric computations as Dask tasks (:mod:`neurofacedis.parallel`):
+        ``workers=N`` starts a LocalCluster of N one-thread processes on loopback,
+        ``scheduler="tcp://HOST:PORT"`` uses a running cluster; neither = in this process.
+        Results are identical; fitted models and latents travel through the model cache.
     """
-    from neurofacedis.cache import ModelCache, array_sha256, cache_key
+    from neurofacedis.cache import ModelCache, cache_key
     from neurofacedis.nwb import Recording
     from neurofacedis.registry import check_latents, check_metric_result, expand_grid, get_registry
 
@@ -328,7 +346,13 @@ def analyze(
                         obj=f"--param {target}.{k}",
                     )
 
+    if workers is not None and scheduler is not None:
+        raise InputError("give --workers or --scheduler, not both", obj="--workers")
+    if workers is not None and int(workers) < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}", obj="--workers")
     recording_path = Path(recording)
+    if out is not None and Path(out).exists() and not Path(out).is_dir():  # before any work
+        raise InputError("exists and is not a folder", file=out, obj="--out")
     rec = Recording.open(recording_path, window=window)
     warnings: list[str] = list(registry.warnings)
     errors: list[dict[str, Any]] = []
@@ -339,33 +363,26 @@ def analyze(
     model_figures: dict[str, Any] = {}
     metric_objects: dict[tuple[str, str, int], Any] = {}
     try:
-        with reporter:
+        with reporter, ExitStack() as stack:
             # ---- data ----------------------------------------------------------------------
-            responses = rec.responses
-            responses = responses.load() if hasattr(responses, "load") else responses
-            n = rec.n_stimuli
-            stimuli = rec.stimuli
-            groups = None
-            if split_by == "identity":
-                groups = stimuli["identity"].astype(str).to_numpy()
-            elif split_by != "stimulus":
-                raise InputError(f"unknown split {split_by!r}; use stimulus or identity", obj="--split-by")
-            train, test = split_stimuli(n, test_fraction=test_fraction, seed=split_seed, groups=groups)
-            images = rec.load_images()
-            landmarks = rec.landmarks
-            factors = rec.factors
-            if train_images is not None:
-                fit_images = load_image_source(train_images, images.shape[1:])
-                fit_labels = None
-                fit_landmarks = None
-                train_source = str(train_images)
-            else:
-                fit_images = images[train]
-                fit_labels = stimuli.iloc[train].reset_index(drop=True)
-                fit_landmarks = landmarks[train] if landmarks is not None else None
-                train_source = "recording training stimuli"
-            train_hash = array_sha256(fit_images)
-            stim_ids = [str(s) for s in stimuli["stimulus_id"]]
+            responses, mean_responses = load_responses(rec)
+            data = _load_inputs(rec, train_images=train_images, split_by=split_by,
+                                test_fraction=test_fraction, split_seed=split_seed)
+            stimuli, train, test = data.stimuli, data.train, data.test
+            images, landmarks, factors = data.images, data.landmarks, data.factors
+            fit_images, fit_labels = data.fit_images, data.fit_labels
+            fit_landmarks = data.fit_landmarks
+            train_source, train_hash, stim_ids = data.train_source, data.train_hash, data.stim_ids
+            dask_run = None
+            if workers is not None or scheduler is not None:
+                from neurofacedis import parallel
+
+                client = stack.enter_context(parallel.open_client(workers=workers,
+                                                                  scheduler=scheduler))
+                dask_run = stack.enter_context(parallel.run_on(
+                    client, recording=recording_path, window=window, train_images=train_images,
+                    split_by=split_by, test_fraction=test_fraction, split_seed=split_seed,
+                    cache=cache))
 
             # ---- build the fit jobs ----------------------------------------------------------
             jobs: list[FitJob] = []
@@ -405,6 +422,7 @@ def analyze(
                 raise InputError(f"model given twice: {dupes[0]}", obj="--model")
 
             # ---- fit / load, encode ---------------------------------------------------------
+            remote_fits: list[FitJob] = []
             for job in jobs:
                 spec_requires = job.entry.spec.requires if job.entry is not None else frozenset()
                 if "landmarks" in spec_requires and landmarks is None:
@@ -414,6 +432,9 @@ def analyze(
                         "--landmarks L.npy` or `--detect-landmarks`"
                     )
                     errors.append(_err("model", job, job.error))
+                    continue
+                if dask_run is not None and job.entry is not None:
+                    remote_fits.append(job)  # fitted on the cluster below
                     continue
                 try:
                     _fit_and_encode(
@@ -428,6 +449,10 @@ def analyze(
                     job.error = _one_line(exc)
                     errors.append(_err("model", job, job.error, exc))
                     reporter.log(f"[red]model {job.job_id} failed:[/red] {job.error}")
+            if remote_fits:
+                for job, exc_text, tb in dask_run.fit(remote_fits, reporter=reporter):
+                    errors.append({**_err("model", job, job.error or ""), "traceback": tb})
+                    reporter.log(f"[red]model {job.job_id} failed:[/red] {exc_text}")
 
             ok_jobs = [j for j in jobs if j.error is None]
 
@@ -437,6 +462,7 @@ def analyze(
                 selection = _select_udr(ok_jobs, warnings)
 
             # ---- metrics --------------------------------------------------------------------
+            remote_metrics: list[tuple[str, Any, dict[str, Any], FitJob, list[FitJob]]] = []
             by_group: dict[str, list[FitJob]] = {}
             for job in ok_jobs:
                 by_group.setdefault(job.label, []).append(job)
@@ -454,10 +480,13 @@ def analyze(
                         skipped.append({"metric": metric_name, "model": job.label,
                                         "seed": job.seed, "reason": reason})
                         continue
+                    if dask_run is not None and dask_run.has(job):
+                        remote_metrics.append((metric_name, mentry, mparams, job, siblings))
+                        continue
                     ctx = _context(job, rec=rec, responses=responses, train=train, test=test,
                                    images=images, factors=factors, stimuli=stimuli,
                                    siblings=siblings, stim_ids=stim_ids, metric=metric_name,
-                                   split_seed=split_seed)
+                                   split_seed=split_seed, mean=mean_responses)
                     try:
                         metric = mentry.spec.factory(**mparams)
                         with reporter.task(f"{metric_name} · {job.job_id}") as cb:
@@ -476,6 +505,21 @@ def analyze(
                                        "version": str(mentry.version), "error": msg,
                                        "traceback": _tb(exc)})
                         reporter.log(f"[red]metric {metric_name} on {job.job_id} failed:[/red] {msg}")
+            if remote_metrics:
+                outcomes = dask_run.metrics(remote_metrics, reporter=reporter)
+                for (metric_name, mentry, _, job, _), outcome in zip(
+                        remote_metrics, outcomes, strict=True):
+                    if outcome.error is None:
+                        results[(metric_name, job.label, job.seed)] = outcome.result
+                        metric_objects[(metric_name, job.label, job.seed)] = outcome.metric
+                        continue
+                    errors.append({"kind": "metric", "name": metric_name, "model": job.label,
+                                   "seed": job.seed, "plugin": mentry.plugin,
+                                   "distribution": mentry.distribution,
+                                   "version": str(mentry.version), "error": outcome.error,
+                                   "traceback": outcome.traceback})
+                    reporter.log(f"[red]metric {metric_name} on {job.job_id} failed:[/red] "
+                                 f"{outcome.error}")
             # skipped metrics for whole model groups collapse to one line each
             skipped = _collapse_skipped(skipped)
 
@@ -520,17 +564,107 @@ def analyze(
 # ------------------------------------------------------------------------------ runner steps
 
 
+@dataclass
+class _Inputs:
+    """A run's data besides the responses: stimuli, images, the split and the fit images."""
+
+    stimuli: Any
+    train: np.ndarray
+    test: np.ndarray
+    images: np.ndarray
+    landmarks: np.ndarray | None
+    factors: Any
+    fit_images: np.ndarray
+    fit_labels: Any
+    fit_landmarks: np.ndarray | None
+    train_source: str
+    train_hash: str
+    stim_ids: list[str]
+
+
+def _load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
+                 split_seed: int) -> _Inputs:
+    """Read the stimuli and images and make the seeded split (also run by Dask workers)."""
+    from neurofacedis.cache import array_sha256
+
+    stimuli = rec.stimuli
+    groups = None
+    if split_by == "identity":
+        groups = stimuli["identity"].astype(str).to_numpy()
+    elif split_by != "stimulus":
+        raise InputError(f"unknown split {split_by!r}; use stimulus or identity", obj="--split-by")
+    train, test = split_stimuli(rec.n_stimuli, test_fraction=test_fraction, seed=split_seed,
+                                groups=groups)
+    images = rec.load_images()
+    landmarks = rec.landmarks
+    if train_images is not None:
+        fit_images = load_image_source(train_images, images.shape[1:])
+        fit_labels = None
+        fit_landmarks = None
+        train_source = str(train_images)
+    else:
+        fit_images = images[train]
+        fit_labels = stimuli.iloc[train].reset_index(drop=True)
+        fit_landmarks = landmarks[train] if landmarks is not None else None
+        train_source = "recording training stimuli"
+    return _Inputs(
+        stimuli=stimuli, train=train, test=test, images=images, landmarks=landmarks,
+        factors=rec.factors, fit_images=fit_images, fit_labels=fit_labels,
+        fit_landmarks=fit_landmarks, train_source=train_source,
+        train_hash=array_sha256(fit_images), stim_ids=[str(s) for s in stimuli["stimulus_id"]],
+    )
+
+
+def load_responses(rec: Any, *, chunk_bytes: int = 64 << 20) -> tuple[Any, Any]:
+    """Read a recording's responses and their repeat mean, one copy of the matrix in memory.
+
+    The responses are read once (chunked reads from NWB/Zarr into one array); the NaN-aware
+    mean over repeats is computed ``chunk_bytes`` of stimuli at a time, so it never makes the
+    full-size temporaries that ``responses.mean("repeat", skipna=True)`` does (NaN-replaced
+    copy + mask: 1.25x the matrix). Values equal that call's exactly; every metric context
+    shares the mean (:attr:`MetricContext.repeat_mean`).
+
+    Returns
+    -------
+    responses, mean
+        DataArrays (stimulus, neuron, repeat) and (stimulus, neuron).
+    """
+    responses = rec.responses
+    responses = responses.load() if hasattr(responses, "load") else responses
+    return responses, repeat_mean(responses, chunk_bytes=chunk_bytes)
+
+
+def repeat_mean(responses: Any, *, chunk_bytes: int = 64 << 20) -> Any:
+    """NaN-aware mean over the ``repeat`` axis, computed in blocks of stimuli."""
+    import xarray as xr
+
+    if "repeat" not in responses.dims:
+        return responses
+    n = int(responses.sizes["stimulus"])
+    per_stimulus = max(1, responses.nbytes // max(n, 1))
+    step = max(1, int(chunk_bytes // per_stimulus))
+    first = responses.isel(stimulus=slice(0, step)).mean("repeat", skipna=True)
+    axis = first.get_axis_num("stimulus")
+    shape = list(first.shape)
+    shape[axis] = n
+    out = np.empty(shape, dtype=first.dtype)
+    where: list[Any] = [slice(None)] * len(shape)
+    where[axis] = slice(0, first.sizes["stimulus"])
+    out[tuple(where)] = first.values
+    for start in range(step, n, step):
+        block = responses.isel(stimulus=slice(start, start + step)).mean("repeat", skipna=True)
+        where[axis] = slice(start, start + block.sizes["stimulus"])
+        out[tuple(where)] = block.values
+    coords = {k: v for k, v in responses.coords.items() if "repeat" not in v.dims}
+    return xr.DataArray(out, dims=first.dims, coords=coords, name=first.name, attrs=first.attrs)
+
+
 def _fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, fit_images, fit_labels,
                     fit_landmarks, images, landmarks, reporter, check_latents) -> None:
     """Fit (or load from the cache) one job's model, then encode every stimulus."""
     if job.entry is not None:
-        spec = job.entry.spec
-        model = spec.factory(**job.params)
-        key = cache_key({
-            "model": job.name, "plugin": job.plugin, "distribution": job.distribution,
-            "plugin_version": job.plugin_version, "spec_version": spec.version,
-            "params": job.params, "seed": job.seed, "train_sha256": train_hash,
-        })
+        model = job.entry.spec.factory(**job.params)
+        key = _fit_key(job, train_hash, cache_key)
     else:
         model = job.extra.pop("factory")()
         key = ""
@@ -580,6 +714,15 @@ def _fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, fit_images, fi
     if not active.any():
         raise PluginError("every latent unit is constant over stimuli", obj=f"model {job.name}")
     job.active = active
+
+
+def _fit_key(job: FitJob, train_hash: str, cache_key) -> str:
+    """Return the model-cache key of a registered model's fit (:mod:`neurofacedis.cache`)."""
+    return cache_key({
+        "model": job.name, "plugin": job.plugin, "distribution": job.distribution,
+        "plugin_version": job.plugin_version, "spec_version": job.entry.spec.version,
+        "params": job.params, "seed": job.seed, "train_sha256": train_hash,
+    })
 
 
 def _check_adhoc_latents(job: FitJob, z: Any, n: int, names: list[str]) -> np.ndarray:
@@ -649,7 +792,7 @@ def _unmet(requires: frozenset[str], *, rec, job: FitJob, siblings: list[FitJob]
 
 
 def _context(job: FitJob, *, rec, responses, train, test, images, factors, stimuli, siblings,
-             stim_ids, metric: str, split_seed: int) -> MetricContext:
+             stim_ids, metric: str, split_seed: int, mean=None) -> MetricContext:
     import xarray as xr
 
     active = job.active
@@ -673,7 +816,7 @@ def _context(job: FitJob, *, rec, responses, train, test, images, factors, stimu
         responses=responses, latents=lat, train=train, test=test, model_name=job.label,
         seed=job.seed, images=lambda: images, factors=fac, model=job.model, all_latents=all_lat,
         sibling_latents=sib, stimuli=stimuli, rng=np.random.default_rng(seed_seq),
-        truth=rec.truth,
+        truth=rec.truth, repeat_mean=mean,
     )
 
 

@@ -248,10 +248,14 @@ def read_lock(dest: str | Path) -> dict[str, Any]:
         return {"schema_version": 1, "datasets": {}}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable lock file: {exc}", file=path) from None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise InputError(f"unreadable lock file: {str(exc).splitlines()[0]}", file=path) from None
     if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
         raise InputError("lock file has no 'datasets' mapping", file=path)
+    for name, entry in data["datasets"].items():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+            raise InputError("entry has no 'files' mapping of file records", file=path, obj=name)
     return data
 
 
@@ -352,17 +356,23 @@ def fetch_dataset(
         )
     if dest.exists() and not dest.is_dir():
         raise InputError("destination is not a folder", file=dest)
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    with _dest_lock(dest):
-        if entry.kind == "generated":
-            fetched = _generate(entry, dest, targets)
-        else:
-            locked = read_lock(dest)["datasets"].get(entry.name, {}).get("files", {})
-            fetched = [
-                _fetch_one(entry, f, target, dest, base_url, progress, locked.get(f.path))
-                for f, target in targets
-            ]
-        lock_file = _write_lock(dest, entry.name, fetched)
+    try:
+        with _dest_lock(dest):
+            if entry.kind == "generated":
+                fetched = _generate(entry, dest, targets)
+            else:
+                locked = read_lock(dest)["datasets"].get(entry.name, {}).get("files", {})
+                fetched = [
+                    _fetch_one(entry, f, target, dest, base_url, progress, locked.get(f.path))
+                    for f, target in targets
+                ]
+            lock_file = _write_lock(dest, entry.name, fetched)
+    except BaseException:
+        if created and dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()  # a failed first fetch leaves nothing (a .part to resume is kept)
+        raise
     notes = tuple(
         f"unverified {f.path.name}: sha256 seen {f.sha256} (recorded in {lock_file.name})"
         for f in fetched
@@ -396,6 +406,10 @@ def _fetch_one(
     downloader = ResumableDownloader(
         target.with_name(target.name + ".part"), progress=progress, max_size=f.size, label=f.path
     )
+    logger = pooch.get_logger()
+    level = logger.level
+    if not progress:  # quiet: no "Downloading data from ..." line either
+        logger.setLevel("WARNING")
     try:
         pooch.retrieve(
             url,
@@ -423,6 +437,8 @@ def _fetch_one(
         kept = " (partial download kept; run again to resume)" if kept else ""
         problem = f"download failed: {type(exc).__name__}{kept}"
         raise InputError(problem, file=url, obj=obj) from None
+    finally:
+        logger.setLevel(level)
     size = target.stat().st_size
     if f.size is not None and size != f.size:
         target.unlink()

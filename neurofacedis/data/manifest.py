@@ -397,6 +397,10 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read manifest: {exc.strerror or exc}", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"cannot read manifest: not UTF-8 text (byte {exc.start})", file=path
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -2,12 +2,61 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LazyImages", "normalize_index", "read_rows"]
+from neurofacedis.errors import InputError
+
+__all__ = ["LazyImages", "normalize_index", "read_rows", "max_read_bytes", "check_declared_size"]
+
+#: Environment variable that sets the largest dataset (bytes) a recording may declare.
+MAX_BYTES_ENV = "NEUROFACEDIS_MAX_BYTES"
+
+
+def max_read_bytes() -> int:
+    """Largest dataset, in bytes, a file may declare: ``$NEUROFACEDIS_MAX_BYTES``, else RAM.
+
+    Why: a file from a stranger can declare a terabyte-sized dataset in a few bytes of
+    metadata; reading it would exhaust memory. Anything larger than this machine's memory
+    cannot be analysed anyway.
+    """
+    env = os.environ.get(MAX_BYTES_ENV)
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise InputError(f"not a number of bytes: {env!r}", obj=MAX_BYTES_ENV) from None
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX: a generous fixed limit
+        return 64 << 30
+
+
+def check_declared_size(data: Any, *, file: str | Path, obj: str) -> None:
+    """Refuse a dataset whose declared shape x item size exceeds :func:`max_read_bytes`.
+
+    Only metadata (shape, dtype) is looked at: nothing is read or allocated.
+    """
+    shape = getattr(data, "shape", None)
+    dtype = getattr(data, "dtype", None)
+    if shape is None or dtype is None:
+        return
+    itemsize = max(int(np.dtype(dtype).itemsize), 1)
+    nbytes = itemsize
+    for s in shape:
+        nbytes *= int(s)
+    limit = max_read_bytes()
+    if nbytes > limit:
+        raise InputError(
+            f"declares shape {tuple(int(s) for s in shape)} ({nbytes:.3g} bytes), more than "
+            f"the {limit:.3g} bytes allowed (set {MAX_BYTES_ENV} to change)",
+            file=file,
+            obj=obj,
+        )
 
 
 def normalize_index(index: Any, n: int) -> tuple[np.ndarray | slice, bool]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from neurofacedis.errors import InputError
-from neurofacedis.nwb._lazy import LazyImages, normalize_index, read_rows
+from neurofacedis.nwb._lazy import LazyImages, check_declared_size, normalize_index, read_rows
 from neurofacedis.nwb._spikes import count_responses, repeat_numbers
 from neurofacedis.nwb._write import MODULE, file_sha256
 from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
@@ -43,27 +43,55 @@ _STACKED_PATH = f"processing/{MODULE}/stimulus_set"
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else type(exc).__name__
+    return _one_line_text(str(exc)) or type(exc).__name__
+
+
+def _one_line_text(text: str) -> str:
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
     return (first[:160] + "...") if len(first) > 160 else first
 
 
-def _str_list(values: Any) -> list[str]:
+def _str_list(values: Any, *, file: Path | None = None, obj: str | None = None) -> list[str]:
     if values is None:
         return []
     if isinstance(values, (str, bytes)):
         values = [values]
     out = []
-    for v in np.asarray(values[:] if hasattr(values, "shape") else values, dtype=object).ravel():
-        out.append(v.decode() if isinstance(v, bytes) else str(v))
+    try:  # h5py decodes UTF-8 text as it reads, so the read itself can fail
+        for v in np.asarray(
+            values[:] if hasattr(values, "shape") else values, dtype=object
+        ).ravel():
+            out.append(v.decode() if isinstance(v, bytes) else str(v))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"text is not valid UTF-8 (byte {exc.object[exc.start:exc.start + 1]!r})",
+            file=file,
+            obj=obj,
+        ) from None
     return out
 
 
-def _column_values(column: Any) -> np.ndarray:
-    data = np.asarray(column.data[:])
+def _column_values(column: Any, *, file: Path | None = None, obj: str | None = None) -> np.ndarray:
+    try:
+        data = np.asarray(column.data[:])
+    except UnicodeDecodeError:
+        return np.asarray(_str_list(column.data, file=file, obj=obj), dtype=object)
     if data.dtype.kind in "OSU":
-        return np.asarray(_str_list(data), dtype=object)
+        return np.asarray(_str_list(data, file=file, obj=obj), dtype=object)
     return data
+
+
+def _construct_error(exc: BaseException) -> tuple[str, str] | None:
+    """(object path, reason) of an hdmf ConstructError: which object could not be built."""
+    from hdmf.build.errors import ConstructError
+
+    if not isinstance(exc, ConstructError) or len(exc.args) != 2:
+        return None
+    where = str(getattr(exc.args[0], "path", "") or "").removeprefix("root/") or "/"
+    reason = str(exc.args[1]).replace("CustomClassGenerator.set_init.<locals>.__init__: ", "")
+    reason = reason.replace(" object due to: ", ": ").replace("Could not construct", "cannot build")
+    return where, reason
 
 
 def open_nwb(path: str | Path) -> tuple[Any, Any]:
@@ -113,6 +141,9 @@ def open_nwb(path: str | Path) -> tuple[Any, Any]:
                 "holds pickled values (hdmf-zarr object references); pickle is never decoded",
                 file=path,
             ) from None
+        built = _construct_error(exc)
+        if built is not None:
+            raise InputError(_one_line_text(built[1]), file=path, obj=built[0]) from None
         raise InputError(f"not a readable NWB file ({_one_line(exc)})", file=path) from None
     return io, nwbfile
 
@@ -245,17 +276,21 @@ class Recording:
         if stacked is not None:
             self._stim_where = f"processing/{MODULE}/{stacked.name}"
             images = stacked.images
+            where = f"{self._stim_where}/images"
             if images.ndim not in (3, 4) or images.shape[0] == 0:
-                raise self._err(f"{self._stim_where}/images", "no stimuli")
+                raise self._err(where, "no stimuli")
+            check_declared_size(images, file=self.path, obj=where)
+            if images.dtype.kind not in "biuf":
+                raise self._err(where, f"images must be numeric, got {images.dtype}")
             self._images = LazyImages(stacked=images)
             self._table = stacked.stimulus_table
-            n_rows = len(self._table.id)
-            if n_rows != images.shape[0]:
-                raise self._err(
-                    f"{self._stim_where}/stimulus_table",
-                    f"{n_rows} table rows but {images.shape[0]} images",
-                )
-            self._ids = _str_list(self._table["stimulus_id"].data)
+            self._check_table(self._table, f"{self._stim_where}/stimulus_table", images.shape[0])
+            self._ids = _str_list(
+                self._table["stimulus_id"].data,
+                file=self.path,
+                obj=f"{self._stim_where}/stimulus_table/stimulus_id",
+            )
+            self._check_unique_ids(f"{self._stim_where}/stimulus_table/stimulus_id")
             return
         containers = {
             name: obj
@@ -293,11 +328,43 @@ class Recording:
             frames = [container.images[k] for k in sorted(container.images)]
         if not frames:
             raise self._err(self._stim_where, "no stimuli (empty Images container)")
+        for f in frames:
+            check_declared_size(f.data, file=self.path, obj=f"{self._stim_where}/{f.name}")
+            if f.data.dtype.kind not in "biuf":
+                raise self._err(
+                    f"{self._stim_where}/{f.name}", f"images must be numeric, got {f.data.dtype}"
+                )
         shapes = {tuple(f.data.shape[:2]) + ((3,) if f.data.ndim == 3 else ()) for f in frames}
         if len(shapes) != 1:
             raise self._err(self._stim_where, f"images differ in shape: {sorted(shapes)[:3]}")
         self._images = LazyImages(per_image=[f.data for f in frames], image_shape=shapes.pop())
         self._ids = [f.name for f in frames]
+
+    def _check_table(self, table: Any, where: str, n_rows: int | None = None) -> None:
+        """Check a table's declared sizes (nothing read) and, if given, its row count."""
+        check_declared_size(table.id.data, file=self.path, obj=f"{where}/id")
+        for column in table.columns:
+            check_declared_size(column.data, file=self.path, obj=f"{where}/{column.name}")
+        if n_rows is None:
+            return
+        rows = len(table.id)
+        if rows != n_rows:
+            raise self._err(where, f"{rows} table rows but {n_rows} images")
+        targets = {id(getattr(c, "target", None)) for c in table.columns}
+        for column in table.columns:
+            if id(column) in targets:  # a ragged column's values: its index has the rows
+                continue
+            shape = getattr(column.data, "shape", None)
+            length = int(shape[0]) if shape else len(column.data)
+            if length != n_rows:
+                raise self._err(f"{where}/{column.name}", f"{length} values for {n_rows} rows")
+
+    def _check_unique_ids(self, where: str) -> None:
+        seen: set[str] = set()
+        for sid in self._ids:
+            if sid in seen:
+                raise self._err(where, f"duplicate stimulus id {sid!r} (ids must be unique)")
+            seen.add(sid)
 
     def _index_series_targets(self) -> list[Any]:
         return [
@@ -337,7 +404,8 @@ class Recording:
         if column is None:
             return None
         where = f"intervals/{table.name}/{column}"
-        values = _column_values(table[column])
+        self._check_table(table, f"intervals/{table.name}")
+        values = _column_values(table[column], file=self.path, obj=where)
         n = len(self._ids)
         if values.dtype == object:  # stimulus ids / image names
             lookup = {sid: i for i, sid in enumerate(self._ids)}
@@ -355,10 +423,21 @@ class Recording:
             if "stop_time" in table.colnames
             else np.full(onsets.shape, np.nan)
         )
-        return self._checked(_Presentations(onsets, stops, index, where), n)
+        pres = self._checked(_Presentations(onsets, stops, index, where), n)
+        late = np.isfinite(stops) & (stops < onsets)
+        if late.any():
+            row = int(np.flatnonzero(late)[0])
+            raise self._err(
+                f"intervals/{table.name}/stop_time",
+                f"row {row}: stop_time {stops[row]:g} before its start_time {onsets[row]:g}",
+            )
+        return pres
 
     def _from_index_series(self, series: Any) -> _Presentations:
         where = f"stimulus/{series.name}"
+        check_declared_size(series.data, file=self.path, obj=f"{where}/data")
+        if series.timestamps is not None:
+            check_declared_size(series.timestamps, file=self.path, obj=f"{where}/timestamps")
         index = np.asarray(series.data[:]).astype(np.int64)
         if series.timestamps is not None:
             onsets = np.asarray(series.timestamps[:], dtype=np.float64)
@@ -381,20 +460,61 @@ class Recording:
             )
         if not np.isfinite(pres.onsets).all():
             raise self._err(pres.where, "non-finite presentation onsets")
+        back = np.diff(pres.onsets) < 0
+        if back.any():
+            row = int(np.flatnonzero(back)[0]) + 1
+            column = pres.where.rsplit("/", 1)[0] + "/start_time"
+            if pres.where.startswith("stimulus/"):
+                column = pres.where + "/timestamps"
+            raise self._err(
+                column,
+                f"presentation times not in increasing order (row {row}: "
+                f"{pres.onsets[row]:g} after {pres.onsets[row - 1]:g})",
+            )
         return pres
 
     def _check_structure(self) -> None:
         n = len(self._ids)
         if self._processed is not None:
             where = f"processing/{MODULE}/{self._processed.name}"
-            shape = self._processed.data.shape
+            data = self._processed.data
+            shape = data.shape
             if len(shape) != 3:
                 raise self._err(
                     f"{where}/data", f"expected (stimuli, neurons, repeats), got {shape}"
                 )
+            check_declared_size(data, file=self.path, obj=f"{where}/data")
+            if data.dtype.kind not in "biuf":
+                raise self._err(f"{where}/data", f"responses must be numeric, got {data.dtype}")
             if shape[0] != n:
                 raise self._err(f"{where}/data", f"{shape[0]} response rows but {n} images")
+            if shape[1] == 0:
+                raise self._err(f"{where}/data", "no neurons")
+            if shape[2] == 0:
+                raise self._err(f"{where}/data", "no repeats")
+            w0, w1 = self._processed_window()
+            if not (np.isfinite(w0) and np.isfinite(w1) and w1 > w0):
+                raise self._err(
+                    f"{where}/window_stop",
+                    f"counting window must have stop > start, got ({w0:g}, {w1:g})",
+                )
         spikes_present = self._units is not None and "spike_times" in self._units.colnames
+        if spikes_present:
+            self._check_table(self._units, "units")
+            index = self._units["spike_times"]
+            ends = np.asarray(index.data[:], dtype=np.int64)
+            counts = np.diff(np.concatenate([[0], ends]))
+            if (counts < 0).any() or (ends.size and ends[-1] > len(index.target.data)):
+                raise self._err(
+                    "units/spike_times_index", "index is not increasing or points past the data"
+                )
+            if (counts == 0).any():
+                u = int(np.flatnonzero(counts == 0)[0])
+                uid = int(self._units.id.data[u])
+                raise self._err(
+                    "units/spike_times",
+                    f"unit {uid} (row {u}) has no spikes (remove silent units before analysis)",
+                )
         if self._processed is None:
             if self._units is None:
                 raise self._err("units", "no neural data (no Units table and no StimulusResponses)")
@@ -541,7 +661,9 @@ class Recording:
             column = self._table[name]
             if name in skip or getattr(column, "neurodata_type", "") == "VectorIndex":
                 continue
-            values = _column_values(column)
+            values = _column_values(
+                column, file=self.path, obj=f"{self._stim_where}/stimulus_table/{name}"
+            )
             if values.ndim != 1:
                 continue
             columns[name] = list(values) if values.dtype == object else values
@@ -553,17 +675,29 @@ class Recording:
         names = self._factor_names()
         if not names:
             return None
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {name: np.asarray(self._table[name].data[:], dtype=np.float64) for name in names},
             index=pd.RangeIndex(self.n_stimuli),
         )
+        bad = [name for name in names if not np.isfinite(frame[name].to_numpy()).all()]
+        if bad:
+            raise self._err(
+                f"{self._stim_where}/stimulus_table/{bad[0]}", "non-finite factor values"
+            )
+        return frame
 
     @property
     def landmarks(self) -> np.ndarray | None:
         """Landmarks (N, L, 2) float32, (x, y) pixels, or None."""
         if self._table is None or "landmarks" not in self._table.colnames:
             return None
-        return np.asarray(self._table["landmarks"].data[:], dtype=np.float32)
+        where = f"{self._stim_where}/stimulus_table/landmarks"
+        landmarks = np.asarray(self._table["landmarks"].data[:], dtype=np.float32)
+        if landmarks.ndim != 3 or landmarks.shape[2] != 2:
+            raise self._err(where, f"expected (stimuli, L, 2), got shape {landmarks.shape}")
+        if not np.isfinite(landmarks).all():
+            raise self._err(where, "non-finite landmark coordinates")
+        return landmarks
 
     @property
     def images(self) -> LazyImages:
@@ -610,8 +744,10 @@ class Recording:
             block = _read_block(self._processed.data, stim_sel, unit_sel)
             block = np.asarray(block, dtype=np.float32)
             # one fast pass: a finite sum rules out inf (and NaN); else look closer
-            if not np.isfinite(block.sum()) and np.isinf(block).any():
-                raise self._err(where, "non-finite (infinite) responses")
+            if not np.isfinite(block.sum()):
+                if np.isinf(block).any():
+                    raise self._err(where, "non-finite (infinite) responses")
+                self._check_missing(block, stim_sel, unit_sel, where)
         else:
             units = np.arange(n_neurons)[unit_sel]
             block = count_responses(
@@ -623,6 +759,8 @@ class Recording:
                 n_repeats=self.n_repeats,
             )
             block = block[stim_sel]
+            if not np.isfinite(block.sum()):
+                self._check_missing(block, stim_sel, unit_sel, self._pres.where)
         if self._stim_index is None:
             self._stim_index = pd.Index(np.asarray(self._ids, dtype=object), name="stimulus")
         stim_ids = self._stim_index[stim_sel]
@@ -641,6 +779,22 @@ class Recording:
                 "source": self.response_source,
             },
             name="responses",
+        )
+
+    def _check_missing(self, block: np.ndarray, stim_sel: Any, unit_sel: Any, where: str) -> None:
+        """Refuse a (stimulus, neuron) whose every repeat is NaN: no response at all."""
+        empty = np.isnan(block).all(axis=2)
+        if not empty.any():
+            return
+        s, u = (int(i[0]) for i in np.nonzero(empty))
+        stim = np.arange(self.n_stimuli)[stim_sel][s]
+        neuron = self.neuron_ids[unit_sel][u]
+        if self.response_source == "spike_times":
+            raise self._err(where, f"stimulus {self._ids[stim]!r} is never presented")
+        raise self._err(
+            where,
+            f"stimulus {self._ids[stim]!r}, neuron {int(neuron)}: every repeat is NaN "
+            "(NaN marks a missing repeat; each stimulus needs one response per neuron)",
         )
 
     def _spike_trains(self, units: np.ndarray) -> list[np.ndarray]:
@@ -694,7 +848,7 @@ class Recording:
             column = table[name]
             if name in skip or getattr(column, "neurodata_type", "") == "VectorIndex":
                 continue
-            values = _column_values(column)
+            values = _column_values(column, file=self.path, obj=f"{table.name}/{name}")
             if values.ndim == 1:
                 columns[name] = list(values) if values.dtype == object else values
         index = pd.Index(np.asarray(table.id.data[:], dtype=np.int64), name="id")

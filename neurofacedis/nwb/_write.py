@@ -223,8 +223,16 @@ def validate_session(data: SessionData, *, file: str | Path | None = None) -> No
             raise bad("responses", f"{resp.shape[0]} response rows but {n} images")
         if resp.shape[1] == 0:
             raise bad("responses", "no neurons")
-        if not np.isfinite(resp.sum()) and np.isinf(resp).any():  # fast path: finite sum
-            raise bad("responses", "non-finite (infinite) responses")
+        if not np.isfinite(resp.sum()):  # fast path: a finite sum has no inf and no NaN
+            if np.isinf(resp).any():
+                raise bad("responses", "non-finite (infinite) responses")
+            if resp.ndim == 3 and np.isnan(resp).all(axis=2).any():
+                s, u = (int(i[0]) for i in np.nonzero(np.isnan(resp).all(axis=2)))
+                raise bad(
+                    "responses",
+                    f"stimulus {ids[s]!r}, neuron {u}: every repeat is NaN "
+                    "(NaN marks a missing repeat)",
+                )
         n_units = resp.shape[1]
     if data.spike_times is not None:
         if len(data.spike_times) == 0:
@@ -240,6 +248,8 @@ def validate_session(data: SessionData, *, file: str | Path | None = None) -> No
                 raise bad(f"units/spike_times[{i}]", "spike times must be finite, 1-d")
             if st.size and st.min() < 0:
                 raise bad(f"units/spike_times[{i}]", "negative spike time")
+            if st.size == 0:  # a silent unit's responses are all zero: nothing to analyse
+                raise bad(f"units/spike_times[{i}]", f"unit {i} has no spikes")
         if data.presentations is None:
             raise bad("presentations", "spike times given without presentation times")
     if data.presentations is not None:

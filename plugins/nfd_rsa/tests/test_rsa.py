@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from nfd_rsa import (
+    COMPARISONS,
+    PairedRDMs,
+    RSAMetric,
+    calc_rdm,
+    calc_rdm_crossnobis,
+    compare,
+    fdr_across_models,
+    neurofacedis_register_metrics,
+    noise_ceiling,
+    plot_model_comparison,
+    to_matrix,
+)
+from nfd_rsa._compare import RSATOOLBOX_NAMES
+
+from neurofacedis.errors import InputError
+from neurofacedis.specs import MetricContext
+
+rsatoolbox = pytest.importorskip("rsatoolbox")
+from rsatoolbox.rdm import RDMs  # noqa: E402
+from rsatoolbox.rdm import compare as rsa_compare  # noqa: E402
+
+RTOL = 1e-6
+
+
+def _data(n=24, p=15, r=4, seed=0):
+    rng = np.random.default_rng(seed)
+    signal = rng.standard_normal((n, p))
+    resp = signal[:, :, None] + 0.8 * rng.standard_normal((n, p, r))
+    k = min(6, p)
+    latents = signal[:, :k] @ rng.standard_normal((k, 5)) + rng.standard_normal((n, 5))
+    return resp, latents
+
+
+def _ref(a, b, method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(rsa_compare(RDMs(np.atleast_2d(a)), RDMs(np.atleast_2d(b)),
+                                 RSATOOLBOX_NAMES[method])[0, 0])
+
+
+@pytest.mark.parametrize("method", ["correlation", "euclidean"])
+def test_rdm_equals_rsatoolbox(method):
+    resp, _ = _data()
+    x = resp.mean(axis=2)
+    ref = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method=method)
+    np.testing.assert_allclose(calc_rdm(x, method), ref.get_vectors()[0], rtol=RTOL)
+
+
+def test_crossnobis_equals_rsatoolbox():
+    resp, _ = _data()
+    n, p, r = resp.shape
+    ds = rsatoolbox.data.Dataset(
+        resp.transpose(2, 0, 1).reshape(-1, p),
+        obs_descriptors={"stim": np.tile([f"s{i:03d}" for i in range(n)], r),
+                         "rep": np.repeat(np.arange(r), n)},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rsatoolbox's own NaN cast of string descriptors
+        ref = rsatoolbox.rdm.calc_rdm(ds, method="crossnobis", descriptor="stim",
+                                      cv_descriptor="rep")
+    np.testing.assert_allclose(calc_rdm_crossnobis(resp), ref.get_vectors()[0], rtol=RTOL,
+                               atol=1e-12)
+
+
+def _rdm_pairs():
+    resp, lat = _data(n=20)
+    d, m = calc_rdm(resp.mean(axis=2)), calc_rdm(lat)
+    return {
+        "continuous": (d, m),
+        "model ties": (d, np.round(m, 1)),
+        "data ties": (np.round(d, 1), m),
+        "both ties": (np.round(d, 1), np.round(m, 1)),
+    }
+
+
+@pytest.mark.parametrize("case", ["continuous", "model ties", "data ties", "both ties"])
+@pytest.mark.parametrize("method", COMPARISONS)
+def test_compare_permutation_bootstrap_equal_rsatoolbox(case, method):
+    d, m = _rdm_pairs()[case]
+    rng = np.random.default_rng(3)
+    pair = PairedRDMs(d, m)
+    assert pair.similarity(method) == pytest.approx(_ref(m, d, method), rel=RTOL)
+    assert compare(d, m, method) == pytest.approx(_ref(d, m, method), rel=RTOL)
+    n = pair.n
+    for _ in range(3):
+        perm = rng.permutation(n)
+        permuted = to_matrix(m)[np.ix_(perm, perm)]
+        ref = _ref(permuted[None], d, method)
+        assert pair.permuted(perm, [method])[0] == pytest.approx(ref, rel=RTOL, abs=1e-12)
+        sample = rng.integers(0, n, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sd = RDMs(d[None]).subsample_pattern("index", sample)
+            sm = RDMs(m[None]).subsample_pattern("index", sample)
+            ref = float(rsa_compare(sm, sd, RSATOOLBOX_NAMES[method])[0, 0])
+        assert pair.resampled(sample, [method])[0] == pytest.approx(ref, rel=RTOL, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", COMPARISONS)
+def test_noise_ceiling_equals_rsatoolbox(method):
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    resp, _ = _data()
+    vecs = np.stack([calc_rdm(resp[:, :, i]) for i in range(resp.shape[2])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = boot_noise_ceiling(RDMs(vecs), method=RSATOOLBOX_NAMES[method])
+    np.testing.assert_allclose(noise_ceiling(vecs, method), ref, rtol=RTOL)
+
+
+def test_threads_give_the_same_samples():
+    d, m = _rdm_pairs()["continuous"]
+    pair = PairedRDMs(d, m)
+    rng = np.random.default_rng(0)
+    perms = np.stack([rng.permutation(pair.n) for _ in range(6)])
+    one = pair.permutation_null(perms, COMPARISONS)
+    two = pair.permutation_null(perms, COMPARISONS, n_jobs=2)
+    np.testing.assert_array_equal(one, two)
+
+
+def _ctx(resp, latents, seed=0):
+    n = resp.shape[0]
+    responses = xr.DataArray(resp, dims=("stimulus", "neuron", "repeat"),
+                             coords={"stimulus": [f"s{i}" for i in range(n)]})
+    lat = xr.DataArray(latents, dims=("stimulus", "unit"))
+    idx = np.arange(n)
+    return MetricContext(responses=responses, latents=lat, train=idx[: n // 2],
+                         test=idx[n // 2:], rng=np.random.default_rng(seed))
+
+
+def test_responses_against_themselves_give_one():
+    resp, _ = _data(n=30, p=12)
+    ctx = _ctx(resp, resp.mean(axis=2))
+    res = RSAMetric(n_permutations=50, n_bootstrap=30).compute(ctx)
+    np.testing.assert_allclose(res["similarity"].values, 1.0, rtol=1e-12)
+    assert res.attrs["rsa"] == pytest.approx(1.0)
+    assert res.attrs["p_value"] == pytest.approx(1 / 51)  # nothing permuted beats identity
+    assert set(res["comparison"].values) == set(COMPARISONS)
+
+
+def test_metric_values_match_rsatoolbox_end_to_end():
+    resp, lat = _data(n=26, p=14, r=3, seed=4)
+    ctx = _ctx(resp, lat, seed=1)
+    res = RSAMetric(n_permutations=40, n_bootstrap=40).compute(ctx)
+    d = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(resp.mean(axis=2)), method="correlation")
+    m = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(lat), method="correlation")
+    splits = RDMs(np.stack([calc_rdm(resp[:, :, i]) for i in range(3)]))
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    for method in COMPARISONS:
+        sel = res.sel(comparison=method)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = float(rsa_compare(m, d, RSATOOLBOX_NAMES[method])[0, 0])
+            low, up = boot_noise_ceiling(splits, method=RSATOOLBOX_NAMES[method])
+            split_mean = float(np.mean(rsa_compare(m, splits, RSATOOLBOX_NAMES[method])))
+        assert float(sel["similarity"]) == pytest.approx(ref, rel=RTOL)
+        assert float(sel["ceiling_lower"]) == pytest.approx(low, rel=RTOL)
+        assert float(sel["ceiling_upper"]) == pytest.approx(up, rel=RTOL)
+        assert float(sel["similarity_splits"]) == pytest.approx(split_mean, rel=RTOL)
+        assert float(sel["ci_low"]) <= float(sel["similarity"]) + 0.2
+        assert 0 < float(sel["p_value"]) <= 1
+    for v in res.attrs.values():
+        assert np.isfinite(v)
+
+
+def test_related_model_is_significant_and_unrelated_is_not():
+    rng = np.random.default_rng(5)
+    n = 40
+    f = rng.standard_normal((n, 4))
+    resp = (f @ rng.standard_normal((4, 20)))[:, :, None] + 0.3 * rng.standard_normal((n, 20, 2))
+    good = RSAMetric(n_permutations=200, n_bootstrap=50, comparisons="spearman")
+    assert good.compute(_ctx(resp, f + 0.1 * rng.standard_normal((n, 4)))).attrs["p_value"] < 0.01
+    noise = rng.standard_normal((n, 4))
+    assert good.compute(_ctx(resp, noise)).attrs["p_value"] > 0.01
+
+
+def test_crossnobis_and_neuron_split_ceiling():
+    resp, lat = _data(n=20, p=18, r=3)
+    res = RSAMetric(rdm="crossnobis", n_permutations=10, n_bootstrap=10).compute(_ctx(resp, lat))
+    assert "ceiling_lower" in res.attrs  # crossnobis: neuron halves
+    assert "neurons" in res["ceiling_lower"].attrs["description"]
+    holey = resp.copy()
+    holey[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="crossnobis"):
+        RSAMetric(rdm="crossnobis", n_permutations=0, n_bootstrap=0).compute(_ctx(holey, lat))
+
+
+def test_no_repeats_no_ceiling_needs_split():
+    resp, lat = _data(n=20, p=4, r=1)
+    res = RSAMetric(n_permutations=5, n_bootstrap=5).compute(_ctx(resp, lat))
+    assert "ceiling_lower" not in res.attrs
+    assert "no noise ceiling" in res["similarity"].attrs["notes"]
+
+
+def test_fdr_across_models_equals_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = {"beta_vae": 0.001, "aam": 0.02, "pca": 0.04, "ica": 0.5}
+    q = fdr_across_models(p)
+    ref = multipletests(list(p.values()), method="fdr_bh")[1]
+    np.testing.assert_allclose(list(q.values()), ref, rtol=1e-12)
+    assert list(q) == list(p)
+
+
+def test_figures_and_spec():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    resp, lat = _data(n=16, p=10, r=2)
+    metric = RSAMetric(n_permutations=10, n_bootstrap=10)
+    res = metric.compute(_ctx(resp, lat))
+    figs = metric.figures(res)
+    assert set(figs) == {"rdms", "comparison"}
+    fig = plot_model_comparison({"a": res, "b": res})
+    assert fig.axes
+    (spec,) = neurofacedis_register_metrics()
+    assert spec.name == "rsa" and spec.citation
+    assert set(spec.defaults()) >= {"rdm", "comparison", "n_permutations"}
