@@ -19,7 +19,7 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml
-	$(PIP) install -e ".[test,dask]"
+	$(PIP) install -e ".[test,dask,landmarks]"
 	touch $@ $(VENV)/.installed
 
 venv: $(VENV)/bin/python

@@ -4,8 +4,8 @@ The grid is ``--fits`` β-VAE fits (2 β values x fits/2 seeds, ``--steps`` Adam
 metrics, fresh caches) of a small simulated recording, run by
 :func:`neurofacedis.runner.analyze` three ways, interleaved so background load hits all alike:
 
-- ``sequential``: in this process, one fit after another (torch uses its default threads:
-  every usable core), what a user gets without flags;
+- ``sequential``: in this process, one fit after another, with the torch threads the plugin
+  picks by default (printed), what a user gets without flags;
 - ``sequential 1-thread``: the same in a child process with OMP_NUM_THREADS=1 (the work of
   one Dask worker, for the parallel efficiency);
 - ``dask``: ``scheduler=`` a LocalCluster of ``--workers`` one-thread processes started (and
@@ -69,11 +69,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:  # the 1-thread sequential variant, in its own process
         rec, fits, steps = args.child
+        _warm()  # imports outside the timing, as in the parent and the workers
         print(f"WALL {run_grid(Path(rec), int(fits), int(steps)):.4f}")
         return
     if args.quick:
         args.fits, args.steps, args.repeats = 4, 20, 1
 
+    import torch
     from distributed import Client, LocalCluster
 
     from neurofacedis.nwb import write_session
@@ -90,9 +92,7 @@ def main() -> None:
         client.wait_for_workers(args.workers)
         client.run(_warm)
         startup = time.perf_counter() - t0
-        import torch
-
-        threads = torch.get_num_threads()
+        _warm()
         env1 = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                     OPENBLAS_NUM_THREADS="1", PYTHONWARNINGS="ignore")
         times: dict[str, list[float]] = {"sequential": [], "sequential 1-thread": [],
@@ -100,6 +100,7 @@ def main() -> None:
         try:
             for _ in range(args.repeats):
                 times["sequential"].append(run_grid(rec, args.fits, args.steps))
+                threads = torch.get_num_threads()  # as the fits left it
                 out = subprocess.run([sys.executable, __file__, "--child", str(rec),
                                       str(args.fits), str(args.steps)], env=env1,
                                      capture_output=True, text=True, check=True)

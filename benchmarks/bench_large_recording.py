@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 METRICS = ["alignment", "encoding", "rsa"]
-#: Fewer resamples than the defaults: they scale time, not the memory measured here.
+#: Fewer resamples (and RSA comparisons) than the defaults: they scale time, not the memory
+#: measured here.
 METRIC_PARAMS = {
     "alignment": {"n_subsets": [3], "n_rotations": [1]},
-    "rsa": {"n_permutations": [10], "n_bootstrap": [10]},
+    "rsa": {"n_permutations": [10], "n_bootstrap": [10], "comparisons": ["spearman"]},
     "encoding": {},
 }
 
@@ -113,10 +114,12 @@ def measure(path: str, what: str) -> dict:
     if what == "runner":
         with Recording.open(path) as rec:
             resp, mean = load_responses(rec)
+        del resp, mean
     elif what == "reference":
         with Recording.open(path) as rec:
             resp = rec.responses
-            mean = resp.mean("repeat", skipna=True)
+            mean = resp.mean("repeat", skipna=True)  # what each metric context did before
+        del resp, mean
     elif all(installed for _, installed in specs.values()):
         res = analyze(path, models=["pca"], metrics=metrics, use_cache=False, quiet=True,
                       params={m: {k: v for k, v in METRIC_PARAMS.get(m, {}).items()}
@@ -221,7 +224,7 @@ def main() -> None:
             us = [u // 4, u // 2, u]
             u_rows = sweep(Path(tmp), [(n, x, r) for x in us[:-1]], [both])
             u_rows += [row for row in rows if row["what"] == both]
-            for axis, xs_, rs in (("stimuli", xs, s_rows), ("neurons", us, u_rows)):
+            for axis, rs in (("stimuli", s_rows), ("neurons", u_rows)):
                 ok = [row for row in rs if "error" not in row]
                 series.append({"title": f"analyze {both}: scaling in {axis}", "x_label": axis,
                                "x": [row["n" if axis == "stimuli" else "u"] for row in ok],

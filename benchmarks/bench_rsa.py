@@ -139,6 +139,10 @@ def main() -> None:
     tracemalloc.stop()
 
     seed = 12345
+    tracemalloc.start()
+    run_reference(responses, latents, perms[:2], 2, seed)
+    _, peak_ref = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     t_ref, c_ref, d_ref, m_ref, obs_ref, null_ref, boot_ref = run_reference(
         responses, latents, perms[: args.ref_iters], args.ref_iters, seed)
     ref_total = (t_ref["rdm+observed"] + t_ref["permutation"] * args.n_perm
@@ -166,7 +170,8 @@ def main() -> None:
     resp_bytes = responses.nbytes
     print(f"  peak memory (tracemalloc, ours): {peak / 2**20:.0f} MiB = "
           f"{peak / resp_bytes:.1f}x the response matrix ({resp_bytes / 2**20:.0f} MiB); "
-          f"one condensed RDM alone is {d.nbytes / 2**20:.0f} MiB")
+          f"one condensed RDM alone is {d.nbytes / 2**20:.0f} MiB; rsatoolbox's peak on the "
+          f"same steps: {peak_ref / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     restore = _interrupt_on_sigterm()
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer turns KeyboardInterrupt (SIGINT, SIGTERM) into Exit(130)
+            _interrupted()
         if isinstance(code, int) and code:  # typer.Exit(n) is returned, not raised, here
             sys.exit(code)
     except NeurofacedisError as exc:

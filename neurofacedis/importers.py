@@ -229,7 +229,10 @@ def read_responses(path: str | Path, *, mat_var: str | None = None) -> np.ndarra
         raise InputError("no neurons", file=path)
     if np.isinf(arr).any():
         raise InputError("non-finite (infinite) responses", file=path)
-    arr = arr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        arr = arr.astype(np.float32)
+    if np.isinf(arr).any():
+        raise InputError("responses too large for float32 (|value| > 3.4e38)", file=path)
     empty = np.isnan(arr).all(axis=2)
     if empty.any():
         s, u = (int(i[0]) for i in np.nonzero(empty))
@@ -254,7 +257,11 @@ def read_landmarks(path: str | Path) -> np.ndarray:
         raise InputError("no landmarks (L = 0)", file=path)
     if not np.isfinite(arr).all():
         raise InputError("non-finite landmark coordinates", file=path)
-    return arr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise InputError("landmark coordinates too large for float32", file=path)
+    return arr
 
 
 def read_labels(path: str | Path, stimulus_ids: Sequence[str]) -> pd.DataFrame:

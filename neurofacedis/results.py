@@ -50,8 +50,12 @@ def write_outputs(
         from neurofacedis.errors import InputError
 
         raise InputError("exists and is not a folder", file=out, obj="--out")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    from neurofacedis.cache import uninterrupted
+
+    tmp = None
     try:
+        with uninterrupted():  # the folder exists only once the cleanup below covers it
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         fig_files = _write_figures(tmp / "figures", results, metric_objects, model_figures,
                                    jobs, enabled=figures)
         summary = dict(summary)
@@ -60,27 +64,49 @@ def write_outputs(
         _write_analysis_nwb(tmp / "analysis.nwb", recording, latents, summary)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         (tmp / "report.html").write_text(render_report(summary, fig_files))
-        _swap_into_place(tmp, out)
+        with _out_lock(out), uninterrupted():
+            _swap_into_place(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
+def _out_lock(out: Path) -> Any:
+    """Return a file lock for ``out`` (in the user cache): runs writing one OUT swap in turn."""
+    import hashlib
+
+    from filelock import FileLock
+
+    from neurofacedis.cache import default_cache_dir
+
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    locks = default_cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(locks / f"out-{key}.lock"))
+
+
 def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp``; an old ``out`` is kept until the new one is in place."""
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rmdir(old)
-        os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
+    """Replace ``out`` by ``tmp``; an old ``out`` is kept until the new one is in place.
+
+    Whatever fails, ``out`` ends up the previous output or the new one, never absent while
+    the previous one is still at hand.
+    """
+    if not out.exists():
         os.replace(tmp, out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        os.replace(out, old)
+        os.replace(tmp, out)
+    except BaseException:
+        if old.exists() and not out.exists():
+            os.replace(old, out)  # put the previous output back
+        raise
+    finally:
+        if old.exists() and out.exists():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------- NetCDF

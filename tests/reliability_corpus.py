@@ -377,6 +377,13 @@ def build_corpus(root: str | Path) -> list[Case]:
         d.responses = d.responses[:5]
         write_unvalidated(p, d)
 
+    @nwb("response_columns_vs_units", "4 units for 5 response columns", "responses/units")
+    def _(p):
+        shutil.copy(processed_only, p)
+        _replace_dataset(
+            p, "processing/neurofacedis/responses/data", np.ones((6, 5, 3), np.float32)
+        )
+
     @nwb("stimulus_index_out_of_range", "out of range", "stimulus_index")
     def _(p):
         d = base_session(processed=False)

@@ -189,9 +189,16 @@ rec_sha = sha(cfg["recording"])
 out = str(work / "out")
 into_file = str(work / "into.nwb")
 shutil.copy(cfg["recording"], into_file)
+def litter():
+    """Temporary names in the work folder and the cache (dot-prefixed; locks excluded)."""
+    names = {n for n in os.listdir(work) if n.startswith((".out.", ".into.nwb"))}
+    names |= {k for k in tree(cfg["cache"]) if "/." in "/" + k and not k.startswith("locks")}
+    return names
+
+
 for i, point in enumerate(cfg["points"]):
     into = into_file if point["phase"] == "into" else None
-    before = {"out": tree(out), "into": sha(into_file)}
+    before = {"out": tree(out), "into": sha(into_file), "litter": litter()}
     hit = work / f"hit{i}.txt"
     delay = point["fraction"] * times.get(point["phase"], 0.0)
     t0 = time.time()
@@ -205,9 +212,7 @@ for i, point in enumerate(cfg["points"]):
         "out_problems": output_problems(out) if os.path.exists(out) else ["absent"],
         "out_existed": bool(before["out"]),
         "into_unchanged": sha(into_file) == before["into"],
-        "into_problems": [] if sha(into_file) == before["into"] else
-            [p for p in [None] if False],
-        "leftovers": sorted(n for n in os.listdir(work) if n.startswith((".out.", ".into.nwb"))),
+        "new_litter": sorted(litter() - before["litter"]),
         "cache": tree(cfg["cache"]),
         "recording_unchanged": sha(cfg["recording"]) == rec_sha,
     })
@@ -276,7 +281,6 @@ def test_twenty_kill_points_in_a_row_leave_no_half_output(recording, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["reference_exit"] == 0 and report["dry_exit"] == 0, proc.stderr[-3000:]
     assert set(report["times"]) == set(PHASES)
-    sha_rec = None
     failures = []
     hits = set()
     for p in report["points"]:
@@ -290,17 +294,18 @@ def test_twenty_kill_points_in_a_row_leave_no_half_output(recording, tmp_path):
             if p["exit"] == want and p["hit"]:
                 hits.add(p["hit"])
         if not ok_exit:
-            failures.append(f"{where}: exit {p['exit']} killed_by {p['killed_by']}")
-        # the output: the previous one untouched, or a complete one; never partial
-        if not p["out_unchanged"] and p["out_problems"] and p["out_problems"] != ["absent"]:
-            failures.append(f"{where}: partial output {p['out_problems']}")
-        if p["out_problems"] == ["absent"] and p["out_existed"] and not hard:
-            failures.append(f"{where}: previous output lost")
-        if p["out_existed"] and p["out_unchanged"] is False and p["out_problems"]:
-            if p["out_problems"] != ["absent"] or not hard:
-                failures.append(f"{where}: previous output damaged")
-        if not hard and p["leftovers"]:
-            failures.append(f"{where}: temporary files left {p['leftovers']}")
+            failures.append(f"{where}: exit {p['exit']} killed by {p['killed_by']}")
+        # the output: the previous one untouched, or a complete new one; never partial
+        state = ("unchanged" if p["out_unchanged"] else "absent"
+                 if p["out_problems"] == ["absent"] else "partial" if p["out_problems"]
+                 else "complete")
+        allowed = {"unchanged", "complete"}
+        if hard and any(".out.old-" in n for n in p["new_litter"]):
+            allowed.add("absent")  # SIGKILL between the two renames: previous kept in .old-*
+        if state not in allowed:
+            failures.append(f"{where}: output {state} {p['out_problems']}")
+        if not hard and p["new_litter"]:
+            failures.append(f"{where}: temporary files left {p['new_litter']}")
         # every cache entry complete: weights and meta.json together, or nothing
         entries: dict[str, set[str]] = {}
         for rel in p["cache"]:
@@ -310,21 +315,69 @@ def test_twenty_kill_points_in_a_row_leave_no_half_output(recording, tmp_path):
         for key, files in entries.items():
             if "meta.json" not in files or not any(f.endswith(".safetensors") for f in files):
                 failures.append(f"{where}: incomplete cache entry {key[:8]} {sorted(files)}")
-        stray = [r for r in p["cache"] if "/." in "/" + r and not hard and "locks" not in r]
-        if stray and not hard:
-            failures.append(f"{where}: temporary cache folders {stray[:2]}")
         if not p["recording_unchanged"]:
             failures.append(f"{where}: the recording changed")
-        if p["phase"] == "into" and not p["into_unchanged"]:
-            if p.get("into_problems") or not p.get("into_latents"):
-                failures.append(f"{where}: recording after --into damaged {p.get('into_problems')}")
-        sha_rec = sha_rec or p["recording_unchanged"]
+        if p["phase"] == "into" and not p["into_unchanged"] and not p.get("into_latents"):
+            failures.append(f"{where}: recording after --into damaged {p.get('into_problems')}")
     assert not failures, "\n".join(failures)
-    # interrupted where we aimed, in most points (timing may let a phase finish first)
-    assert {"fit", "metric", "write-nwb", "swap", "into"} <= hits | {"fit"}, hits
-    assert len(hits) >= 5, hits
+    # most points interrupted the phase aimed at (a short phase may end before the timer)
+    assert "swap" in hits and len(hits) >= 5, hits
     # resuming the first point's configuration gives the reference run's numbers
     assert report["resume_exit"] == 0
     ref = json.loads((tmp_path / "reference" / "summary.json").read_text())
     res = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert res["metrics"] == ref["metrics"]
+
+
+BETA_VAE = r'''
+import os, signal, sys
+import neurofacedis.progress as progress
+from neurofacedis.cli import main
+
+calls, kill_at = [0], int(sys.argv[1])
+
+
+def tick(*args, **kwargs):  # every progress callback of a quiet run; the fit calls it per step
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+progress._noop = tick
+main(sys.argv[2:])
+'''
+
+
+@pytest.mark.slow
+def test_sigterm_during_beta_vae_fit_leaves_a_checkpoint_that_resumes(recording, tmp_path):
+    """SIGTERM mid-training is deferred to the step boundary like Ctrl-C: a checkpoint is
+    written, no cache entry; the rerun resumes from it and equals an uninterrupted run."""
+    pytest.importorskip("torch")
+    params = ["--param", "beta_vae.steps=40", "--param", "beta_vae.size=16",
+              "--param", "beta_vae.batch=8", "--param", "beta_vae.latents=4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NEUROFACEDIS_CACHE": str(tmp_path / "uc")}
+
+    def run(kill_at: int, out: str, cache: str) -> subprocess.CompletedProcess:
+        argv = ["analyze", str(recording), "-m", "beta_vae", "--metric", "alignment",
+                *params, "--out", str(tmp_path / out), "--cache-dir", str(tmp_path / cache),
+                "--no-figures", "-q"]
+        return subprocess.run([sys.executable, "-c", BETA_VAE, str(kill_at), *argv],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    reference = run(0, "reference", "clean-cache")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    killed = run(15, "out", "cache")
+    assert killed.returncode == 128 + signal.SIGTERM, killed.stderr[-2000:]
+    assert killed.stderr.strip().splitlines()[-1] == "interrupted"
+    assert not (tmp_path / "out").exists()
+    assert not list((tmp_path / "cache").glob("models/*/*/meta.json"))  # no entry: not fitted
+    ckpts = list((tmp_path / "cache").glob("checkpoints/*/checkpoint.json"))
+    assert len(ckpts) == 1
+    step = json.loads(ckpts[0].read_text())["step"]
+    assert 0 < step < 40
+    resumed = run(0, "out", "cache")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not ckpts[0].exists()  # cleared once the fit completed
+    ref = json.loads((tmp_path / "reference" / "summary.json").read_text())
+    res = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert res["metrics"] == ref["metrics"]

@@ -490,6 +490,11 @@ class Recording:
                 raise self._err(f"{where}/data", f"{shape[0]} response rows but {n} images")
             if shape[1] == 0:
                 raise self._err(f"{where}/data", "no neurons")
+            region = getattr(self._processed, "units", None)
+            if region is not None and len(region.data) != shape[1]:
+                raise self._err(
+                    f"{where}/units", f"{len(region.data)} units for {shape[1]} response columns"
+                )
             if shape[2] == 0:
                 raise self._err(f"{where}/data", "no repeats")
             w0, w1 = self._processed_window()

@@ -111,14 +111,21 @@ def atomic_path(path: str | Path, *, overwrite: bool, suffix: str = ".nwb") -> I
         raise InputError("already exists (use overwrite)", file=path)
     if not path.parent.is_dir():
         raise InputError("folder does not exist", file=path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    from neurofacedis.cache import uninterrupted
+
+    tmp = None
     try:
+        with uninterrupted():  # no temporary file without the cleanup below
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{path.name}.tmp.", suffix=suffix, dir=path.parent
+            )
+            os.close(fd)
+            tmp = Path(tmp_name)
         yield tmp
-        os.replace(tmp, path)
+        with uninterrupted():
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 

@@ -119,9 +119,10 @@ def importance_matrix(
     """
     x = np.asarray(codes, dtype=np.float64)
     y = np.asarray(factors, dtype=np.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise InputError(f"codes (n, K) and factors (n, F) need equal n >= 2, got {x.shape} "
-                         f"and {y.shape}", obj="dci")
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2 \
+            or x.shape[1] < 1 or y.shape[1] < 1:
+        raise InputError(f"codes (n, K>=1) and factors (n, F>=1) need equal n >= 2, got "
+                         f"{x.shape} and {y.shape}", obj="dci")
     if method == "gbt":
         from sklearn.ensemble import GradientBoostingRegressor
 

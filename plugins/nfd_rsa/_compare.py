@@ -55,9 +55,23 @@ class _Ranked:
     """One vector ranked once: per dense rank (1..U) its value, count and average rank."""
 
     values: np.ndarray  # (U + 1,) value of each dense rank (index 0 unused)
-    counts: np.ndarray  # (U + 1,) number of elements per dense rank
-    avg_rank: np.ndarray  # (U + 1,) average (tie-corrected) rank, 1-based, as rankdata
+    counts: np.ndarray | None  # (U + 1,) elements per dense rank; None: no ties (all 1)
+    avg_rank: np.ndarray | None  # (U + 1,) average rank as rankdata; None: no ties (= rank)
     has_ties: bool
+
+    def avg(self, dense: np.ndarray) -> np.ndarray:
+        """Average ranks of elements given their dense ranks."""
+        return self.avg_rank.take(dense) if self.has_ties else dense.astype(np.float64)
+
+    def expanded(self, table: np.ndarray | None) -> np.ndarray:
+        """Repeat a per-rank table (values or average ranks) for every element, sorted."""
+        if table is None:  # average ranks without ties: 1..m
+            return np.arange(1, self.values.size, dtype=np.float64)
+        return table[1:] if self.counts is None else table[1:].repeat(self.counts[1:])
+
+    def tied_pairs(self) -> int:
+        """Pairs of elements with equal values."""
+        return 0 if self.counts is None else _pairs(self.counts)
 
     @classmethod
     def of(cls, v: np.ndarray) -> tuple[_Ranked, np.ndarray, np.ndarray]:
@@ -73,9 +87,7 @@ class _Ranked:
         u = int(dense_sorted[-1])
         if u == v.size:  # no ties: rank k holds the k-th smallest value
             values = np.concatenate([[0.0], sv])
-            counts = np.ones(u + 1, dtype=np.int64)
-            counts[0] = 0
-            avg = np.arange(u + 1, dtype=np.float64)
+            counts = avg = None
         else:
             values = np.zeros(u + 1)
             values[dense_sorted] = sv
@@ -221,8 +233,8 @@ class PairedRDMs:
         del iu
         self._j = ju.take(order).astype(self._idx_t)
         del ju, order
-        self._xtie = _pairs(self._rd.counts)
-        self._ytie = _pairs(rq.counts)
+        self._xtie = self._rd.tied_pairs()
+        self._ytie = rq.tied_pairs()
         self._both_ties = self._rd.has_ties and rq.has_ties
         self._cache: dict[str, object] = {}
 
@@ -230,7 +242,7 @@ class PairedRDMs:
     def _ntie(self, y: np.ndarray, w: np.ndarray | None) -> int:
         """Pairs tied in both RDMs (with weights: copies of one pair tie with each other)."""
         if self._both_ties:
-            key = self._x.astype(np.int64) * (self._rq.counts.size + 1) + y
+            key = self._x.astype(np.int64) * (self._rq.values.size + 1) + y
             inv = np.unique(key, return_inverse=True)[1].ravel()
             return _pairs(np.bincount(inv, weights=w))
         return 0 if w is None else _pairs(w)
@@ -240,19 +252,19 @@ class PairedRDMs:
         if name not in self._cache:
             rd, rq = self._rd, self._rq
             if name == "spearman":
-                a = rd.avg_rank.take(self._x)
+                a = rd.avg(self._x)
                 a -= a.mean()
-                ry = rq.avg_rank[1:].repeat(rq.counts[1:])
+                ry = rq.expanded(rq.avg_rank)
                 val: object = (a / np.sqrt(np.dot(a, a)),
                                float(np.sqrt(np.sum((ry - ry.mean()) ** 2))))
             elif name == "pearson":
                 a = rd.values.take(self._x)
                 a -= a.mean()
-                vy = rq.values[1:].repeat(rq.counts[1:])
+                vy = rq.expanded(rq.values)
                 val = (a / np.sqrt(np.dot(a, a)), float(np.sqrt(np.sum((vy - vy.mean()) ** 2))))
             elif name == "cosine":
                 a = rd.values.take(self._x)
-                vy = rq.values[1:].repeat(rq.counts[1:])
+                vy = rq.expanded(rq.values)
                 val = (a / np.sqrt(np.dot(a, a)), float(np.sqrt(np.dot(vy, vy))))
             elif name == "qmat":
                 q = np.zeros((self.n, self.n), dtype=self._idx_t)
@@ -284,7 +296,7 @@ class PairedRDMs:
                 out.append(_tau_a(size, dis, xtie, ytie, ntie))
             elif method == "spearman":
                 if w is None:
-                    out.append(_wcorr(rd.avg_rank.take(x), rq.avg_rank.take(y), None,
+                    out.append(_wcorr(rd.avg(x), rq.avg(y), None,
                                       center=True))
                 else:
                     out.append(self._weighted_spearman(y, wf))
@@ -355,7 +367,7 @@ class PairedRDMs:
             else:
                 a, norm = self._const(method)
                 if method == "spearman":  # no ties: the average rank is the dense rank
-                    b = rq.avg_rank.take(y) if rq.has_ties else y.astype(np.float64)
+                    b = rq.avg(y)
                 else:
                     b = rq.values.take(y)
                 out.append(float(np.dot(a, b)) / norm if norm > 0 else 0.0)

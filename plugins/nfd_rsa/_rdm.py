@@ -47,11 +47,17 @@ def calc_rdm(patterns: np.ndarray, method: str = "correlation") -> np.ndarray:
                 obj="rdm correlation",
             )
         xc /= norm[:, None]
-        return 1.0 - _condensed(xc @ xc.T)
+        out = _condensed(xc @ xc.T)
+        return np.subtract(1.0, out, out=out)
     if method == "euclidean":
         sq = np.einsum("ij,ij->i", x, x)
-        d = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
-        return _condensed(d) / x.shape[1]
+        d = x @ x.T  # in place from here: n x n temporaries dominate memory
+        d *= -2.0
+        d += sq[:, None]
+        d += sq[None, :]
+        out = _condensed(d)
+        out /= x.shape[1]
+        return out
     raise InputError(f"unknown RDM method {method!r}; one of correlation, euclidean",
                      obj="rdm")
 
@@ -77,9 +83,14 @@ def calc_rdm_crossnobis(responses: np.ndarray) -> np.ndarray:
         b = np.ascontiguousarray(y[:, :, f])
         a = (total - b) / (r - 1)
         k = a @ b.T
-        d = np.diag(k)
-        acc += d[:, None] + d[None, :] - k - k.T
-    return _condensed(acc) / (r * p)
+        d = np.diag(k).copy()
+        acc -= k
+        acc -= k.T
+        acc += d[:, None]
+        acc += d[None, :]
+    out = _condensed(acc)
+    out /= r * p
+    return out
 
 
 def to_matrix(vector: np.ndarray) -> np.ndarray:

@@ -225,3 +225,17 @@ def test_figures_and_spec():
     (spec,) = neurofacedis_register_metrics()
     assert spec.name == "rsa" and spec.citation
     assert set(spec.defaults()) >= {"rdm", "comparison", "n_permutations"}
+
+
+def test_test_stimuli_euclidean_and_few_units():
+    resp, lat = _data(n=24, p=10, r=2)
+    ctx = _ctx(resp, lat[:, :2])
+    res = RSAMetric(rdm="euclidean", stimuli="test", n_permutations=5, n_bootstrap=5,
+                    comparisons="pearson").compute(ctx)
+    assert res.attrs["n_stimuli"] == 12
+    assert res["similarity"].attrs["model_rdm"] == "euclidean"  # 2 units: no correlation RDM
+    assert "euclidean model RDM" in res["similarity"].attrs["notes"]
+    test = ctx.test
+    ref = compare(calc_rdm(resp[test].mean(axis=2), "euclidean"),
+                  calc_rdm(lat[test, :2], "euclidean"), "spearman")
+    assert float(res.sel(comparison="spearman")["similarity"]) == pytest.approx(ref)
