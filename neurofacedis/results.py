@@ -83,7 +83,13 @@ def _out_lock(out: Path) -> Any:
 
     key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
     locks = default_cache_dir() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
+    try:
+        locks.mkdir(parents=True, exist_ok=True)
+        usable = os.access(locks, os.W_OK)
+    except OSError:
+        usable = False
+    if not usable:  # a read-only home (some clusters): lock beside OUT instead
+        return FileLock(str(out.parent / f".{out.name}.lock"))
     return FileLock(str(locks / f"out-{key}.lock"))
 
 

@@ -2,9 +2,10 @@
 
 Four ``neurofacedis analyze`` processes (forked from one parent after its imports, released
 together through pipes) run on the same recording, the same cache and the same output root --
-two of them even on the same output folder. Every fit happens exactly once (per-key file lock), every output folder is
-complete, every cache entry is complete and matches its recorded hashes, and nothing temporary
-is left. Four ``data fetch`` processes into one destination likewise end with one verified file.
+two of them even on the same output folder. Every fit happens exactly once (per-key file
+lock), every output folder is complete, every cache entry is complete and matches its recorded
+hashes, and nothing temporary is left. Four ``data fetch`` processes into one destination
+likewise end with one verified file.
 """
 
 from __future__ import annotations

@@ -233,8 +233,9 @@ def validate_session(data: SessionData, *, file: str | Path | None = None) -> No
         if not np.isfinite(resp.sum()):  # fast path: a finite sum has no inf and no NaN
             if np.isinf(resp).any():
                 raise bad("responses", "non-finite (infinite) responses")
-            if resp.ndim == 3 and np.isnan(resp).all(axis=2).any():
-                s, u = (int(i[0]) for i in np.nonzero(np.isnan(resp).all(axis=2)))
+            empty = np.isnan(resp.reshape(resp.shape[0], resp.shape[1], -1)).all(axis=2)
+            if empty.any():
+                s, u = (int(i[0]) for i in np.nonzero(empty))
                 raise bad(
                     "responses",
                     f"stimulus {ids[s]!r}, neuron {u}: every repeat is NaN "

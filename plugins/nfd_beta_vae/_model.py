@@ -370,6 +370,19 @@ class BetaVAE:
             return np.ones(self.params["latents"], dtype=bool)
         return np.asarray(self.kl_per_unit) > ACTIVE_KL
 
+    @property
+    def provenance_extra(self) -> dict[str, Any]:
+        """Facts about the fit the runner stores with the provenance (device, final loss)."""
+        if self._net is None:
+            return {}
+        return {
+            "device": str(next(self._net.parameters()).device),
+            "threads": self.threads,
+            "final_loss": float(self.history["loss"][-1]) if len(self.history.get("loss", []))
+            else None,
+            "active_units": int(self.active_units().sum()),
+        }
+
     def figures(self, images: np.ndarray) -> dict[str, Figure]:
         """Latent traversals and reconstructions (see :func:`nfd_beta_vae.figures`)."""
         from nfd_beta_vae._figures import figures
