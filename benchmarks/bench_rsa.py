@@ -116,7 +116,8 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--ref-iters", type=int, default=10,
                     help="permutations and bootstrap samples the reference runs (extrapolated)")
-    ap.add_argument("--n-jobs", type=int, default=2, help="threads for our loops")
+    ap.add_argument("--n-jobs", type=int, default=1,
+                    help="threads for our loops (2 helps only on an idle machine)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.quick:
