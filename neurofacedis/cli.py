@@ -316,6 +316,58 @@ def simulate(
     )
 
 
+# --- reproduce (a reference study) -----------------------------------------------------------
+
+
+@app.command()
+def reproduce(
+    study: str = typer.Argument(..., help="The study: higgins2021."),
+    recording: Path | None = typer.Argument(
+        None, help="NWB recording [default: simulate the virtual face patch]."
+    ),
+    scale: str = typer.Option(
+        "quick", "--scale", help="test (a minute), quick (CPU, <= 15 min) or full (GPU/cluster)."
+    ),
+    out: Path = typer.Option(
+        Path("higgins2021-reproduction"), "--out", "-o", help="Output folder."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated session."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=0, help="Dask LocalCluster size; 0 = in-process [preset's]."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Run the grid on a running Dask cluster, e.g. tcp://HOST:8786."
+    ),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Model cache folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print claims.json to stdout."),
+) -> None:
+    """Reproduce a reference study's comparison and figures; check each of its claims."""
+    from neurofacedis.reproduce import reproduce as run_reproduction
+
+    rep = run_reproduction(
+        study, recording, scale=scale, out=out, seed=seed,
+        workers=-1 if workers is None else workers, scheduler=scheduler, cache_dir=cache_dir,
+        quiet=quiet or as_json,
+    )
+    if as_json:
+        typer.echo((rep.out / "claims.json").read_text())
+    elif not quiet:
+        from rich.table import Table
+
+        table = Table(title=f"{study} ({scale}): the paper's claims on this run")
+        for column in ("claim", "this run", "verdict"):
+            table.add_column(column, overflow="fold")
+        style = {True: "green", False: "red", None: "yellow"}
+        for c in rep.claims:
+            table.add_row(c.title, c.measured, f"[{style[c.agrees]}]{c.verdict}[/]")
+        con = console()
+        con.print(table)
+        con.print(f"report: {rep.out / 'report.html'}")
+    if not rep.analysis.ok:
+        raise typer.Exit(1)
+
+
 # --- plugins (the registry) -------------------------------------------------------------------
 
 

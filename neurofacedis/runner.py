@@ -879,6 +879,7 @@ def _summarise(*, rec, recording_path, jobs, results, metric_names, metric_entri
         slot.setdefault("seed", []).append(seed)
         for k, v in stats.items():
             slot.setdefault(k, []).append(v)
+    _fdr_across_models(per_seed)
     means: dict[str, Any] = {}
     sds: dict[str, Any] = {}
     for metric, by_label in per_seed.items():
@@ -924,6 +925,23 @@ def _summarise(*, rec, recording_path, jobs, results, metric_names, metric_entri
         "errors": [{k: v for k, v in e.items() if k != "traceback"} for e in errors],
         "warnings": warnings,
     })
+
+
+def _fdr_across_models(per_seed: dict[str, Any]) -> None:
+    """Add ``p_value_fdr`` beside every metric's ``p_value``: Benjamini-Hochberg over all
+    models and seeds of that metric (e.g. RSA's permutation p-values; Nili et al. 2014)."""
+    from statsmodels.stats.multitest import multipletests
+
+    for by_label in per_seed.values():
+        cells = [(lab, i, p) for lab, stats in sorted(by_label.items())
+                 for i, p in enumerate(stats.get("p_value", [])) if np.isfinite(p)]
+        if not cells:
+            continue
+        _, q, _, _ = multipletests([p for _, _, p in cells], method="fdr_bh")
+        for lab, stats in by_label.items():
+            stats["p_value_fdr"] = [float("nan")] * len(stats.get("p_value", []))
+        for (lab, i, _), qi in zip(cells, q):
+            by_label[lab]["p_value_fdr"][i] = float(qi)
 
 
 def _compare(per_seed: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -43,10 +43,15 @@ def reference(recording, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     """Two one-thread worker processes on loopback, no dashboard (what workers=2 starts)."""
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cl, Client(cl, set_as_default=False) as client:
+    from neurofacedis.parallel import LOCAL_CLUSTER_CONFIG
+
+    with dask.config.set(LOCAL_CLUSTER_CONFIG), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=None) as cl, \
+            Client(cl, set_as_default=False) as client:
         client.wait_for_workers(2, timeout=120)
         yield cl, client
 

@@ -285,3 +285,18 @@ def test_two_runs_at_once_share_the_cache(small_recording, tmp_path):
     assert outs[0]["metrics"] == outs[1]["metrics"]
     entries = list((cache / "models").glob("*/*/meta.json"))
     assert len(entries) == 1
+
+
+def test_p_values_get_fdr_across_models():
+    from statsmodels.stats.multitest import multipletests
+
+    from neurofacedis.runner import _fdr_across_models
+
+    per_seed = {"rsa": {"a": {"seed": [0, 1], "p_value": [0.01, 0.04]},
+                        "b": {"seed": [0], "p_value": [0.03]}},
+                "alignment": {"a": {"seed": [0], "alignment": [0.5]}}}
+    _fdr_across_models(per_seed)
+    want = multipletests([0.01, 0.04, 0.03], method="fdr_bh")[1]
+    np.testing.assert_allclose(per_seed["rsa"]["a"]["p_value_fdr"], want[:2])
+    np.testing.assert_allclose(per_seed["rsa"]["b"]["p_value_fdr"], want[2:])
+    assert "p_value_fdr" not in per_seed["alignment"]["a"]

@@ -262,8 +262,18 @@ class BetaVAE:
         if start:
             progress(start, description=f"{self.name}: resumed at step {start}")
         done = reported = start
+        pending: list[Any] = []  # per-step (loss, recon, kl) tensors, read at each report
+
+        def flush() -> None:
+            if pending:
+                for k, column in zip(("loss", "recon", "kl"),
+                                     torch.stack(pending).cpu().T.tolist()):
+                    hist[k].extend(column)
+                pending.clear()
+
         prev_det = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        if device.type == "cpu":  # CUDA would need CUBLAS_WORKSPACE_CONFIG and run slower
+            torch.use_deterministic_algorithms(True, warn_only=True)
         net.train()
         try:
             with _deferred_sigint() as stop:
@@ -280,14 +290,14 @@ class BetaVAE:
                     loss.backward()
                     opt.step()
                     done += 1
-                    hist["loss"].append(float(loss.detach()))
-                    hist["recon"].append(float(recon.detach()))
-                    hist["kl"].append(float(kl.detach()))
+                    pending.append(torch.stack([loss.detach(), recon.detach(), kl.detach()]))
                     if done % every == 0 or done == steps:
+                        flush()
                         progress(done - reported,
                                  description=f"{self.name}: loss {hist['loss'][-1]:.1f}")
                         reported = done
         except KeyboardInterrupt:
+            flush()
             if ckdir is not None:
                 _save_checkpoint(ckdir, key, done, net, opt, rng, gen, hist)
             raise

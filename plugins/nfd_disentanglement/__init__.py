@@ -69,7 +69,7 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
             factory=_dci,
             params=(
                 Param("importance", "gbt", str, "importance from gradient-boosted trees or "
-                      "Lasso", choices=("gbt", "lasso")),
+                      "Lasso weights", choices=("gbt", "lasso")),
                 Param("alpha", 0.01, float, "Lasso penalty (importance=lasso)"),
             ),
             summary="DCI disentanglement/completeness/informativeness vs known factors",
