@@ -50,8 +50,11 @@ def traversal_grid(model: Any, images: np.ndarray, *, base: int = 0,
     return decoded.reshape(len(active), steps, *decoded.shape[1:]), active, offsets
 
 
-def _show(ax: Any, img: np.ndarray) -> None:
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+def _show(ax: Any, img: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> None:
+    if img.ndim == 3:  # RGB: imshow has no vmin/vmax for colour, so stretch here
+        img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
+        lo, hi = 0.0, 1.0
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=lo, vmax=hi)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -75,7 +78,8 @@ def figures(model: Any, images: np.ndarray, *, n_recon: int = 8) -> dict[str, Fi
     -------
     dict[str, Figure]
         ``"traversals"``: one row per active unit, swept from -3 to +3 sd of its posterior
-        means over ``images`` through the decoder (others at the first image's code);
+        means over ``images`` through the decoder (others at the first image's code), shown
+        on one grey scale stretched to the grid's range so low-contrast changes are visible;
         ``"reconstructions"``: originals (top row) above their reconstructions.
     """
     from matplotlib.figure import Figure
@@ -84,20 +88,23 @@ def figures(model: Any, images: np.ndarray, *, n_recon: int = 8) -> dict[str, Fi
     grid, units, offsets = traversal_grid(model, images)
     names = list(model.unit_names)
     rows = max(len(units), 1)
+    # one grey scale for the whole grid, stretched to its range: low-contrast changes show
+    lo, hi = (float(grid.min()), float(grid.max())) if grid.size else (0.0, 1.0)
     fig_t = Figure(figsize=(1.1 * len(offsets) + 0.8, 1.1 * rows + 0.4), layout="constrained")
     axes = fig_t.subplots(rows, len(offsets), squeeze=False)
     for r in range(rows):
         for c in range(len(offsets)):
             ax = axes[r, c]
             if r < len(units):
-                _show(ax, grid[r, c])
+                _show(ax, grid[r, c], lo, hi)
                 if c == 0:
                     ax.set_ylabel(names[units[r]])
                 if r == rows - 1:
                     ax.set_xlabel(f"{offsets[c]:+.0f} sd")
             else:
                 ax.axis("off")
-    fig_t.suptitle("Latent traversals (active units)" if len(units) else "No active units")
+    fig_t.suptitle(f"Latent traversals (active units; grey range {lo:.2f}-{hi:.2f})"
+                   if len(units) else "No active units")
 
     n = min(n_recon, len(images))
     recon = model.decode(model.encode(images[:n]))

@@ -158,6 +158,29 @@ def test_interrupted_fit_resumes(tmp_path):
     assert not (tmp_path / "checkpoint.json").exists()  # cleared after a completed fit
 
 
+def test_ctrl_c_finishes_the_step_and_checkpoints(tmp_path):
+    import os
+    import signal
+
+    images = blobs()
+    sent = [0]
+
+    def progress(advance=1, total=None, description=None):
+        sent[0] += advance
+        if sent[0] == 3:  # a real SIGINT, as Ctrl-C sends
+            os.kill(os.getpid(), signal.SIGINT)
+
+    m = make(steps=10, checkpoint_dir=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(images, None, seed=5, progress=progress)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    whole, resumed = make(steps=10), make(steps=10, checkpoint_dir=str(tmp_path))
+    whole.fit(images, None, seed=5, progress=lambda *a, **k: None)
+    resumed.fit(images, None, seed=5, progress=lambda *a, **k: None)
+    np.testing.assert_array_equal(resumed.encode(images), whole.encode(images))
+
+
 def test_checkpoint_for_other_seed_is_ignored(tmp_path):
     images = blobs()
     first = make(steps=8, checkpoint_dir=str(tmp_path))
