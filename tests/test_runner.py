@@ -300,3 +300,20 @@ def test_p_values_get_fdr_across_models():
     np.testing.assert_allclose(per_seed["rsa"]["a"]["p_value_fdr"], want[:2])
     np.testing.assert_allclose(per_seed["rsa"]["b"]["p_value_fdr"], want[2:])
     assert "p_value_fdr" not in per_seed["alignment"]["a"]
+
+
+def test_aam_without_landmarks_errors_clearly_while_others_run(tmp_path):
+    from neurofacedis.nwb import write_session
+    from neurofacedis.simulate import simulate_session
+
+    data = simulate_session(n_identities=8, n_views=4, n_neurons=12, n_repeats=2,
+                            image_size=24, seed=5)
+    data.landmarks = None
+    path = tmp_path / "nolandmarks.nwb"
+    write_session(path, data)
+    res = analyze(path, models=["aam", "pca"], metrics=["alignment"], out=tmp_path / "o",
+                  cache_dir=tmp_path / "c", figures=False)
+    err = next(e for e in res.summary["errors"] if e["name"] == "aam")
+    assert "landmarks" in err["error"] and "--detect-landmarks" in err["error"]
+    assert "pca" in res.summary["metrics"]["alignment"]
+    assert not res.ok
