@@ -2,7 +2,7 @@
 
 Writes a simulated recording (stimuli x neurons x repeats float32 responses, Poisson counts
 from a sparse, axis-aligned low-rank code; small images that carry the same code), then, each
-in a fresh process, measures the peak resident memory (``ru_maxrss``) of:
+in a fresh process, measures the peak resident memory (``VmHWM``) of:
 
 - ``runner read+mean``: what the runner does to every recording (read the responses once,
   repeat mean chunk by chunk: :func:`neurofacedis.runner.load_responses`);
@@ -70,7 +70,18 @@ def write_recording(path: Path, n: int, u: int, r: int, seed: int = 0) -> None:
 
 
 def _peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    """This process's peak resident memory.
+
+    ``VmHWM`` of /proc/self/status (Linux): unlike ``ru_maxrss``, it does not carry over the
+    parent's peak across fork + exec (which here would count the recording the parent wrote).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def _metric_spec(name: str):
@@ -92,7 +103,7 @@ def _metric_spec(name: str):
     raise SystemExit(f"metric {name!r} is neither installed nor in plugins/")
 
 
-def measure(path: str, what: str) -> dict:
+def measure(path: str, what: str, matrix: int) -> dict:
     """Run one measurement in this (fresh) process and return its numbers."""
     # libraries the run imports count as baseline, not as analysis memory
     import scipy.stats  # noqa: F401
@@ -106,8 +117,8 @@ def measure(path: str, what: str) -> dict:
 
     metrics = [] if what in ("runner", "reference") else what.split("+")
     specs = {m: _metric_spec(m) for m in metrics}
-    with Recording.open(path) as rec:  # open once so h5py/pynwb are in the baseline
-        matrix = rec.n_stimuli * rec.n_neurons * rec.n_repeats * 4
+    with Recording.open(path) as rec:  # h5py/pynwb in the baseline; no responses read
+        _ = rec.n_stimuli
     base = _peak_bytes()
     t0 = time.perf_counter()
     note = ""
@@ -159,9 +170,9 @@ def _direct(path: str, specs: dict, metrics: list[str]) -> None:
             spec.factory(**params).compute(ctx)
 
 
-def run_child(path: Path, what: str) -> dict:
+def run_child(path: Path, what: str, matrix: int) -> dict:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, __file__, "--measure", str(path), what],
+    out = subprocess.run([sys.executable, __file__, "--measure", str(path), what, str(matrix)],
                          capture_output=True, text=True, env=env)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("MEASURE ")]
     if out.returncode or not lines:
@@ -181,7 +192,7 @@ def sweep(folder: Path, sizes: list[tuple[int, int, int]], whats: list[str]) -> 
               f"{time.perf_counter() - t0:.1f} s)", flush=True)
         print(f"{'step':<34}{'peak MiB':>10}{'base MiB':>10}{'ratio':>8}{'time s':>9}")
         for what in whats:
-            row = run_child(path, what)
+            row = run_child(path, what, n * u * r * 4)
             row.update(n=n, u=u, r=r)
             rows.append(row)
             if "error" in row:
@@ -202,10 +213,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2,000 x 1,000 x 10")
     ap.add_argument("--scaling", action="store_true", help="also sweep stimuli and neurons")
     ap.add_argument("--metrics", default=",".join(METRICS), help="comma-separated")
-    ap.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        print("MEASURE " + json.dumps(measure(*args.measure)), flush=True)
+        path, what, matrix = args.measure
+        print("MEASURE " + json.dumps(measure(path, what, int(matrix))), flush=True)
         return
     n, u, r = (args.sizes + [20000, 10000, 10][len(args.sizes):]) if not args.quick \
         else (2000, 1000, 10)

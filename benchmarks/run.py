@@ -119,6 +119,8 @@ def run_one(script: Path, *, quick: bool, timeout: float,
         args += quick_args if quick_args is not None else (
             ["--quick"] if '"--quick"' in src else [])
     env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
+    started = datetime.now(timezone.utc).isoformat(timespec="minutes")
+    load = round(os.getloadavg()[0], 1)
     t0 = time.perf_counter()
     try:
         out = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, env=env,
@@ -131,7 +133,8 @@ def run_one(script: Path, *, quick: bool, timeout: float,
     seconds = time.perf_counter() - t0
     ratios, series = parse(stdout)
     return {"script": script.name, "args": args, "returncode": code,
-            "seconds": round(seconds, 1), "ratios": ratios, "series": series,
+            "date": started, "load_average": load, "seconds": round(seconds, 1),
+            "ratios": ratios, "series": series,
             "stdout": stdout, "stderr_tail": "\n".join(stderr.strip().splitlines()[-5:])}
 
 
@@ -168,20 +171,21 @@ def table(results: list[dict], info: dict, plots: list[Path], quick: bool) -> st
     lines = [
         f"Machine: {info['nproc']} CPUs, {info['cpu']}; {info['platform']}; Python "
         f"{info['python']}; {', '.join(f'{k} {v}' for k, v in info['versions'].items())}.",
-        f"Date: {info['date']}; load average at start {info['load_average'][0]} "
-        f"({'--quick sizes' if quick else 'full sizes'}).",
+        f"Report written {info['date']} ({'--quick sizes' if quick else 'full sizes'}); "
+        "each row says when it ran (UTC) and the load average then (the machine may be shared).",
         "",
-        "| benchmark | measure | ratio |",
-        "|---|---|---:|",
+        "| benchmark | measure | ratio | ran at (load) |",
+        "|---|---|---:|---|",
     ]
     for res in results:
         status = "" if res["returncode"] == 0 else f" (exit {res['returncode']})"
+        when = f"{res.get('date', '?').replace('T', ' ')[:16]} ({res.get('load_average', '?')})"
         if not res["ratios"]:
             lines.append(f"| {res['script']}{status} | (no ratio printed; "
-                         f"{res['seconds']} s) | |")
+                         f"{res['seconds']} s) | | {when} |")
         for label, value in res["ratios"].items():
             lines.append(f"| {res['script']}{status} | {label.replace('|', '/')} | "
-                         f"{value:.2f} |")
+                         f"{value:.2f} | {when} |")
     if plots:
         lines += ["", "Scaling plots: " + ", ".join(
             f"[{p.name}](../benchmarks/results/{p.name})" for p in plots) + "."]
@@ -226,6 +230,17 @@ def main() -> None:
         print(f"  {state}, {res['seconds']} s, {len(res['ratios'])} ratio(s)", flush=True)
         for label, value in res["ratios"].items():
             print(f"    {value:8.2f}  {label}")
+    latest = RESULTS / "latest.json"
+    if args.only and latest.is_file():  # a partial run updates its rows, keeps the others
+        done = {r["script"] for r in results}
+        before = json.loads(latest.read_text())
+        old = before.get("results", [])
+        for r in old:  # rows from before dates were kept per row
+            r.setdefault("date", before.get("machine", {}).get("date", "?"))
+            r.setdefault("load_average", (before.get("machine", {}).get("load_average")
+                                          or ["?"])[0])
+        results = sorted([r for r in old if r["script"] not in done] + results,
+                         key=lambda r: r["script"])
     plots = plot(results, RESULTS)
     md = table(results, info, plots, args.quick)
     (RESULTS / "latest.json").write_text(json.dumps({"machine": info, "quick": args.quick,

@@ -128,9 +128,9 @@ PRESETS: dict[str, Preset] = {
         description="the default virtual face patch (600 faces, 100 neurons) on a CPU: "
                     "≤ 15 minutes on 2 cores",
         session={"n_identities": 75, "n_views": 8, "n_neurons": 100, "n_repeats": 5},
-        betas=(1.25, 1.5, 1.75),
+        betas=(1.1, 1.3, 1.5),
         seeds=3,
-        net={"steps": 2000, "lr": 5e-4, "size": 32, "batch": 64, "threads": 1},
+        net={"steps": 1500, "lr": 1e-3, "size": 32, "batch": 64, "threads": 1},
         classifier={"steps": 300, "size": 32, "threads": 1},
         aam={},
         metrics={"alignment": {"n_subsets": 50, "n_rotations": 5},
@@ -593,7 +593,7 @@ def _draw_all(fits: list[FitRow], result: AnalysisResult, recording: Path, folde
         "udr_vs_alignment": plot_udr_vs_alignment(fits),
         "rotated_control": plot_rotated_control(fits),
         "reconstruction_vs_neurons": plot_reconstruction(fits),
-        "matches": plot_matches(fits),
+        "matches": plot_matches(fits, labels=_truth_labels(recording)),
         "traversals": _traversals(fits, result, recording, notes),
     }
     paths = {}
@@ -753,13 +753,34 @@ def _best_beta_vae(fits: Sequence[FitRow]) -> FitRow | None:
     return max(scored, key=lambda f: f.udr) if scored else rows[0]
 
 
-def plot_matches(fits: Sequence[FitRow], n_panels: int = 6) -> Figure | None:
+def _truth_labels(recording: Path) -> dict[str, str]:
+    """Neuron name -> "axis: FACTOR" / "mixed" when the recording holds the simulation's truth."""
+    from neurofacedis.nwb import Recording
+
+    with Recording.open(recording) as rec:
+        truth = rec.truth
+        names = [str(n) for n in rec.responses.coords["neuron"].values]
+    if not truth or "tuning_weights" not in truth or "factor_names" not in truth:
+        return {}
+    w = np.abs(np.asarray(truth["tuning_weights"], float))
+    factors = list(truth["factor_names"])
+    codes = list(truth.get("code", ["axis"] * len(names)))
+    if w.shape[0] != len(names):
+        return {}
+    return {n: (f"axis: {factors[int(np.argmax(w[i]))]}" if str(codes[i]) == "axis"
+                else str(codes[i])) for i, n in enumerate(names)}
+
+
+def plot_matches(fits: Sequence[FitRow], n_panels: int = 6,
+                 labels: Mapping[str, str] | None = None) -> Figure | None:
     """One-to-one unit↔neuron matches (Hungarian on |r|) and example tuning curves.
 
     Left: |r| of each match, best first (median over each family's fits). Right: the best
     UDR-selected β-VAE's matched pairs — the neuron's response against its unit, with the
-    mean response in deciles of the unit (the tuning curve).
+    mean response in deciles of the unit (the tuning curve). ``labels`` names what each
+    neuron is tuned to (the virtual face patch's ground truth), shown in the panel titles.
     """
+    labels = labels or {}
     best = _best_beta_vae(fits)
     if best is None:
         return None
@@ -794,7 +815,8 @@ def plot_matches(fits: Sequence[FitRow], n_panels: int = 6) -> Figure | None:
         centers = [x[idx == b].mean() for b in range(10) if np.any(idx == b)]
         means = [y[idx == b].mean() for b in range(10) if np.any(idx == b)]
         a.plot(centers, means, "-", color="C0", lw=2)
-        a.set_title(f"{units[i]} ↔ {neurons[i]}  r={r[i]:.2f}", fontsize=7)
+        truth = f" ({labels[neurons[i]]})" if neurons[i] in labels else ""
+        a.set_title(f"{units[i]} ↔ neuron {neurons[i]}{truth}\nr = {r[i]:.2f}", fontsize=7)
         a.tick_params(labelsize=6)
         if i % 2 == 1:
             a.set_xlabel("unit value", fontsize=7)

@@ -619,7 +619,7 @@ def load_responses(rec: Any, *, chunk_bytes: int = 64 << 20) -> tuple[Any, Any]:
     """Read a recording's responses and their repeat mean, one copy of the matrix in memory.
 
     The responses are read once (chunked reads from NWB/Zarr into one array); the NaN-aware
-    mean over repeats is computed ``chunk_bytes`` of stimuli at a time, so it never makes the
+    mean over repeats is computed a block of stimuli at a time, so it never makes the
     full-size temporaries that ``responses.mean("repeat", skipna=True)`` does (NaN-replaced
     copy + mask: 1.25x the matrix). Values equal that call's exactly; every metric context
     shares the mean (:attr:`MetricContext.repeat_mean`).
@@ -635,14 +635,19 @@ def load_responses(rec: Any, *, chunk_bytes: int = 64 << 20) -> tuple[Any, Any]:
 
 
 def repeat_mean(responses: Any, *, chunk_bytes: int = 64 << 20) -> Any:
-    """NaN-aware mean over the ``repeat`` axis, computed in blocks of stimuli."""
+    """NaN-aware mean over the ``repeat`` axis, computed in blocks of stimuli.
+
+    Blocks hold at most ``chunk_bytes`` and 1/16 of the matrix, so the temporaries of each
+    block's mean (NaN-replaced copy + mask) stay small next to the responses.
+    """
     import xarray as xr
 
     if "repeat" not in responses.dims:
         return responses
     n = int(responses.sizes["stimulus"])
     per_stimulus = max(1, responses.nbytes // max(n, 1))
-    step = max(1, int(chunk_bytes // per_stimulus))
+    block = min(chunk_bytes, max(responses.nbytes // 16, 1 << 20))  # temporaries <= 1/16
+    step = max(1, int(block // per_stimulus))
     first = responses.isel(stimulus=slice(0, step)).mean("repeat", skipna=True)
     axis = first.get_axis_num("stimulus")
     shape = list(first.shape)

@@ -171,7 +171,7 @@ def adapt(text: str) -> list[str]:
             out.append(a)
     if out[0] == "demo" and "--model" not in out and "-m" not in out:
         out += ["--model", "pca", "--metric", "alignment"]
-    if out[0] in ("analyze", "demo"):
+    if out[0] == "analyze":
         out += _testing_params(out)
     return out
 
