@@ -106,7 +106,11 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         finally:
             os.environ.clear()
             os.environ.update(environ)
-        client = Client(cluster, set_as_default=False)
+        try:
+            client = Client(cluster, set_as_default=False)
+        except BaseException:
+            cluster.close()
+            raise
     try:
         yield client
     finally:
