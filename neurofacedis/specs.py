@@ -42,6 +42,8 @@ REQUIREMENTS: Mapping[str, str] = {
     "seeds": "the same model fitted with several seeds (--seeds N, N >= 2)",
     "landmarks": "facial landmarks for every stimulus",
     "labels": "a label column (e.g. identity) in the stimulus table",
+    "attributes": ("a labelled stimulus attribute: a label column (identity, view...) in the "
+                   "stimulus table or known generative factors"),
     "models": "at least two models to compare",
 }
 

@@ -54,7 +54,7 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
             summary=("unit/neuron <-> labelled attribute (identity, factors...) pairing by "
                      "explained variance with a permutation null; face dictionary"),
             citation=CITATION,
-            requires=frozenset(),
+            requires=frozenset({"attributes"}),
             version="1",
             testing_params={"n_permutations": 50},
         )
