@@ -38,7 +38,9 @@ def split_half_reliability(
     responses: np.ndarray,
     rng: np.random.Generator,
     n_splits: int = 10,
-    chunk: int = 2048,
+    chunk_bytes: int = 64 << 20,
+    *,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Spearman-Brown-corrected split-half reliability of each neuron's mean response.
 
@@ -47,12 +49,24 @@ def split_half_reliability(
     number of repeats with Spearman-Brown (factor 2). This is the share of the repeat-averaged
     response's variance that is stimulus-driven: the best possible R^2 of any model of it.
 
+    Neurons are processed in blocks sized in bytes, like the runner's repeat mean: a block's
+    float64 copy holds at most min(``chunk_bytes``, max(1/16 of ``responses``, 1 MiB)) (and
+    at least one neuron), so however many stimuli and repeats there are, the temporaries stay
+    small next to the response matrix.
+
     Parameters
     ----------
     responses
         (stimulus, neuron, repeat), NaN for a missing repeat; at least 2 repeats.
     rng
         Seeded generator for the halvings (the same halvings for every neuron).
+    n_splits
+        Random halvings averaged.
+    chunk_bytes
+        Upper bound on one block's float64 copy, in bytes.
+    rows
+        Stimulus indices (into the first axis) to use; None = all. Only each block's rows
+        are copied, never ``responses[rows]`` as a whole.
 
     Returns
     -------
@@ -62,11 +76,16 @@ def split_half_reliability(
     y = np.asarray(responses)
     if y.ndim != 3 or y.shape[2] < 2:
         raise InputError("the split-half noise ceiling needs >= 2 repeats", obj="noise ceiling")
-    r_count = y.shape[2]
+    n_rows = y.shape[0] if rows is None else len(rows)
+    n_neurons, r_count = y.shape[1], y.shape[2]
     splits = [rng.permutation(r_count) for _ in range(int(n_splits))]
-    total = np.zeros(y.shape[1])
-    for start in range(0, y.shape[1], chunk):
-        block = np.asarray(y[:, start:start + chunk], dtype=np.float64)
+    budget = min(int(chunk_bytes), max(y.nbytes // 16, 1 << 20))
+    per_neuron = max(1, n_rows * r_count * 8)  # float64 bytes of one neuron's block column
+    step = max(1, budget // per_neuron)
+    total = np.zeros(n_neurons)
+    for start in range(0, n_neurons, step):
+        cols = slice(start, start + step)
+        block = np.asarray(y[:, cols] if rows is None else y[rows, cols], dtype=np.float64)
         acc = np.zeros(block.shape[1])
         for perm in splits:
             h1, h2 = perm[: r_count // 2], perm[r_count // 2:]
@@ -75,6 +94,5 @@ def split_half_reliability(
                 m1 = np.nanmean(block[:, :, h1], axis=2)
                 m2 = np.nanmean(block[:, :, h2], axis=2)
             acc += _pearson_cols(m1, m2)
-        total[start:start + chunk] = acc / len(splits)
+        total[cols] = acc / len(splits)
     return spearman_brown(total)
-

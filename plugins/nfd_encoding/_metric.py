@@ -133,7 +133,7 @@ class EncodingMetric:
         ceiling = np.full(n_neurons, np.nan)
         if ctx.n_repeats >= 2:
             resp = ctx.responses.transpose("stimulus", "neuron", "repeat").values
-            ceiling = split_half_reliability(resp[test], ctx.rng, self.n_splits)
+            ceiling = split_half_reliability(resp, ctx.rng, self.n_splits, rows=test)
         else:
             notes.append("no repeats: no noise ceiling, scores are raw")
         ctx.progress(1)

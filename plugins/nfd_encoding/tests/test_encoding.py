@@ -86,6 +86,30 @@ def test_split_half_reliability_matches_a_loop_and_theory():
     np.testing.assert_allclose(got, rho, atol=0.05)
 
 
+def test_split_half_blocks_are_sized_in_bytes_and_give_the_same_values():
+    import tracemalloc
+
+    _, counts, _, _ = axis_patch(n_stim=120, per_factor=5, n_repeats=6, seed=4)
+    counts[3, 2, 1] = np.nan  # a missing repeat
+    rows = np.sort(np.random.default_rng(0).permutation(120)[:50])
+    want = split_half_reliability(counts[rows], np.random.default_rng(1), n_splits=4)
+    for chunk_bytes in (1, 50 * 6 * 8 * 3, 64 << 20):  # 1 neuron, 3 neurons, all per block
+        got = split_half_reliability(counts, np.random.default_rng(1), n_splits=4,
+                                     chunk_bytes=chunk_bytes, rows=rows)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    # many stimuli: a block's temporaries stay at ~1/16 of the matrix, not a float64 copy of
+    # 2048 neurons x all stimuli (here the whole matrix, twice over as float64)
+    big = np.random.default_rng(2).poisson(5.0, size=(4000, 256, 8)).astype(np.float32)
+    rows = np.arange(0, 4000, 2)
+    tracemalloc.start()
+    try:
+        split_half_reliability(big, np.random.default_rng(0), n_splits=1, rows=rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < big.nbytes / 4, (peak, big.nbytes)
+
+
 def test_true_factors_predict_axis_neurons_up_to_their_ceiling():
     f, counts, which, rho = axis_patch()
     res = EncodingMetric(n_bootstrap=200).compute(ctx_for(f, counts))
