@@ -90,7 +90,8 @@ def _first_party_metrics() -> set[str]:
     res = CliRunner().invoke(app, ["plugins", "--json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
-    return {r["name"] for r in rows if r["kind"] == "metric" and r["distribution"] == "neurofacedis"}
+    return {r["name"] for r in rows
+            if r["kind"] == "metric" and r["distribution"] == "neurofacedis"}
 
 
 def _assert_ran_with_figures(summary: dict, out: Path, metric: str, models=("pca", "ica")) -> None:
