@@ -300,6 +300,10 @@ def simulate(
     ),
     size: int = typer.Option(64, "--size", min=16, help="Image side in pixels."),
     rgb: bool = typer.Option(False, "--rgb", help="Colour images instead of grey."),
+    factors: str | None = typer.Option(
+        None, "--factors",
+        help="Comma-separated factors that vary (others stay average) [default: all].",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Write a simulated face-patch recording (faces, spikes, responses, ground truth) to NWB."""
@@ -309,6 +313,7 @@ def simulate(
     data = simulate_session(
         n_identities=identities, n_views=views, n_neurons=neurons, n_repeats=repeats,
         axis_fraction=axis_fraction, image_size=size, rgb=rgb, seed=seed,
+        factors=None if factors is None else [f.strip() for f in factors.split(",") if f.strip()],
     )
     write_session(out, data, overwrite=overwrite)
     console().print(

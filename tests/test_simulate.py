@@ -303,6 +303,24 @@ def test_bad_parameters_raise_input_error():
         simulate_session(**SMALL, seed=-1)
 
 
+def test_factor_subset_varies_only_those_and_tunes_neurons_to_them():
+    chosen = ["face_width", "skin_brightness", "pose"]  # FACTORS order
+    data = simulate_session(**SMALL, factors=chosen[::-1], seed=3)
+    assert list(data.factors.columns) == chosen  # canonical order
+    assert data.truth["factor_names"] == chosen
+    assert data.truth["tuning_weights"].shape == (SMALL["n_neurons"], 3)
+    assert set(data.units["preferred_factor"]) <= set(chosen)
+    # the faces are the renderer's with every other factor at 0
+    np.testing.assert_array_equal(data.images, render_faces(data.factors, size=32)[0])
+    # the same draws as the full session, restricted to the chosen columns
+    full = simulate_session(**SMALL, seed=3)
+    np.testing.assert_array_equal(data.factors.to_numpy(), full.factors[chosen].to_numpy())
+    with pytest.raises(InputError, match="unknown factor"):
+        simulate_session(**SMALL, factors=["nose_width"])
+    with pytest.raises(InputError, match="each once"):
+        simulate_session(**SMALL, factors=["pose", "pose"])
+
+
 # --- CLI and NWB ----------------------------------------------------------------------------
 
 
@@ -327,6 +345,13 @@ def test_cli_simulate_writes_nwb_that_reads_back_exactly(tmp_path, capsys):
     with Recording.open(out, window=(0.05, 0.35)) as rec:
         assert rec.response_source == "spike_times"
         np.testing.assert_array_equal(rec.responses.values, expected.responses)
+    # --factors restricts the varying factors
+    sub = tmp_path / "sub.nwb"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[:1], str(sub), *args[2:], "--factors", "hair, pose"])
+    assert exit_info.value.code == 0
+    with Recording.open(sub) as rec:
+        assert list(rec.factors.columns) == ["hair", "pose"]
     # an existing file is not replaced without --overwrite: one-line error, exit 2
     with pytest.raises(SystemExit) as exit_info:
         main(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -121,6 +122,7 @@ def simulate_session(
     stimulus_duration: float = 0.2,
     isi: float = 0.3,
     window: tuple[float, float] | None = None,
+    factors: Sequence[str] | None = None,
     seed: int = 0,
 ) -> SessionData:
     """Simulate a face-patch recording with known ground truth (the virtual face patch).
@@ -170,6 +172,12 @@ def simulate_session(
     sp_lo, sp_hi = _check_range("spontaneous_rate", spontaneous_rate)
     lat_lo, lat_hi = _check_range("latency", latency)
     _check(stimulus_duration > 0 and isi >= 0, "stimulus_duration must be > 0 and isi >= 0")
+    varying = list(FACTORS) if factors is None else [str(f) for f in factors]
+    unknown = sorted(set(varying) - set(FACTORS))
+    _check(not unknown, f"unknown factor(s) {unknown}; known: {list(FACTORS)}")
+    _check(len(varying) >= 1 and len(set(varying)) == len(varying),
+           "factors must name at least one factor, each once")
+    varying = [f for f in FACTORS if f in varying]  # canonical order
     # imported here: the renderer and this module stay free of pynwb until a session is built
     from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
 
@@ -184,11 +192,13 @@ def simulate_session(
         "spontaneous_rate": [sp_lo, sp_hi], "latency": [lat_lo, lat_hi],
         "stimulus_duration": float(stimulus_duration), "isi": float(isi),
         "window": [w0, w1], "seed": seed,
+        **({} if factors is None else {"factors": varying}),
         "rate_model": "max(0, baseline + gain * w . factors) Hz; factors uniform in [-1, 1]",
     }
     s_faces, s_units, s_order, s_spikes = np.random.SeedSequence(seed).spawn(4)
 
     factors, identity = sample_factors(n_identities, n_views, seed=s_faces)
+    factors = factors[varying]  # the others are 0: the average face
     images, landmarks = render_faces(factors, size=image_size, rgb=rgb)
     n_stim = len(factors)
     stimulus_ids = [f"face{i:04d}_view{v:02d}" for i in range(n_identities)
@@ -196,7 +206,7 @@ def simulate_session(
 
     rng = np.random.default_rng(s_units)
     n_axis = int(round(axis_fraction * n_neurons))
-    weights, code = _tuning(rng, n_neurons, n_axis, len(FACTORS))
+    weights, code = _tuning(rng, n_neurons, n_axis, len(varying))
     baseline = rng.uniform(base_lo, base_hi, n_neurons)
     gain = baseline * rng.uniform(gain_lo, gain_hi, n_neurons)
     spont = rng.uniform(sp_lo, sp_hi, n_neurons)
@@ -218,7 +228,7 @@ def simulate_session(
         "start_time": onsets, "stop_time": onsets + stimulus_duration,
         "stimulus_index": order.astype(np.int64), "repeat": repeat.astype(np.int64),
     })
-    preferred = np.array(FACTORS)[np.argmax(np.abs(weights), axis=1)]
+    preferred = np.array(varying)[np.argmax(np.abs(weights), axis=1)]
     units = pd.DataFrame({
         "code": code, "preferred_factor": preferred, "baseline_rate": baseline, "gain": gain,
         "spontaneous_rate": spont, "latency": lat,
@@ -243,7 +253,7 @@ def simulate_session(
                               "doi:10.1038/s41467-021-26751-5"],
     )
     truth = {
-        "tuning_weights": weights, "factor_names": list(FACTORS), "code": code,
+        "tuning_weights": weights, "factor_names": varying, "code": code,
         "baseline": baseline, "gain": gain, "spontaneous_rate": spont, "latency": lat,
         "params": params, "citation": CITATION,
     }

@@ -36,6 +36,9 @@ _AE_CITATION = (
 DEFAULT_BETA = 4.0
 #: ~1-2 min for ~600 64x64 images on 2 CPU cores (one step at batch 64 takes ~0.07-0.1 s).
 DEFAULT_STEPS = 1000
+#: The Gaussian likelihood's pixel sd at which Σ(x - x̂)² / (2σ²) equals disentanglement_lib's
+#: ``l2_loss`` (a plain sum of squared errors).
+GAUSSIAN_SIGMA = 0.5 ** 0.5
 #: Tiny settings for the conformance kit (neurofacedis.testing): seconds, not minutes.
 _TESTING = {"steps": 4, "size": 32, "batch": 16}
 
@@ -50,6 +53,8 @@ def _common(*, loss: bool = True) -> tuple[Param, ...]:
     if loss:
         params.append(Param("loss", "bernoulli", str, "reconstruction likelihood",
                             choices=("bernoulli", "gaussian")))
+        params.append(Param("sigma", GAUSSIAN_SIGMA, float,
+                            "pixel noise sd of the gaussian likelihood (sets its weight)"))
     params += [
         Param("size", 64, int, "images are resized to size x size (multiple of 16)"),
         Param("augment", True, bool, "mirror training images left-right at random (p = 1/2)"),
@@ -86,7 +91,9 @@ def neurofacedis_register_models() -> list[ModelSpec]:
         ModelSpec(
             name="beta_vae",
             factory=_make_beta_vae,
-            params=(Param("beta", DEFAULT_BETA, float, "weight of the KL term"), *common),
+            params=(Param("beta", DEFAULT_BETA, float, "weight of the KL term"), *common,
+                    Param("capacity", 0.0, float,
+                          "KL target C (nats) reached over 3/4 of the steps; 0 = plain β-VAE")),
             summary="β-VAE (Burgess 2018 conv net); latents = posterior means",
             citation=CITATION,
             version=__version__,

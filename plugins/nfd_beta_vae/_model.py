@@ -39,8 +39,8 @@ _HISTORY = "history.safetensors"
 _MODEL_JSON = "model.json"
 _ENCODE_BATCH = 64  # 256 ran 2x slower on one CPU thread (cache)
 # Parameters that change what a fit produces (a checkpoint resumes only when these match).
-_TRAINING_KEYS = ("beta", "latents", "steps", "batch", "lr", "loss", "size", "augment",
-                  "denoise", "variational")
+_TRAINING_KEYS = ("beta", "latents", "steps", "batch", "lr", "loss", "sigma", "capacity",
+                  "size", "augment", "denoise", "variational")
 
 
 class BetaVAE:
@@ -60,8 +60,17 @@ class BetaVAE:
         Adam learning rate.
     loss
         Reconstruction likelihood: ``"bernoulli"`` (binary cross-entropy on logits, summed over
-        pixels) or ``"gaussian"`` (squared error of sigmoid outputs summed over pixels, unit
-        variance, as disentanglement_lib's ``l2_loss``).
+        pixels) or ``"gaussian"`` (``Σ (x - sigmoid(logits))² / (2 sigma²)``, the negative
+        log-likelihood of pixel noise with sd ``sigma`` up to a constant).
+    sigma
+        Pixel noise sd of the Gaussian likelihood. It sets how much reconstruction is worth
+        against β·KL: the default 1/√2 is disentanglement_lib's ``l2_loss``; low-contrast
+        images (the virtual face patch) need a smaller sigma for β > 1 to keep any unit.
+    capacity
+        > 0 trains with Burgess et al. (2018)'s controlled capacity increase: the loss is
+        reconstruction + β·|KL − C| with C rising linearly from 0 to ``capacity`` nats over the
+        first 3/4 of the steps, so units switch on one at a time in order of how much
+        reconstruction they buy, even in short runs. 0 = the plain β-VAE objective.
     size
         Images are resized (scikit-image) to ``size`` x ``size``; a multiple of 16.
     augment
@@ -94,6 +103,8 @@ class BetaVAE:
         batch: int = 64,
         lr: float = 1e-4,
         loss: str = "bernoulli",
+        sigma: float = 0.5**0.5,
+        capacity: float = 0.0,
         size: int = 64,
         augment: bool = True,
         denoise: float = 0.0,
@@ -111,6 +122,8 @@ class BetaVAE:
             "batch": int(batch),
             "lr": float(lr),
             "loss": str(loss),
+            "sigma": float(sigma),
+            "capacity": float(capacity) if variational else 0.0,
             "size": int(size),
             "augment": bool(augment),
             "denoise": float(denoise),
@@ -141,6 +154,10 @@ class BetaVAE:
             problems.append("steps >= 0, batch >= 1 and lr > 0 are required")
         if p["loss"] not in ("bernoulli", "gaussian"):
             problems.append("loss must be 'bernoulli' or 'gaussian'")
+        if not p["capacity"] >= 0:
+            problems.append("capacity must be >= 0")
+        if not p["sigma"] > 0:
+            problems.append("sigma must be > 0")
         if p["beta"] < 0 or p["denoise"] < 0:
             problems.append("beta and denoise must be >= 0")
         if problems:
@@ -287,7 +304,7 @@ class BetaVAE:
                     if p["augment"]:
                         flip = torch.from_numpy(rng.random(batch) < 0.5).to(device)
                         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-                    loss, recon, kl = _loss(net, xb, p, gen)
+                    loss, recon, kl = _loss(net, xb, p, gen, done)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -456,8 +473,20 @@ class BetaVAE:
         self.history = dict(load_numpy(str(hist_path))) if hist_path.is_file() else {}
 
 
-def _loss(net: Any, xb: Any, p: dict[str, Any], gen: Any) -> tuple[Any, Any, Any]:
-    """Negative ELBO per image (reconstruction + β·KL), its reconstruction term and KL."""
+def capacity_at(step: int, p: dict[str, Any]) -> float:
+    """Burgess et al. (2018) KL target C at ``step``: 0 -> ``capacity`` nats, linearly over the
+    first 3/4 of the steps, then held (the last quarter trains at full capacity)."""
+    ramp = max(1.0, 0.75 * p["steps"])
+    return float(p["capacity"]) * min(1.0, step / ramp)
+
+
+def _loss(net: Any, xb: Any, p: dict[str, Any], gen: Any,
+          step: int = 0) -> tuple[Any, Any, Any]:
+    """Loss per image, its reconstruction term and KL.
+
+    The loss is reconstruction + β·KL (the negative ELBO at β = 1), or with ``capacity`` > 0
+    reconstruction + β·|KL − C(step)| (Burgess et al. 2018's controlled capacity increase).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -478,7 +507,9 @@ def _loss(net: Any, xb: Any, p: dict[str, Any], gen: Any) -> tuple[Any, Any, Any
     if p["loss"] == "bernoulli":
         recon = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / n
     else:
-        recon = (torch.sigmoid(logits) - xb).pow(2).sum() / n
+        recon = (torch.sigmoid(logits) - xb).pow(2).sum() / (2.0 * p["sigma"] ** 2 * n)
+    if p["variational"] and p["capacity"] > 0:
+        return recon + p["beta"] * (kl - capacity_at(step, p)).abs(), recon, kl
     return recon + p["beta"] * kl, recon, kl
 
 

@@ -72,6 +72,42 @@ def test_shapes_layout_and_history():
     assert "loss" in calls[-1][1]["description"]
 
 
+def test_gaussian_sigma_scales_the_reconstruction_term():
+    import torch
+    from nfd_beta_vae._model import _loss
+    from nfd_beta_vae._net import VAENet
+
+    torch.manual_seed(0)
+    net = VAENet(1, 4, 32)
+    x = torch.from_numpy(blobs(8, 32)[:, None])
+    terms = {}
+    for sigma in (0.5**0.5, 0.1):
+        p = make(loss="gaussian", sigma=sigma, latents=4).params
+        gen = torch.Generator().manual_seed(0)
+        terms[sigma] = [t.item() for t in _loss(net, x, p, gen)]
+    # sigma = 1/sqrt(2) is the plain sum of squared errors (disentanglement_lib's l2_loss)
+    sse = terms[0.5**0.5][1]
+    assert sse == pytest.approx(terms[0.1][1] * 2 * 0.1**2, rel=1e-5)
+    assert terms[0.1][2] == pytest.approx(terms[0.5**0.5][2])  # same KL, same noise
+    with pytest.raises(InputError, match="sigma"):
+        make(loss="gaussian", sigma=0.0)
+
+
+def test_capacity_schedule_and_objective():
+    from nfd_beta_vae._model import capacity_at
+
+    p = make(capacity=20.0, steps=100).params
+    assert [capacity_at(s, p) for s in (0, 30, 75, 99)] == pytest.approx([0, 8, 20, 20])
+    m = make(capacity=20.0, beta=10.0)
+    m.fit(blobs(), None, seed=0, progress=lambda *a, **k: None)
+    h = m.history
+    c = np.array([capacity_at(s, m.params) for s in range(FAST["steps"])])
+    np.testing.assert_allclose(h["loss"], h["recon"] + 10.0 * np.abs(h["kl"] - c), rtol=1e-5)
+    assert make("ae", capacity=5.0).params["capacity"] == 0.0  # no KL in an AE
+    with pytest.raises(InputError, match="capacity"):
+        make(capacity=-1.0)
+
+
 def test_rgb_layout():
     images = blobs(rgb=True).astype(np.float32)
     m = make("ae", latents=4)
