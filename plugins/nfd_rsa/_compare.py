@@ -1,39 +1,60 @@
-"""RDM comparison (Spearman, Kendall tau-a, Pearson, cosine) with fast inference.
+"""RDM comparison (Spearman, Kendall tau-a, Pearson, cosine) with fast, lean inference.
 
 Values equal rsatoolbox 0.3.2's ``rsatoolbox.rdm.compare`` (methods ``spearman``, ``tau-a``,
 ``corr``, ``cosine``) and its noise ceiling (``rsatoolbox.inference.boot_noise_ceiling``).
 
 Speed comes from ranking each RDM once:
 
-* A stimulus permutation only moves the model's entries around, so the model's dense ranks,
-  average ranks and values are looked up from one table per permutation, never re-sorted;
-  rank norms do not change, so Spearman/Pearson/cosine reduce to one dot product.
+* A stimulus permutation only moves the model's entries around, so the model's dense ranks
+  are looked up (one table, by stimulus pair) in the data RDM's sorted order, never
+  re-sorted; rank norms do not change, so Spearman reduces to one dot product.
 * Kendall tau-a walks the data RDM in its (fixed) sorted order and counts discordant pairs
-  with scipy's Fenwick-tree counter (the one scipy.stats.kendalltau and rsatoolbox use), so no
-  sorting happens inside the loop.
+  with scipy's Fenwick-tree counter (the one scipy.stats.kendalltau and rsatoolbox use).
 * A stimulus bootstrap sample (rsatoolbox's ``bootstrap_sample_pattern`` +
   ``subsample_pattern``: pairs of a stimulus with its own copy are NaN and dropped) is the
   original vector with pair (i, j) repeated ``c_i * c_j`` times, ``c`` the draw counts. Ranks,
-  ties and sums of the resampled vector follow from weighted counts, so again nothing is
-  sorted per sample.
+  ties and sums of the resampled vector follow from weighted counts.
+* Pearson and cosine need no ranks: sums over the RDMs in their natural order.
+
+Memory is a fixed number of bytes per stimulus pair P (the ``rsa`` metric needs this on large
+recordings): ranks are int32, pair indices int16 (below 32,768 stimuli), loops run in blocks
+(:func:`nfd_rsa._rank.spans`), and value and rank work run in separate passes, each holding
+only what it needs -- about 24 bytes per pair at the peak (scipy's counter needs two intp
+arrays), 8 more when the data RDM has ties. The noise ceiling streams the data RDMs: the
+pooled RDMs are sums of transformed RDMs, so each RDM is computed again in a later pass
+instead of being kept (see :func:`ceiling`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from neurofacedis.errors import InputError
+from nfd_rsa._rank import (
+    Ties,
+    block_len,
+    dense_by_position,
+    index_dtype,
+    kendall_dis,
+    pairs,
+    rank,
+    sort_within,
+    spans,
+)
 
 __all__ = [
     "COMPARISONS",
     "RSATOOLBOX_NAMES",
-    "compare",
-    "pool_rdm",
-    "noise_ceiling",
+    "ArrayRDM",
     "PairedRDMs",
+    "ceiling",
+    "compare",
+    "noise_ceiling",
+    "pool_rdm",
 ]
 
 #: Comparison methods (our names); see :data:`RSATOOLBOX_NAMES` for rsatoolbox's.
@@ -41,6 +62,8 @@ COMPARISONS = ("spearman", "tau-a", "pearson", "cosine")
 #: Our name -> rsatoolbox's ``compare(method=...)`` name.
 RSATOOLBOX_NAMES = {"spearman": "spearman", "tau-a": "tau-a", "pearson": "corr",
                     "cosine": "cosine"}
+_RANKED = ("spearman", "tau-a")
+_VALUED = ("pearson", "cosine")
 
 
 def _check_method(method: str) -> str:
@@ -50,90 +73,43 @@ def _check_method(method: str) -> str:
     return method
 
 
-@dataclass
-class _Ranked:
-    """One vector ranked once: per dense rank (1..U) its value, count and average rank."""
-
-    values: np.ndarray  # (U + 1,) value of each dense rank (index 0 unused)
-    counts: np.ndarray | None  # (U + 1,) elements per dense rank; None: no ties (all 1)
-    avg_rank: np.ndarray | None  # (U + 1,) average rank as rankdata; None: no ties (= rank)
-    has_ties: bool
-
-    def avg(self, dense: np.ndarray) -> np.ndarray:
-        """Average ranks of elements given their dense ranks."""
-        return self.avg_rank.take(dense) if self.has_ties else dense.astype(np.float64)
-
-    def expanded(self, table: np.ndarray | None) -> np.ndarray:
-        """Repeat a per-rank table (values or average ranks) for every element, sorted."""
-        if table is None:  # average ranks without ties: 1..m
-            return np.arange(1, self.values.size, dtype=np.float64)
-        return table[1:] if self.counts is None else table[1:].repeat(self.counts[1:])
-
-    def tied_pairs(self) -> int:
-        """Pairs of elements with equal values."""
-        return 0 if self.counts is None else _pairs(self.counts)
-
-    @classmethod
-    def of(cls, v: np.ndarray) -> tuple[_Ranked, np.ndarray, np.ndarray]:
-        """Rank ``v``; also return its stable sort order and the dense ranks in that order."""
-        v = np.asarray(v, dtype=np.float64)
-        order = np.argsort(v, kind="stable")
-        sv = v[order]
-        new = np.empty(sv.size, dtype=bool)
-        new[:1] = True
-        np.not_equal(sv[1:], sv[:-1], out=new[1:])
-        dense_sorted = np.cumsum(new, dtype=np.intp)
-        del new
-        u = int(dense_sorted[-1])
-        if u == v.size:  # no ties: rank k holds the k-th smallest value
-            values = np.concatenate([[0.0], sv])
-            counts = avg = None
-        else:
-            values = np.zeros(u + 1)
-            values[dense_sorted] = sv
-            counts = np.bincount(dense_sorted, minlength=u + 1).astype(np.int64)
-            avg = np.cumsum(counts) - (counts - 1) / 2.0
-        return cls(values, counts, avg, u < v.size), order, dense_sorted
+def _n_of(size: int) -> int:
+    n = int(round((1 + np.sqrt(1 + 8 * size)) / 2))
+    if n * (n - 1) // 2 != size or n < 3:
+        raise InputError(f"{size} is not the length of a condensed RDM (n >= 3)", obj="rsa")
+    return n
 
 
-def _pairs(counts: np.ndarray) -> int:
-    """Count tied pairs, sum of G (G - 1) / 2 over groups of size G (exact integer)."""
-    c = np.asarray(counts, dtype=np.float64)
-    # exact: integer sums below 2**53
-    return (int(np.dot(c, c)) - int(c.sum())) // 2
+class ArrayRDM:
+    """A condensed RDM already in memory, as a source (see :class:`nfd_rsa.PatternRDM`)."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        v = np.asarray(vector, dtype=np.float64).ravel()
+        if not np.isfinite(v).all():
+            raise InputError("RDMs contain NaN or inf", obj="rsa")
+        self._v = v
+        self.size = v.size
+        self.n = _n_of(v.size)
+
+    def vector(self, dtype: type = np.float64) -> np.ndarray:
+        """Return the condensed RDM (no copy for float64)."""
+        return self._v.astype(dtype, copy=False)
+
+    def rows(self):
+        """Consecutive condensed blocks."""
+        for a, b in spans(self.size):
+            yield a, b, self._v[a:b]
 
 
-def _wcorr(a: np.ndarray, b: np.ndarray, w: np.ndarray | None, *, center: bool) -> float:
-    """Correlate two vectors, optionally weighted.
-
-    (Weighted) Pearson correlation, or cosine when ``center`` is False; 0 for a zero norm
-    (rsatoolbox's ``_cosine`` convention).
-    """
-    if w is None:
-        if center:
-            a = a - a.mean()
-            b = b - b.mean()
-        num = float(np.dot(a, b))
-        na, nb = float(np.dot(a, a)), float(np.dot(b, b))
-    else:  # raw weighted moments: fewer passes over the 2M-long vectors
-        wa = w * a
-        sa, saa, sab = float(wa.sum()), float(np.dot(wa, a)), float(np.dot(wa, b))
-        np.multiply(w, b, out=wa)
-        sb, sbb = float(wa.sum()), float(np.dot(wa, b))
-        num, na, nb = sab, saa, sbb
-        if center:
-            sw = float(w.sum())
-            num, na, nb = sab - sa * sb / sw, saa - sa * sa / sw, sbb - sb * sb / sw
-    if na <= 0 or nb <= 0:
-        return 0.0
-    return num / np.sqrt(na) / np.sqrt(nb)
+def _as_source(x: Any):
+    return x if hasattr(x, "vector") and hasattr(x, "rows") else ArrayRDM(x)
 
 
-def _kendall_dis(x: np.ndarray, y: np.ndarray) -> int:
-    """Pairs with x_k < x_l and y_k > y_l; x sorted ascending, x and y intp >= 1."""
-    from scipy.stats._stats import _kendall_dis as dis  # the counter rsatoolbox and scipy use
-
-    return int(dis(x, y))
+def _vector(src) -> np.ndarray:
+    v = src.vector()
+    if v.dtype != np.float64 or v.size != src.size:
+        raise InputError("an RDM source returned a wrong vector", obj="rsa")
+    return v
 
 
 def _tau_a(size: int, dis: int, xtie: int, ytie: int, ntie: int) -> float:
@@ -143,6 +119,47 @@ def _tau_a(size: int, dis: int, xtie: int, ytie: int, ntie: int) -> float:
         return 0.0
     tau = (tot - xtie - ytie + ntie - 2 * dis) / tot
     return float(min(1.0, max(-1.0, tau)))
+
+
+def _corr(n: float, s: np.ndarray, *, center: bool) -> float:
+    """Pearson r (or cosine) from sums s = (sa, sb, saa, sbb, sab) over n (weighted) elements.
+
+    0 for a zero norm (rsatoolbox's ``_cosine`` convention).
+    """
+    sa, sb, saa, sbb, sab = (float(v) for v in s)
+    if center:
+        sab, saa, sbb = sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n
+    if saa <= 0 or sbb <= 0:
+        return 0.0
+    return sab / np.sqrt(saa) / np.sqrt(sbb)
+
+
+def _joint_block(xd: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> int:
+    """Count pairs tied in both x and y in a block holding whole x tie groups.
+
+    Weighted (``w``): copies of one pair tie with each other.
+    """
+    key = xd.astype(np.int64)
+    key *= int(y.max()) + 1
+    key += y
+    if w is None:
+        key.sort()
+        new = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+        return pairs(np.diff(new))
+    o = np.argsort(key, kind="stable")
+    ks = key[o]
+    start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    return pairs(np.add.reduceat(w[o].astype(np.int64), start))
+
+
+def _joint_ties(xt: Ties, y: np.ndarray) -> int:
+    """Pairs tied in both x (sorted, with ties ``xt``) and y."""
+    return sum(_joint_block(xt.dense_at(a, b), y[a:b]) for a, b in xt.spans())
+
+
+def _pairs_float(g: np.ndarray) -> int:
+    """:func:`pairs` of a float64 array of integer counts, converted block by block."""
+    return sum(pairs(g[a:b].astype(np.int64)) for a, b in spans(g.size))
 
 
 def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
@@ -177,6 +194,606 @@ def pool_rdm(vectors: np.ndarray, method: str) -> np.ndarray:
     return rankdata(v, axis=1).mean(axis=0)
 
 
+class _Buffers(threading.local):
+    """Per-thread P-long intp buffer for scipy's counter, allocated on first use."""
+
+    def __init__(self) -> None:
+        self.y: np.ndarray | None = None
+
+    def get(self, name: str, size: int) -> np.ndarray:
+        buf = getattr(self, name)
+        if buf is None or buf.size < size:
+            buf = np.empty(size, dtype=np.intp)
+            setattr(self, name, buf)
+        return buf
+
+
+class PairedRDMs:
+    """A data RDM and a model RDM, for similarity, permutation and bootstrap.
+
+    Parameters
+    ----------
+    data, model
+        Condensed RDMs over the same ``n`` stimuli (length n (n - 1) / 2, no NaN), or sources
+        (:class:`nfd_rsa.PatternRDM`, :class:`ArrayRDM`...) that compute them on demand; with
+        sources, neither RDM is held longer than a pass needs it.
+    """
+
+    def __init__(self, data: Any, model: Any) -> None:
+        self._dsrc, self._msrc = _as_source(data), _as_source(model)
+        if self._dsrc.size != self._msrc.size:
+            raise InputError(f"RDMs differ in size: {self._dsrc.size} vs {self._msrc.size}",
+                             obj="rsa")
+        self.size = int(self._dsrc.size)
+        self.n = _n_of(self.size)
+        a = np.arange(self.n, dtype=np.int64)
+        self._off = a * (2 * self.n - a - 1) // 2 - a - 1  # pair (a < b) is at off[a] + b
+        self._qd: np.ndarray | None = None  # model dense ranks by pair
+        self._qt: Ties | None = None
+        self._ii: np.ndarray | None = None  # pairs in the data's sorted order
+        self._jj: np.ndarray | None = None
+        self._dt: Ties | None = None
+        self._bufs = _Buffers()
+        self._row_blocks: list[tuple[int, int]] | None = None
+        self._y0: np.ndarray | None = None  # model ranks in the data's order (bootstrap pass)
+
+    # ------------------------------------------------------------------ ranks
+    def model_ranks(self) -> tuple[np.ndarray, Ties]:
+        """Dense ranks of the model RDM by pair (int32) and their tie table."""
+        if self._qd is None:
+            m = _vector(self._msrc)
+            order, ties = rank(m)
+            del m
+            self._qd = dense_by_position(order, ties)
+            self._qt = ties
+        return self._qd, self._qt
+
+    def _data_ranks(self) -> None:
+        if self._ii is not None:
+            return
+        self.model_ranks()
+        d = _vector(self._dsrc)
+        order, ties = rank(d)
+        del d
+        n = self.n
+        starts = self._off + np.arange(1, n + 1)  # first pair of each row
+        it = index_dtype(n)
+        ii, jj = np.empty(self.size, dtype=it), np.empty(self.size, dtype=it)
+        for a, b in spans(self.size):
+            c = order[a:b]
+            i = np.searchsorted(starts, c, side="right") - 1
+            ii[a:b] = i
+            jj[a:b] = c - self._off.take(i)
+        del order
+        self._ii, self._jj, self._dt = ii, jj, ties
+
+    def release(self, *, model: bool = True) -> None:
+        """Drop the data's sorted order (and the model's ranks) to free memory."""
+        self._ii = self._jj = self._dt = None
+        if model:
+            self._qd = self._qt = None
+
+    # ------------------------------------------------------------------ rank statistics
+    def _y_perm(self, perm: np.ndarray | None, a: int, b: int) -> np.ndarray:
+        """Model dense ranks of sorted data positions a..b after relabelling by ``perm``."""
+        i, j = self._ii[a:b], self._jj[a:b]
+        if perm is None:
+            idx = self._off.take(i)
+            idx += j
+        else:
+            pi, pj = perm.take(i), perm.take(j)
+            lo = np.minimum(pi, pj)
+            np.maximum(pi, pj, out=pj)
+            idx = self._off.take(lo)
+            idx += pj
+        return self._qd.take(idx)
+
+    def _y0_at(self, a: int, b: int) -> np.ndarray:
+        """Model dense ranks of sorted data positions a..b."""
+        return self._y_perm(None, a, b) if self._y0 is None else self._y0[a:b]
+
+    def _rank_perm(self, perm: np.ndarray | None, methods: Sequence[str]) -> list[float]:
+        dt, qt = self._dt, self._qt
+        y = self._bufs.get("y", self.size)
+        mean = (self.size + 1) / 2.0
+        num = 0.0
+        for a, b in spans(self.size):
+            yb = self._y_perm(perm, a, b)
+            y[a:b] = yb
+            if "spearman" in methods:
+                ax = dt.avg_at(a, b)
+                ax -= mean
+                num += float(np.dot(ax, qt.avg_of(yb)))
+        out = []
+        for method in methods:
+            if method == "spearman":
+                den = dt.rank_norm() * qt.rank_norm()
+                out.append(num / den if den > 0 else 0.0)
+            else:
+                yy = y[:self.size]
+                ntie = _joint_ties(dt, yy) if dt.has_ties and qt.has_ties else 0
+                if dt.has_ties:
+                    for a, b in dt.spans():
+                        sort_within(dt.dense_at(a, b), yy[a:b])
+                dis = kendall_dis(yy)
+                out.append(_tau_a(self.size, dis, dt.tied_pairs(), qt.tied_pairs(), ntie))
+        return out
+
+    def _weights(self, sample: np.ndarray) -> np.ndarray:
+        return np.bincount(np.asarray(sample), minlength=self.n).astype(np.int64)
+
+    def _rank_boot(self, sample: np.ndarray, methods: Sequence[str]) -> list[float]:
+        dt, qt = self._dt, self._qt
+        c = self._weights(sample)
+        size = self.size
+        res: dict[str, float] = {}
+        if "tau-a" in methods:
+            y = self._bufs.get("y", size)
+            pos, own = 0, 0
+            for a, b in dt.spans():
+                w = c.take(self._ii[a:b])
+                w *= c.take(self._jj[a:b])
+                own += pairs(w)
+                k = int(w.sum())
+                y[pos:pos + k] = np.repeat(self._y0_at(a, b), w)
+                if dt.has_ties and k:  # whole tie groups: sort y inside them
+                    sort_within(np.repeat(dt.dense_at(a, b), w), y[pos:pos + k])
+                pos += k
+            dis = kendall_dis(y[:pos])
+            xtie = ytie = ntie = own
+            if dt.has_ties:
+                xtie = 0
+                for a, b in dt.spans():
+                    w = c.take(self._ii[a:b]) * c.take(self._jj[a:b])
+                    xd = dt.dense_at(a, b)
+                    xtie += pairs(np.bincount(xd - xd[0], weights=w).astype(np.int64))
+            if qt.has_ties:
+                ytie = _pairs_float(self._model_weights(c))
+            if dt.has_ties and qt.has_ties:
+                ntie = 0
+                for a, b in dt.spans():
+                    w = c.take(self._ii[a:b]) * c.take(self._jj[a:b])
+                    ntie += _joint_block(dt.dense_at(a, b), self._y0_at(a, b), w)
+            res["tau-a"] = _tau_a(pos, dis, xtie, ytie, ntie)
+        if "spearman" in methods:
+            res["spearman"] = self._weighted_spearman(c)
+        return [res[m] for m in methods]
+
+    def _model_weights(self, c: np.ndarray) -> np.ndarray:
+        """Bootstrap weight of each model dense rank (1..U; index 0 unused)."""
+        g = np.zeros(self._qt.n_unique + 1)
+        for a, b in spans(self.size):
+            w = c.take(self._ii[a:b])
+            w *= c.take(self._jj[a:b])
+            yb = self._y0_at(a, b)
+            if self._qt.has_ties:
+                np.add.at(g, yb, w.astype(np.float64))
+            else:
+                g[yb] = w
+        return g
+
+    def _weighted_spearman(self, c: np.ndarray) -> float:
+        """Spearman r of the vector with pair k repeated ``w_k`` times.
+
+        The repeated vector's average ranks have mean (L + 1) / 2 and sum of squares
+        L (L^2 - 1) / 12 - sum(G^3 - G) / 12 over groups of G tied copies, so only the cross
+        term needs a pass over the data.
+        """
+        dt = self._dt
+        cy = self._model_weights(c)
+        size = float(cy.sum())
+        mean = (size + 1) / 2.0
+        vy, before = 0.0, 0.0
+        for a, b in spans(cy.size):  # in place: average rank of each model value's copies
+            g = cy[a:b]
+            vy += float(np.dot(g * g, g) - g.sum())
+            cum = np.cumsum(g)
+            cum += before - mean
+            before += float(g.sum())
+            g -= 1.0
+            g *= 0.5
+            np.subtract(cum, g, out=g)
+        num, vx, before = 0.0, 0.0, 0.0
+        for a, b in dt.spans():
+            w = c.take(self._ii[a:b])
+            w *= c.take(self._jj[a:b])
+            wf = w.astype(np.float64)
+            if dt.has_ties:
+                xd = dt.dense_at(a, b)
+                xd -= xd[0]
+                gx = np.bincount(xd, weights=wf)
+                vx += float(np.dot(gx * gx, gx) - gx.sum())
+                ax = (np.cumsum(gx) - (gx - 1.0) / 2.0).take(xd)
+                ax += before
+            else:
+                vx += float(np.dot(wf * wf, wf) - wf.sum())
+                ax = np.cumsum(wf)
+                ax += before - (wf - 1.0) / 2.0
+            before += float(wf.sum())
+            ax -= mean
+            ax *= wf
+            num += float(np.dot(ax, cy.take(self._y0_at(a, b))))
+        base = size * (size * size - 1.0)
+        vx, vy = (base - vx) / 12.0, (base - vy) / 12.0
+        if vx <= 0 or vy <= 0:
+            return 0.0
+        return num / np.sqrt(vx) / np.sqrt(vy)
+
+    # ------------------------------------------------------------------ value statistics
+    def _pair_rows(self):
+        """Natural-order blocks of whole rows, with the stimuli (a < b) of each pair."""
+        n = self.n
+        starts = self._off + np.arange(1, n + 1)  # first pair of each row; starts[n-1] = P
+        if self._row_blocks is None:
+            step, bounds, r0 = max(1, block_len(self.size) // 4), [], 0
+            while r0 < n - 1:
+                r1 = int(np.searchsorted(starts, starts[r0] + step, side="right")) - 1
+                r1 = min(max(r1, r0 + 1), n - 1)
+                bounds.append((r0, r1))
+                r0 = r1
+            self._row_blocks = bounds
+        for r0, r1 in self._row_blocks:
+            s, e = int(starts[r0]), int(starts[r1])
+            ia = np.repeat(np.arange(r0, r1, dtype=np.intp), n - 1 - np.arange(r0, r1))
+            ib = np.arange(s, e, dtype=np.intp)
+            ib -= self._off.take(ia)
+            yield s, e, ia, ib
+
+    def _value_eval(self, d, m, mus, kind, row, methods) -> list[float]:
+        """Pearson/cosine for one permutation or bootstrap sample (natural order)."""
+        mu_d, mu_m = mus
+        c = None
+        if kind == "boot":
+            c = self._weights(row)
+        acc_p = np.zeros(5)
+        acc_c = np.zeros(5)
+        sw = 0.0
+        for s, e, ia, ib in self._pair_rows():
+            db = d[s:e]
+            if kind == "perm" and row is not None:
+                pa, pb = row.take(ia), row.take(ib)
+                lo = np.minimum(pa, pb)
+                np.maximum(pa, pb, out=pb)
+                idx = self._off.take(lo)
+                idx += pb
+                mb = m.take(idx)
+            else:
+                mb = m[s:e]
+            if c is not None:
+                wf = (c.take(ia) * c.take(ib)).astype(np.float64)
+                sw += float(wf.sum())
+            else:
+                wf = None
+            for acc, (da, mbb) in ((acc_p, (db - mu_d, mb - mu_m)), (acc_c, (db, mb))):
+                wa = da if wf is None else wf * da
+                wb = mbb if wf is None else wf * mbb
+                acc += (wa.sum(), wb.sum(), np.dot(wa, da), np.dot(wb, mbb), np.dot(wa, mbb))
+        if c is None:
+            sw = float(self.size)
+        out = []
+        for method in methods:
+            out.append(_corr(sw, acc_p, center=True) if method == "pearson"
+                       else _corr(sw, acc_c, center=False))
+        return out
+
+    # ------------------------------------------------------------------ public
+    def similarity(self, method: str) -> float:
+        """Return the observed similarity (equal to rsatoolbox's ``compare``)."""
+        return float(self.similarities([method])[0])
+
+    def similarities(self, methods: Sequence[str]) -> np.ndarray:
+        """Observed similarities for several methods."""
+        return self._evaluate("perm", [None], methods, 1, None)[0]
+
+    def permuted(self, perm: np.ndarray, methods: Sequence[str]) -> list[float]:
+        """Similarities after relabelling the model's stimuli by ``perm``.
+
+        That is, of the model RDM ``M[perm][:, perm]``.
+        """
+        return list(self._evaluate("perm", [np.asarray(perm)], methods, 1, None)[0])
+
+    def permutation_null(self, perms: Iterable[np.ndarray], methods: Sequence[str], *,
+                         n_jobs: int = 1, progress=None) -> np.ndarray:
+        """(n_perm, n_methods) similarities under stimulus permutations.
+
+        ``perms``: rows of permutations (any sized, re-iterable collection).
+        """
+        return self._evaluate("perm", perms, methods, n_jobs, progress)
+
+    def resampled(self, sample: np.ndarray, methods: Sequence[str]) -> list[float]:
+        """Similarities on a stimulus bootstrap sample (indices drawn with replacement).
+
+        As rsatoolbox computes them on ``subsample_pattern('index', sample)`` of both RDMs.
+        """
+        return list(self._evaluate("boot", [np.asarray(sample)], methods, 1, None)[0])
+
+    def bootstrap(self, samples: Iterable[np.ndarray], methods: Sequence[str], *,
+                  n_jobs: int = 1, progress=None) -> np.ndarray:
+        """(n_boot, n_methods) similarities over stimulus bootstrap samples (rows)."""
+        return self._evaluate("boot", samples, methods, n_jobs, progress)
+
+    # ------------------------------------------------------------------ passes
+    def _evaluate(self, kind: str, rows, methods, n_jobs, progress) -> np.ndarray:
+        methods = [_check_method(m) for m in methods]
+        out = np.empty((len(rows), len(methods)))
+        if len(rows) == 0:
+            return out
+        valued = [m for m in methods if m in _VALUED]
+        ranked = [m for m in methods if m in _RANKED]
+        if valued:
+            cols = [methods.index(m) for m in valued]
+            d, m = _vector(self._dsrc), _vector(self._msrc)
+            mus = (float(d.mean()), float(m.mean()))
+            out[:, cols] = self._run(
+                lambda row: self._value_eval(d, m, mus, kind, row, valued), rows, n_jobs,
+                progress if not ranked else None)
+            del d, m
+        if ranked:
+            self._data_ranks()
+            self.model_ranks()
+            cols = [methods.index(m) for m in ranked]
+            fn = self._rank_perm if kind == "perm" else self._rank_boot
+            if kind == "boot" and len(rows) > 1:  # samples read the model's ranks in data order
+                y0 = np.empty(self.size, dtype=self._qd.dtype)
+                for a, b in spans(self.size):
+                    y0[a:b] = self._y_perm(None, a, b)
+                self._y0, self._qd = y0, None  # the by-pair table comes back when needed
+                del y0
+            try:
+                out[:, cols] = self._run(lambda row: fn(row, ranked), rows, n_jobs, progress)
+            finally:
+                self._bufs = _Buffers()  # the counter's buffers live for one pass only
+                self._y0 = None
+        return out
+
+    def _run(self, fn: Callable, rows, n_jobs: int, progress) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        res = []
+        # 1-d dot products: BLAS threads only add overhead (and thrash a busy machine)
+        with threadpool_limits(1, user_api="blas"):
+            if n_jobs <= 1:
+                for row in rows:
+                    res.append(fn(row))
+                    if progress is not None:
+                        progress(1)
+            else:  # scipy's counter and numpy's gathers release the GIL; one buffer a thread
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                    for r in pool.map(fn, rows):
+                        res.append(r)
+                        if progress is not None:
+                            progress(1)
+        return np.asarray(res, dtype=np.float64).reshape(len(res), -1)
+
+
+# ---------------------------------------------------------------------- noise ceiling
+def _avg2(ties: Ties, a: int, b: int) -> np.ndarray:
+    """Twice the average ranks of sorted positions a..b, as integers."""
+    if not ties.has_ties:
+        return np.arange(2 * a + 2, 2 * b + 2, 2, dtype=np.int64)
+    return (2.0 * ties.avg_at(a, b)).astype(np.int64)
+
+
+def _tau_sorted(xt: Ties, y: np.ndarray, yt_pairs: int, y_ties: bool) -> float:
+    """Kendall tau-a of x (sorted, ties ``xt``) and y (dense ranks in x's order, intp).
+
+    ``y`` is reordered inside x's tie groups.
+    """
+    ntie = _joint_ties(xt, y) if xt.has_ties and y_ties else 0
+    if xt.has_ties:
+        for a, b in xt.spans():
+            sort_within(xt.dense_at(a, b), y[a:b])
+    return _tau_a(y.size, kendall_dis(y), xt.tied_pairs(), yt_pairs, ntie)
+
+
+def ceiling(sources: Sequence[Any], methods: Sequence[str],
+            model: PairedRDMs | None = None) -> dict[str, tuple[float, float, float]]:
+    """Noise ceiling of several data RDMs, streamed: ``method -> (lower, upper, splits)``.
+
+    As rsatoolbox's ``boot_noise_ceiling``: lower = mean over RDMs i of the similarity of
+    RDM i to the pool of the others, upper = to the pool of all; ``splits`` = mean similarity
+    of ``model``'s model RDM to each RDM (rsatoolbox's ``eval_fixed``; NaN without a model).
+
+    The pools are sums of transformed RDMs (ranks; z-scores; RMS-normalised values), and the
+    pool of the others is the pool of all minus RDM i's share, so one pass accumulates the
+    sum and later passes compute each RDM again and compare -- at most one RDM, its sort
+    order and the sum are held at a time. ``sources`` compute the RDMs (``vector()``).
+    """
+    methods = [_check_method(m) for m in methods]
+    srcs = [_as_source(s) for s in sources]
+    if len(srcs) < 2:
+        raise InputError("the noise ceiling needs at least 2 data RDMs", obj="rsa ceiling")
+    size = srcs[0].size
+    if any(s.size != size for s in srcs) or (model is not None and model.size != size):
+        raise InputError("ceiling RDMs differ in size", obj="rsa ceiling")
+    out: dict[str, tuple[float, float, float]] = {}
+    valued = [m for m in methods if m in _VALUED]
+    ranked = [m for m in methods if m in _RANKED]
+    if valued:
+        out.update(_value_ceiling(srcs, valued, model))
+    if ranked:
+        out.update(_rank_ceiling(srcs, ranked, model))
+    return {m: out[m] for m in methods}
+
+
+def _moments(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(sum x, sum t, x.x, t.t, x.t) -- the sums :func:`_corr` takes."""
+    return np.array([x.sum(), t.sum(), np.dot(x, x), np.dot(t, t), np.dot(x, t)])
+
+
+def _scale(v: np.ndarray) -> tuple[float, float, float]:
+    """Mean, SD (ddof 0) and RMS of ``v`` -- rsatoolbox's pooling transforms -- blockwise."""
+    mu = float(v.mean())
+    ss = sum(float(np.dot(v[a:b] - mu, v[a:b] - mu)) for a, b in spans(v.size))
+    return mu, float(np.sqrt(ss / v.size)), float(np.sqrt(np.dot(v, v) / v.size))
+
+
+def _transformed(v: np.ndarray, a: int, b: int, method: str, sc) -> np.ndarray:
+    mu, sd, rms = sc
+    return (v[a:b] - mu) / sd if method == "pearson" else v[a:b] / rms
+
+
+def _value_add(src, pools: dict[str, np.ndarray], model, mu_m) -> dict[str, float]:
+    """Pass 1 for one RDM: add its transform to each pool; its similarity to the model."""
+    v = _vector(src)
+    sc = _scale(v)
+    for a, b in spans(v.size):
+        for m, pool in pools.items():
+            pool[a:b] += _transformed(v, a, b, m, sc)
+    out = {}
+    if model is not None:
+        acc = {"pearson": np.zeros(5), "cosine": np.zeros(5)}
+        for a, b, mb in model._msrc.rows():
+            acc["pearson"] += _moments(mb - mu_m, v[a:b] - sc[0])
+            acc["cosine"] += _moments(mb, v[a:b])
+        out = {m: _corr(v.size, acc[m], center=m == "pearson") for m in pools}
+    return out
+
+
+def _value_compare(src, pools: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Pass 2 for one RDM: its similarity to the pool of the others and of all."""
+    v = _vector(src)
+    sc = _scale(v)
+    acc = {m: (np.zeros(5), np.zeros(5)) for m in pools}
+    for a, b in spans(v.size):
+        for m, pool in pools.items():
+            t = _transformed(v, a, b, m, sc)
+            acc[m][0][:] += _moments(pool[a:b] - t, t)
+            acc[m][1][:] += _moments(pool[a:b], t)
+    return {m: (_corr(v.size, lo, center=m == "pearson"), _corr(v.size, up, center=m == "pearson"))
+            for m, (lo, up) in acc.items()}
+
+
+def _value_ceiling(srcs, methods, model) -> dict[str, tuple[float, float, float]]:
+    size = srcs[0].size
+    pools = {m: np.zeros(size) for m in methods}
+    mu_m = None
+    if model is not None:
+        mu_m = sum(float(seg.sum()) for _, _, seg in model._msrc.rows()) / size
+    split = [_value_add(src, pools, model, mu_m) for src in srcs]
+    both = [_value_compare(src, pools) for src in srcs]
+    return {m: (float(np.mean([x[m][0] for x in both])), float(np.mean([x[m][1] for x in both])),
+                float(np.mean([x[m] for x in split])) if model is not None else float("nan"))
+            for m in methods}
+
+
+def _spearman_sorted(xt: Ties, order: np.ndarray, yt: Ties,
+                     avg_y: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Spearman r of x (sorted by ``order``, ties ``xt``) and y (ties ``yt``).
+
+    ``avg_y(idx)`` gives y's average ranks at pair positions ``idx``.
+    """
+    mean = (xt.size + 1) / 2.0
+    num = 0.0
+    for a, b in spans(xt.size):
+        ax = xt.avg_at(a, b)
+        ax -= mean
+        num += float(np.dot(ax, avg_y(order[a:b])))
+    den = xt.rank_norm() * yt.rank_norm()
+    return num / den if den > 0 else 0.0
+
+
+def _avg_by_pair(qd: np.ndarray, qt: Ties) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda idx: qt.avg_of(qd.take(idx))
+
+
+def _halved(t2: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda idx: 0.5 * t2.take(idx)
+
+
+def _vs_ranks(src, methods, qd: np.ndarray, qt: Ties, s2: np.ndarray | None = None
+              ) -> dict[str, float]:
+    """Compare one RDM with a vector given by its dense ranks ``qd`` (by pair), ties ``qt``.
+
+    With ``s2``, also add twice the RDM's average ranks to it (pass 1 of the ceiling).
+    """
+    v = _vector(src)
+    order, ti = rank(v)
+    del v
+    if s2 is not None:
+        for a, b in spans(order.size):
+            s2[order[a:b]] += _avg2(ti, a, b).astype(s2.dtype)
+    out = {}
+    if "spearman" in methods:
+        out["spearman"] = _spearman_sorted(ti, order, qt, _avg_by_pair(qd, qt))
+    if "tau-a" in methods:
+        y = np.empty(order.size, dtype=np.intp)
+        for a, b in spans(order.size):
+            y[a:b] = qd.take(order[a:b])
+        del order
+        out["tau-a"] = _tau_sorted(ti, y, qt.tied_pairs(), qt.has_ties)
+    return out
+
+
+def _vs_others(src, methods, s2: np.ndarray) -> dict[str, float]:
+    """Compare one RDM with the pool of the others: ``s2`` minus its own (twice) ranks."""
+    v = _vector(src)
+    order, ti = rank(v)
+    del v
+    size = order.size
+    t2 = np.empty(size, dtype=np.int32 if 2 * size + 2 < 2**31 else np.int64)
+    for a, b in spans(size):
+        t2[order[a:b]] = _avg2(ti, a, b)
+    pos = order.astype(t2.dtype) if ti.has_ties else None  # else t2 / 2 - 1 is the position
+    del order
+    for a, b in spans(size):
+        s2[a:b] -= t2[a:b].astype(s2.dtype)
+    try:
+        ou, tu = rank(s2)
+        out = {}
+        if "spearman" in methods:
+            out["spearman"] = _spearman_sorted(tu, ou, ti, _halved(t2))
+        du = dense_by_position(ou, tu) if "tau-a" in methods else None
+        del ou
+    finally:
+        for a, b in spans(size):
+            s2[a:b] += t2[a:b].astype(s2.dtype)
+    if du is not None:
+        y = np.empty(size, dtype=np.intp)
+        for a, b in spans(size):
+            if pos is None:
+                y[t2[a:b] // 2 - 1] = du[a:b]
+            else:
+                y[a:b] = du.take(pos[a:b])
+        del t2, du, pos
+        out["tau-a"] = _tau_sorted(ti, y, tu.tied_pairs(), tu.has_ties)
+    return out
+
+
+def _rank_ceiling(srcs, methods, model) -> dict[str, tuple[float, float, float]]:
+    size, r = srcs[0].size, len(srcs)
+    s2 = np.zeros(size, dtype=np.uint32 if 2 * r * size + 2 < 2**32 else np.int64)
+    split: list[dict[str, float]] = []
+    if model is not None:  # pass 1: sum of (twice the) ranks; the model vs each RDM
+        model.release(model=False)
+        qd, qt = model.model_ranks()
+        split = [_vs_ranks(src, methods, qd, qt, s2) for src in srcs]
+        del qd, qt
+        model.release()
+    else:
+        for src in srcs:
+            _add_ranks(src, s2)
+    low = [_vs_others(src, methods, s2) for src in srcs]  # pass 2: vs the others' pool
+    order, ts = rank(s2)  # pass 3: vs the pool of all
+    del s2
+    ds = dense_by_position(order, ts)
+    del order
+    up = [_vs_ranks(src, methods, ds, ts) for src in srcs]
+    return {m: (float(np.mean([x[m] for x in low])), float(np.mean([x[m] for x in up])),
+                float(np.mean([x[m] for x in split])) if split else float("nan"))
+            for m in methods}
+
+
+def _add_ranks(src, s2: np.ndarray) -> None:
+    v = _vector(src)
+    order, ti = rank(v)
+    del v
+    for a, b in spans(order.size):
+        s2[order[a:b]] += _avg2(ti, a, b).astype(s2.dtype)
+
+
 def noise_ceiling(vectors: np.ndarray, method: str) -> tuple[float, float]:
     """Lower and upper noise ceiling.
 
@@ -187,237 +804,5 @@ def noise_ceiling(vectors: np.ndarray, method: str) -> tuple[float, float]:
     v = np.asarray(vectors, dtype=np.float64)
     if v.ndim != 2 or v.shape[0] < 2:
         raise InputError("the noise ceiling needs at least 2 data RDMs", obj="rsa ceiling")
-    pooled_all = pool_rdm(v, method)
-    low, up = [], []
-    for i in range(v.shape[0]):
-        others = np.delete(v, i, axis=0)
-        low.append(compare(pool_rdm(others, method), v[i], method))
-        up.append(compare(pooled_all, v[i], method))
-    return float(np.mean(low)), float(np.mean(up))
-
-
-class PairedRDMs:
-    """A data RDM and a model RDM ranked once, for similarity, permutation and bootstrap.
-
-    Parameters
-    ----------
-    data, model
-        Condensed RDMs over the same ``n`` stimuli (length n (n - 1) / 2, no NaN).
-    """
-
-    def __init__(self, data: np.ndarray, model: np.ndarray) -> None:
-        data = np.asarray(data, dtype=np.float64).ravel()
-        model = np.asarray(model, dtype=np.float64).ravel()
-        if data.shape != model.shape:
-            raise InputError(f"RDMs differ in size: {data.size} vs {model.size}", obj="rsa")
-        n = int(round((1 + np.sqrt(1 + 8 * data.size)) / 2))
-        if n * (n - 1) // 2 != data.size or n < 3:
-            raise InputError(f"{data.size} is not the length of a condensed RDM (n >= 3)",
-                             obj="rsa")
-        if not (np.isfinite(data).all() and np.isfinite(model).all()):
-            raise InputError("RDMs contain NaN or inf", obj="rsa")
-        self.n = n
-        self.size = data.size
-        # everything is walked in the data's sorted order: x ascending, fixed for all samples
-        self._rd, order, self._x = _Ranked.of(data)
-        rq, qorder, qdense = _Ranked.of(model)
-        self._rq = rq
-        y = np.empty(model.size, dtype=np.intp)
-        y[qorder] = qdense
-        del qorder, qdense
-        self._y0 = y[order]
-        del y
-        self._idx_t = np.int32 if n * n < 2**31 else np.int64
-        iu, ju = np.triu_indices(n, 1)
-        self._i = iu.take(order).astype(self._idx_t)
-        del iu
-        self._j = ju.take(order).astype(self._idx_t)
-        del ju, order
-        self._xtie = self._rd.tied_pairs()
-        self._ytie = rq.tied_pairs()
-        self._both_ties = self._rd.has_ties and rq.has_ties
-        self._cache: dict[str, object] = {}
-
-    # ------------------------------------------------------------------ helpers
-    def _ntie(self, y: np.ndarray, w: np.ndarray | None) -> int:
-        """Pairs tied in both RDMs (with weights: copies of one pair tie with each other)."""
-        if self._both_ties:
-            key = self._x.astype(np.int64) * (self._rq.values.size + 1) + y
-            inv = np.unique(key, return_inverse=True)[1].ravel()
-            return _pairs(np.bincount(inv, weights=w))
-        return 0 if w is None else _pairs(w)
-
-    def _const(self, name: str) -> object:
-        """Data-side constants of the permutation statistics (model norms never change)."""
-        if name not in self._cache:
-            rd, rq = self._rd, self._rq
-            if name == "spearman":
-                a = rd.avg(self._x)
-                a -= a.mean()
-                ry = rq.expanded(rq.avg_rank)
-                val: object = (a / np.sqrt(np.dot(a, a)),
-                               float(np.sqrt(np.sum((ry - ry.mean()) ** 2))))
-            elif name == "pearson":
-                a = rd.values.take(self._x)
-                a -= a.mean()
-                vy = rq.expanded(rq.values)
-                val = (a / np.sqrt(np.dot(a, a)), float(np.sqrt(np.sum((vy - vy.mean()) ** 2))))
-            elif name == "cosine":
-                a = rd.values.take(self._x)
-                vy = rq.expanded(rq.values)
-                val = (a / np.sqrt(np.dot(a, a)), float(np.sqrt(np.dot(vy, vy))))
-            elif name == "qmat":
-                q = np.zeros((self.n, self.n), dtype=self._idx_t)
-                q[self._i, self._j] = self._y0
-                q[self._j, self._i] = self._y0
-                val = q.ravel()
-            else:
-                raise KeyError(name)
-            self._cache[name] = val
-        return self._cache[name]
-
-    def _stats(self, y: np.ndarray, methods: Sequence[str], w: np.ndarray | None) -> list[float]:
-        rd, rq, x = self._rd, self._rq, self._x
-        wf = None if w is None else w.astype(np.float64)
-        out = []
-        for method in methods:
-            _check_method(method)
-            if method == "tau-a":
-                if w is None:
-                    size, dis = self.size, _kendall_dis(x, y)
-                    xtie, ytie, ntie = self._xtie, self._ytie, self._ntie(y, None)
-                else:
-                    size = int(w.sum(dtype=np.int64))
-                    dis = _kendall_dis(np.repeat(x, w), np.repeat(y, w))
-                    own = _pairs(wf)  # copies of one pair tie with each other
-                    xtie = _pairs(np.bincount(x, weights=wf)) if rd.has_ties else own
-                    ytie = _pairs(np.bincount(y, weights=wf)) if rq.has_ties else own
-                    ntie = self._ntie(y, wf) if self._both_ties else own
-                out.append(_tau_a(size, dis, xtie, ytie, ntie))
-            elif method == "spearman":
-                if w is None:
-                    out.append(_wcorr(rd.avg(x), rq.avg(y), None,
-                                      center=True))
-                else:
-                    out.append(self._weighted_spearman(y, wf))
-            elif method in ("pearson", "cosine"):
-                out.append(_wcorr(rd.values.take(x), rq.values.take(y), wf,
-                                  center=method == "pearson"))
-        return out
-
-    def _weighted_spearman(self, y: np.ndarray, wf: np.ndarray) -> float:
-        """Spearman r of the vector with element k repeated ``wf[k]`` times.
-
-        The repeated vector's average ranks have mean (L + 1) / 2 and sum of squares
-        L (L + 1) (2L + 1) / 6 - sum(G^3 - G) / 12 over groups of G tied copies, so only the
-        cross term needs a pass over the data.
-        """
-        x, rd = self._x, self._rd
-        if rd.has_ties:
-            gx = np.bincount(x, weights=wf)
-            ax = (np.cumsum(gx) - (gx - 1) / 2.0).take(x)
-        else:  # x = 1..m: element k is its own group
-            gx = wf
-            ax = np.cumsum(wf)
-            ax -= (wf - 1) / 2.0
-        gy = np.bincount(y, weights=wf)
-        cy = np.cumsum(gy)
-        cy -= (gy - 1) / 2.0
-        ax *= wf
-        sxy = float(np.dot(ax, cy.take(y)))
-        size = float(wf.sum())
-        mean = (size + 1) / 2
-        base = size * (size + 1) * (2 * size + 1) / 6 - size * mean * mean
-        vx = base - float(np.dot(gx * gx, gx) - gx.sum()) / 12
-        vy = base - float(np.dot(gy * gy, gy) - gy.sum()) / 12
-        if vx <= 0 or vy <= 0:
-            return 0.0
-        return (sxy - size * mean * mean) / np.sqrt(vx) / np.sqrt(vy)
-
-    # ------------------------------------------------------------------ observed
-    def similarity(self, method: str) -> float:
-        """Return the observed similarity (equal to rsatoolbox's ``compare``)."""
-        return self._stats(self._y0, [method], None)[0]
-
-    def similarities(self, methods: Sequence[str]) -> np.ndarray:
-        """Observed similarities for several methods."""
-        return np.asarray(self._stats(self._y0, list(methods), None))
-
-    # ------------------------------------------------------------------ permutations
-    def permuted(self, perm: np.ndarray, methods: Sequence[str]) -> list[float]:
-        """Compute similarities after permuting the model's stimuli.
-
-        Similarities after relabelling the model's stimuli by ``perm`` (model RDM
-        ``M[perm][:, perm]``).
-        """
-        q = self._const("qmat")
-        p = np.asarray(perm).astype(self._idx_t)
-        lin = p.take(self._i)
-        lin *= self.n
-        lin += p.take(self._j)
-        y = q.take(lin).astype(np.intp, copy=False)
-        del lin
-        rq = self._rq
-        out = []
-        for method in methods:
-            _check_method(method)
-            if method == "tau-a":
-                out.append(_tau_a(self.size, _kendall_dis(self._x, y), self._xtie, self._ytie,
-                                  self._ntie(y, None)))
-            else:
-                a, norm = self._const(method)
-                if method == "spearman":  # no ties: the average rank is the dense rank
-                    b = rq.avg(y)
-                else:
-                    b = rq.values.take(y)
-                out.append(float(np.dot(a, b)) / norm if norm > 0 else 0.0)
-        return out
-
-    def permutation_null(self, perms: np.ndarray, methods: Sequence[str], *,
-                         n_jobs: int = 1, progress=None) -> np.ndarray:
-        """(n_perm, n_methods) similarities under stimulus permutations (rows of ``perms``)."""
-        return self._run(self.permuted, perms, methods, n_jobs, progress)
-
-    # ------------------------------------------------------------------ bootstrap
-    def resampled(self, sample: np.ndarray, methods: Sequence[str]) -> list[float]:
-        """Compute similarities on one stimulus bootstrap sample.
-
-        Similarities on a stimulus bootstrap sample (indices drawn with replacement), as
-        rsatoolbox computes them on ``subsample_pattern('index', sample)`` of both RDMs.
-        """
-        c = np.bincount(np.asarray(sample), minlength=self.n).astype(self._idx_t)
-        w = c.take(self._i)
-        w *= c.take(self._j)
-        return self._stats(self._y0, methods, w)
-
-    def bootstrap(self, samples: np.ndarray, methods: Sequence[str], *,
-                  n_jobs: int = 1, progress=None) -> np.ndarray:
-        """(n_boot, n_methods) similarities over stimulus bootstrap samples (rows)."""
-        return self._run(self.resampled, samples, methods, n_jobs, progress)
-
-    # ------------------------------------------------------------------ loop
-    def _run(self, fn, rows, methods, n_jobs, progress) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
-
-        methods = list(methods)
-        for m in methods:
-            _check_method(m)
-        out = np.empty((len(rows), len(methods)))
-        if len(rows) == 0:
-            return out
-        # 1-d dot products: BLAS threads only add overhead (and thrash a busy machine)
-        with threadpool_limits(1, user_api="blas"):
-            if n_jobs <= 1:
-                for k, row in enumerate(rows):
-                    out[k] = fn(row, methods)
-                    if progress is not None:
-                        progress(1)
-            else:  # scipy's counter and numpy's gathers release the GIL
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                    for k, res in enumerate(pool.map(lambda r: fn(r, methods), rows)):
-                        out[k] = res
-                        if progress is not None:
-                            progress(1)
-        return out
+    low, up, _ = ceiling([ArrayRDM(row) for row in v], [method])[method]
+    return low, up

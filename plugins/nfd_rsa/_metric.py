@@ -6,14 +6,15 @@ FDR across models and the model-comparison figure.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurofacedis.errors import InputError
-from nfd_rsa._compare import COMPARISONS, PairedRDMs, noise_ceiling
-from nfd_rsa._rdm import calc_rdm, calc_rdm_crossnobis, to_matrix
+from nfd_rsa._compare import COMPARISONS, PairedRDMs, ceiling
+from nfd_rsa._rdm import CrossnobisRDM, PatternRDM, to_matrix
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -33,6 +34,81 @@ def _parse_methods(text: str, primary: str) -> list[str]:
     if primary not in methods:
         methods.insert(0, primary)
     return list(dict.fromkeys(methods))
+
+
+def _has_nan(y: np.ndarray) -> bool:
+    """Whether ``y`` holds a NaN (checked one stimulus block at a time)."""
+    step = max(1, (16 << 20) // max(y[0].nbytes, 1))
+    return any(np.isnan(y[a:a + step]).any() for a in range(0, y.shape[0], step))
+
+
+def _repeat_mean(ctx: MetricContext, y: np.ndarray) -> np.ndarray:
+    """Return the repeat mean (stimulus, neuron): the runner's shared one, if any.
+
+    Otherwise a NaN-aware float64 mean, one block of stimuli at a time (never a whole copy
+    of the responses).
+    """
+    if ctx.repeat_mean is not None:
+        return np.asarray(ctx.repeat_mean.transpose("stimulus", "neuron").values)
+    out = np.empty(y.shape[:2])
+    step = max(1, (16 << 20) // max(y[0].nbytes * 2, 1))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: NaN, dropped later
+        for a in range(0, y.shape[0], step):
+            out[a:a + step] = np.nanmean(y[a:a + step], axis=2, dtype=np.float64)
+    return out
+
+
+class _RepeatRDM:
+    """Source of one repeat's RDM: missing values filled with the stimulus mean."""
+
+    def __init__(self, y, repeat, stim, neurons, mean, method) -> None:
+        self._args = (y, repeat, stim, neurons, mean, method)
+        self.size = mean.shape[0] * (mean.shape[0] - 1) // 2
+
+    def _source(self) -> PatternRDM:
+        y, r, stim, neurons, mean, method = self._args
+        x = y[:, :, r]
+        if stim is not None:
+            x = x[stim]
+        if neurons is not None:
+            x = x[:, neurons]
+        return PatternRDM(x, method, fill=mean)
+
+    def vector(self, dtype: type = np.float64) -> np.ndarray:
+        """Return the condensed RDM."""
+        return self._source().vector(dtype)
+
+    def rows(self):
+        """Consecutive condensed blocks."""
+        return self._source().rows()
+
+
+class _Draws:
+    """Permutations or bootstrap samples, drawn again on each pass from a saved RNG state.
+
+    Creating it advances ``rng`` past the draws, as drawing them once would.
+    """
+
+    def __init__(self, rng: np.random.Generator, count: int, n: int, kind: str) -> None:
+        self._cls = type(rng.bit_generator)
+        self._state = rng.bit_generator.state
+        self.count, self.n, self.kind = count, n, kind
+        for _ in self._draw(rng):
+            pass
+
+    def _draw(self, g: np.random.Generator):
+        for _ in range(self.count):
+            yield g.permutation(self.n) if self.kind == "permutation" \
+                else g.integers(0, self.n, size=self.n)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        g = np.random.Generator(self._cls())
+        g.bit_generator.state = self._state
+        return self._draw(g)
 
 
 class RSAMetric:
@@ -99,48 +175,55 @@ class RSAMetric:
 
     # ------------------------------------------------------------------ compute
     def compute(self, ctx: MetricContext) -> xr.Dataset:
-        """RDMs, similarities, p-values, CIs and noise ceiling for one model."""
+        """RDMs, similarities, p-values, CIs and noise ceiling for one model.
+
+        Memory stays a fixed number of bytes per stimulus pair on top of the responses:
+        the responses are never copied whole (one repeat at a time, float64 only while an RDM
+        is computed), RDMs are computed again rather than kept (see ``nfd_rsa._compare``),
+        and permutations and bootstrap samples are drawn again for each pass.
+        """
         import xarray as xr
 
         notes: list[str] = []
         resp = ctx.responses
         dims = ["stimulus", "neuron"] + (["repeat"] if "repeat" in resp.dims else [])
-        y = np.asarray(resp.transpose(*dims).values, dtype=np.float64)
+        y = np.asarray(resp.transpose(*dims).values)  # no copy, any float dtype
         if y.ndim == 2:
             y = y[:, :, None]
         z = np.asarray(ctx.latents.transpose("stimulus", "unit").values, dtype=np.float64)
-        stim = (np.asarray(ctx.test) if self.stimuli == "test"
-                else np.arange(y.shape[0]))
-        y, z = y[stim], z[stim]
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(y, axis=2) if np.isnan(y).any() else y.mean(axis=2)
+        stim = np.asarray(ctx.test) if self.stimuli == "test" else None
+        mean = _repeat_mean(ctx, y)
+        if stim is not None:
+            mean, z = mean[stim], z[stim]
         good = np.isfinite(mean).all(axis=0)
+        neurons = None
         if not good.all():
             notes.append(f"{int((~good).sum())} neuron(s) without any response to some "
                          "stimulus left out")
-            y, mean = y[:, good], mean[:, good]
-        if y.shape[1] < 2:
+            neurons = np.flatnonzero(good)
+            mean = mean[:, good]
+        if mean.shape[1] < 2:
             raise InputError("RSA needs at least 2 neurons with responses", obj="rsa")
-        data_vec = (calc_rdm_crossnobis(y) if self.rdm == "crossnobis"
-                    else calc_rdm(mean, self.rdm))
+        data_src = (CrossnobisRDM(y, stim, neurons) if self.rdm == "crossnobis"
+                    else PatternRDM(mean, self.rdm))
         model_method = self.model_rdm
         if model_method == "correlation" and z.shape[1] < 3:
             model_method = "euclidean"
             notes.append(f"model has {z.shape[1]} unit(s): euclidean model RDM used")
-        model_vec = calc_rdm(z, model_method)
+        model_src = PatternRDM(z, model_method, keep=True)
 
-        pair = PairedRDMs(data_vec, model_vec)
+        pair = PairedRDMs(data_src, model_src)
         methods = self.methods
         observed = pair.similarities(methods)
         n = pair.n
         total = self.n_permutations + self.n_bootstrap
         ctx.progress(0, total=total, description="rsa: permutations and bootstrap")
-        perms = np.stack([ctx.rng.permutation(n) for _ in range(self.n_permutations)]) \
-            if self.n_permutations else np.empty((0, n), dtype=np.intp)
+        perms = _Draws(ctx.rng, self.n_permutations, n, "permutation")
+        samples = _Draws(ctx.rng, self.n_bootstrap, n, "bootstrap")
         null = pair.permutation_null(perms, methods, n_jobs=self.n_jobs,
                                      progress=ctx.progress)
-        samples = ctx.rng.integers(0, n, size=(self.n_bootstrap, n))
         boot = pair.bootstrap(samples, methods, n_jobs=self.n_jobs, progress=ctx.progress)
+        pair.release()
         tol = 1e-12 * np.maximum(1.0, np.abs(observed))
         pval = ((1 + np.sum(null >= observed - tol, axis=0)) / (1 + len(null))
                 if len(null) else np.full(len(methods), np.nan))
@@ -153,14 +236,17 @@ class RSAMetric:
         c_low = np.full(len(methods), np.nan)
         c_up = np.full(len(methods), np.nan)
         split_sim = np.full(len(methods), np.nan)
-        source, splits = self._split_rdms(y, mean, ctx.rng, notes)
+        source, splits = self._split_rdms(y, mean, stim, neurons, ctx.rng, notes)
         if splits is not None:
+            res = ceiling(splits, methods, pair)
             for k, m in enumerate(methods):
-                c_low[k], c_up[k] = noise_ceiling(splits, m)
-                split_sim[k] = np.mean([PairedRDMs(s, model_vec).similarity(m) for s in splits])
+                c_low[k], c_up[k], split_sim[k] = res[m]
+        pair.release()
+        del pair
 
-        stim_ids = np.asarray(ctx.responses["stimulus"].values)[stim] \
-            if "stimulus" in ctx.responses.coords else stim
+        stim_idx = np.arange(y.shape[0]) if stim is None else stim
+        stim_ids = np.asarray(ctx.responses["stimulus"].values)[stim_idx] \
+            if "stimulus" in ctx.responses.coords else stim_idx
         ds = xr.Dataset(
             {
                 "similarity": ("comparison", observed),
@@ -172,8 +258,8 @@ class RSAMetric:
                 "similarity_splits": ("comparison", split_sim),
                 "null": (("permutation", "comparison"), null),
                 "bootstrap": (("bootstrap", "comparison"), boot),
-                "data_rdm": ("pair", data_vec.astype(np.float32)),
-                "model_rdm": ("pair", model_vec.astype(np.float32)),
+                "data_rdm": ("pair", data_src.vector(np.float32)),
+                "model_rdm": ("pair", model_src.vector(np.float32)),
             },
             coords={"comparison": methods, "stimulus": stim_ids},
         )
@@ -200,13 +286,15 @@ class RSAMetric:
                           ("similarity_splits", split_sim)):
             if np.isfinite(arr[k]):
                 attrs[name] = float(arr[k])
-        attrs.update(n_stimuli=int(n), n_neurons=int(y.shape[1]), n_units=int(z.shape[1]))
+        attrs.update(n_stimuli=int(n), n_neurons=int(mean.shape[1]), n_units=int(z.shape[1]))
         ds.attrs = attrs
         return ds
 
-    def _split_rdms(self, y: np.ndarray, mean: np.ndarray, rng: np.random.Generator,
-                    notes: list[str]) -> tuple[str, np.ndarray | None]:
-        r, p = y.shape[2], y.shape[1]
+    def _split_rdms(self, y: np.ndarray, mean: np.ndarray, stim: np.ndarray | None,
+                    neurons: np.ndarray | None, rng: np.random.Generator,
+                    notes: list[str]) -> tuple[str, list | None]:
+        """Return the sources of the ceiling's data RDMs (computed on demand, one at a time)."""
+        r, p = y.shape[2], mean.shape[1]
         mode = self.ceiling
         if mode == "auto":
             if r >= 2 and self.rdm != "crossnobis":
@@ -223,20 +311,18 @@ class RSAMetric:
                 if r < 2 or self.rdm == "crossnobis":
                     raise InputError("needs >= 2 repeats and a non-crossnobis RDM",
                                      obj="rsa ceiling=repeats")
-                filled = np.where(np.isnan(y), mean[:, :, None], y)
-                if np.isnan(y).any():
+                if _has_nan(y):
                     notes.append("missing repeats filled with the stimulus mean for the ceiling")
-                vecs = np.stack([calc_rdm(filled[:, :, i], self.rdm) for i in range(r)])
-                return f"{r} repeats", vecs
+                return f"{r} repeats", [_RepeatRDM(y, i, stim, neurons, mean, self.rdm)
+                                        for i in range(r)]
             groups = np.array_split(rng.permutation(p), self.n_neuron_splits)
             if min(len(g) for g in groups) < 3:
                 raise InputError("too few neurons per split", obj="rsa ceiling=neurons")
-            vecs = np.stack([
-                calc_rdm_crossnobis(y[:, np.sort(g)]) if self.rdm == "crossnobis"
-                else calc_rdm(mean[:, np.sort(g)], self.rdm)
-                for g in groups
-            ])
-            return f"{self.n_neuron_splits} random groups of neurons", vecs
+            chans = [np.sort(g) if neurons is None else neurons[np.sort(g)] for g in groups]
+            srcs = [CrossnobisRDM(y, stim, c) if self.rdm == "crossnobis"
+                    else PatternRDM(mean[:, np.sort(g)], self.rdm)
+                    for g, c in zip(groups, chans, strict=True)]
+            return f"{self.n_neuron_splits} random groups of neurons", srcs
         except InputError as exc:
             notes.append(f"no noise ceiling: {exc}")
             return "none", None

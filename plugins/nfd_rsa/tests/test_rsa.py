@@ -239,3 +239,135 @@ def test_test_stimuli_euclidean_and_few_units():
     ref = compare(calc_rdm(resp[test].mean(axis=2), "euclidean"),
                   calc_rdm(lat[test, :2], "euclidean"), "spearman")
     assert float(res.sel(comparison="spearman")["similarity"]) == pytest.approx(ref)
+
+
+# ---------------------------------------------------------------------- blockwise and memory
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of ~40 pairs, so small inputs exercise every block boundary."""
+    import nfd_rsa._rank as rank
+
+    monkeypatch.setattr(rank, "_BLOCK_MIN", 37)
+
+
+def test_ties_match_rankdata(small_blocks):
+    from nfd_rsa._rank import dense_by_position, rank, spans
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        v = (rng.integers(0, int(rng.integers(1, n + 2)), n).astype(float) if trial % 3
+             else rng.standard_normal(n))
+        order, ties = rank(v)
+        sv = v[order]
+        dense = np.concatenate([ties.dense_at(a, b) for a, b in spans(n)])
+        avg = np.concatenate([ties.avg_at(a, b) for a, b in spans(n)])
+        np.testing.assert_array_equal(dense, rankdata(sv, "dense"))
+        np.testing.assert_array_equal(avg, rankdata(sv))
+        np.testing.assert_array_equal(ties.avg_of(dense), avg)
+        np.testing.assert_array_equal(dense_by_position(order, ties), rankdata(v, "dense"))
+        counts = np.unique(v, return_counts=True)[1]
+        assert ties.tied_pairs() == int((counts * (counts - 1) // 2).sum())
+        for a, _ in ties.spans(int(rng.integers(1, 30))):
+            assert a == 0 or sv[a] != sv[a - 1]  # tie groups never split
+
+
+@pytest.mark.parametrize("method", ["correlation", "euclidean"])
+def test_blockwise_rdms_equal_rsatoolbox(small_blocks, method):
+    resp, _ = _data(n=70, p=9, r=3)
+    x = resp.mean(axis=2)
+    ref = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method=method)
+    np.testing.assert_allclose(calc_rdm(x, method), ref.get_vectors()[0], rtol=1e-9)
+    from scipy.spatial.distance import squareform
+
+    k = resp.transpose(2, 0, 1)  # crossnobis by hand: mean over folds of (a_i-a_j).(b_i-b_j)
+    acc = np.zeros((70, 70))
+    for f in range(3):
+        a, b = (k.sum(0) - k[f]) / 2, k[f]
+        g = a @ b.T
+        acc += np.diag(g)[:, None] + np.diag(g)[None, :] - g - g.T
+    np.testing.assert_allclose(calc_rdm_crossnobis(resp), squareform(acc / 27, checks=False),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_blockwise_inference_equals_rsatoolbox(small_blocks):
+    """Every comparison, observed / permuted / bootstrap, with ties on either side."""
+    resp, lat = _data(n=40, p=12, r=5, seed=7)
+    d0, m0 = calc_rdm(resp.mean(axis=2)), calc_rdm(lat)
+    rng = np.random.default_rng(1)
+    for d, m in ((d0, m0), (np.round(d0, 1), np.round(m0, 1)), (np.round(3 * d0) / 3, m0)):
+        pair = PairedRDMs(d, m)
+        perms = np.stack([rng.permutation(40) for _ in range(2)])
+        samples = rng.integers(0, 40, (2, 40))
+        null = pair.permutation_null(perms, COMPARISONS)
+        boot = pair.bootstrap(samples, COMPARISONS)
+        for k, method in enumerate(COMPARISONS):
+            assert pair.similarity(method) == pytest.approx(_ref(m, d, method), rel=RTOL)
+            for perm, got in zip(perms, null[:, k], strict=True):
+                ref = _ref(to_matrix(m)[np.ix_(perm, perm)][None], d, method)
+                assert got == pytest.approx(ref, rel=RTOL, abs=1e-12)
+            for sample, got in zip(samples, boot[:, k], strict=True):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ref = float(rsa_compare(RDMs(m[None]).subsample_pattern("index", sample),
+                                            RDMs(d[None]).subsample_pattern("index", sample),
+                                            RSATOOLBOX_NAMES[method])[0, 0])
+                assert got == pytest.approx(ref, rel=RTOL, abs=1e-12)
+        # passes in any order give the same samples (rank tables are dropped and rebuilt)
+        np.testing.assert_allclose(pair.permutation_null(perms, COMPARISONS), null, atol=1e-14)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_streamed_ceiling_equals_rsatoolbox(small_blocks, tied):
+    from nfd_rsa._compare import ArrayRDM, ceiling
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    resp, lat = _data(n=40, p=12, r=5, seed=3)
+    vecs = np.stack([calc_rdm(resp[:, :, i]) for i in range(5)])
+    m = calc_rdm(lat)
+    if tied:
+        vecs, m = np.round(vecs, 1), np.round(m, 1)
+    res = ceiling([ArrayRDM(v) for v in vecs], COMPARISONS, PairedRDMs(vecs[0], m))
+    for method, (low, up, split) in res.items():
+        name = RSATOOLBOX_NAMES[method]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = boot_noise_ceiling(RDMs(vecs), method=name)
+            ref_split = float(np.mean(rsa_compare(RDMs(m[None]), RDMs(vecs), name)))
+        np.testing.assert_allclose((low, up, split), (*ref, ref_split), rtol=RTOL)
+
+
+def test_memory_stays_within_the_response_matrix():
+    """Peak traced memory of compute (defaults, repeat ceiling) <= 1x the float32 response
+    matrix, so that with the responses themselves it stays <= 2x (issue #7/#9).
+
+    Memory per stimulus pair is fixed, so the size keeps the issue's ratio of matrix to pairs
+    (neurons x repeats / stimuli = 5, as 20,000 x 10,000 x 10) on a 7 MB matrix.
+    """
+    import tracemalloc
+
+    s, p, r = 600, 300, 10
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((s, 6))
+    rate = np.exp(0.8 + 0.3 * z @ rng.standard_normal((6, p)))
+    resp = rng.poisson(rate[:, :, None], size=(s, p, r)).astype(np.float32)  # count ties
+    resp[0, 0, 0] = np.nan
+    del rate
+
+    def ctx(y):
+        c = _ctx(y, z[:len(y)] + rng.standard_normal((len(y), z.shape[1])))
+        c.repeat_mean = c.responses.mean("repeat")  # as the runner shares it
+        return c
+
+    metric = RSAMetric(n_permutations=5, n_bootstrap=5)
+    metric.compute(ctx(resp[:30]))  # imports and caches outside the measurement
+    c = ctx(resp)
+    tracemalloc.start()
+    try:
+        res = metric.compute(c)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(res.attrs["ceiling_lower"])
+    assert peak / resp.nbytes <= 1.0, f"peak {peak / resp.nbytes:.2f}x the response matrix"
