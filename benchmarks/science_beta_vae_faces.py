@@ -1,0 +1,94 @@
+"""The β-VAE science check on the virtual face patch, as an experiment (not a benchmark).
+
+Simulates a session, fits β-VAE / AE seeds (on the training stimuli or on extra rendered
+faces), and prints per model: active units, alignment with the neurons, alignment with a
+rotated neural code, DCI (trees) against the known factors; PCA and ICA with as many units
+as the β-VAE keeps, and the true factors, for reference. docs/models/beta_vae.md records
+what it printed. Not collected by benchmarks/run.py (no ``bench_`` prefix).
+
+    .venv/bin/python benchmarks/science_beta_vae_faces.py \\
+        --factors skin_brightness,lighting,hair,face_width,face_height,eye_spacing,pose \\
+        --beta 4 --sigma 0.05 --steps 2500 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--factors", default="", help="comma-separated varying factors [all]")
+    ap.add_argument("--beta", type=float, default=4.0)
+    ap.add_argument("--sigma", type=float, default=0.05, help="gaussian likelihood sd")
+    ap.add_argument("--loss", default="gaussian")
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--extra-faces", type=int, default=0,
+                    help="train on this many extra rendered faces instead of the stimuli")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--session-seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from nfd_alignment._score import alignment_score
+    from nfd_beta_vae._model import BetaVAE
+    from nfd_disentanglement.dci import dci
+    from sklearn.decomposition import PCA, FastICA
+
+    from neurofacedis.simulate import render_faces, sample_factors, simulate_session
+
+    factors = [f for f in args.factors.split(",") if f] or None
+    s = simulate_session(n_identities=75, n_views=8, n_neurons=100, n_repeats=5,
+                         image_size=args.size, factors=factors, seed=args.session_seed)
+    images = s.images.astype(np.float32) / 255
+    n = len(images)
+    resp = s.responses.mean(-1)
+    fac = s.factors.to_numpy()
+    q = np.linalg.qr(np.random.default_rng(0).standard_normal((resp.shape[1],) * 2))[0]
+    rotated = resp @ q
+    train = np.sort(np.random.default_rng(0).permutation(n)[: int(0.8 * n)])
+    test = np.setdiff1d(np.arange(n), train)
+    if args.extra_faces:
+        f, _ = sample_factors(args.extra_faces, 1, seed=12345)
+        fit_images = render_faces(f[list(s.factors.columns)], size=args.size)[0] / 255
+        fit_images = fit_images.astype(np.float32)
+    else:
+        fit_images = images[train]
+    flat = fit_images.reshape(len(fit_images), -1)
+
+    def report(name: str, z: np.ndarray) -> None:
+        if z.shape[1] < 2:
+            print(f"{name:26s} fewer than 2 active units")
+            return
+        a = alignment_score(z, resp, train=train).alignment
+        r = alignment_score(z, rotated, train=train).alignment
+        d = dci(z[train], fac[train], z[test], fac[test], "gbt", random_state=0)
+        print(f"{name:26s} K={z.shape[1]:2d} alignment={a:.3f} rotated={r:.3f} "
+              f"DCI D={d.disentanglement:.3f} C={d.completeness:.3f} "
+              f"I={d.informativeness_test:.3f}", flush=True)
+
+    report("true factors", fac)
+    common = {"steps": args.steps, "lr": args.lr, "loss": args.loss, "sigma": args.sigma,
+              "size": args.size, "threads": 1}
+    for seed in args.seeds:
+        for name, extra in (("beta_vae", {"beta": args.beta}), ("ae", {"variational": False})):
+            model = BetaVAE(name=name, **common, **extra)
+            t0 = time.perf_counter()
+            model.fit(fit_images, seed=seed)
+            z = model.encode(images)[:, model.active_units()]
+            print(f"  {name} seed {seed}: fit {time.perf_counter() - t0:.0f} s", flush=True)
+            report(f"{name} seed {seed}", z)
+            if name == "beta_vae" and z.shape[1] >= 2:
+                k = z.shape[1]
+                pca = PCA(k, random_state=0).fit(flat)
+                report(f"pca {k} units", pca.transform(images.reshape(n, -1)))
+                ica = FastICA(k, random_state=0, max_iter=1000).fit(flat)
+                report(f"ica {k} units", ica.transform(images.reshape(n, -1)))
+
+
+if __name__ == "__main__":
+    main()
