@@ -16,13 +16,13 @@ Speed comes from ranking each RDM once:
   ties and sums of the resampled vector follow from weighted counts.
 * Pearson and cosine need no ranks: sums over the RDMs in their natural order.
 
-Memory is a fixed number of bytes per stimulus pair P (the ``rsa`` metric needs this on large
-recordings): ranks are int32, pair indices int16 (below 32,768 stimuli), loops run in blocks
-(:func:`nfd_rsa._rank.spans`), and value and rank work run in separate passes, each holding
-only what it needs -- about 24 bytes per pair at the peak (scipy's counter needs two intp
-arrays), 8 more when the data RDM has ties. The noise ceiling streams the data RDMs: the
-pooled RDMs are sums of transformed RDMs, so each RDM is computed again in a later pass
-instead of being kept (see :func:`ceiling`).
+Memory is a fixed number of bytes per stimulus pair (the ``rsa`` metric needs this on large
+recordings): ranks are int32 with a table of tied groups only, pair indices int16 (below
+32,768 stimuli), loops run in blocks (:func:`nfd_rsa._rank.spans`), and value and rank work
+run in separate passes that hold only what they need -- about 24 bytes per pair at the peak
+(scipy's counter needs two intp arrays), plus block temporaries. The noise ceiling streams
+the data RDMs: the pooled RDMs are sums of transformed RDMs, so each RDM is computed again
+in a later pass instead of being kept (see :func:`ceiling`).
 """
 
 from __future__ import annotations

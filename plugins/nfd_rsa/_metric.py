@@ -73,6 +73,8 @@ class _RepeatRDM:
             x = x[stim]
         if neurons is not None:
             x = x[:, neurons]
+        if y.shape[2] >= 8:  # a contiguous copy (<= 1/8 of the responses) converts faster
+            x = np.ascontiguousarray(x)
         return PatternRDM(x, method, fill=mean)
 
     def vector(self, dtype: type = np.float64) -> np.ndarray:

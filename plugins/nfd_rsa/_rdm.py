@@ -47,13 +47,14 @@ def _upper_rows_tiled(tile, n: int, channels: int, size: int
     step = max(32, 2 * budget // max(channels, 1))
     starts = _row_starts(n)
     r0 = 0
-    while r0 < n - 1:
-        r1 = min(n - 1, r0 + max(1, budget // max(n - r0, 1)))
+    while r0 < n - 1:  # few, tall blocks: each converts the tiles right of it again
+        r1 = min(n - 1, r0 + max(32, n // 16, budget // max(n - r0, 1)))
         a = tile(r0, r1)
         g = np.empty((r1 - r0, n - r0))
         for c0 in range(r0, n, step):
             c1 = min(n, c0 + step)
-            g[:, c0 - r0:c1 - r0] = a @ tile(c0, c1).T
+            np.matmul(a, (a[c0 - r0:c1 - r0] if c1 <= r1 else tile(c0, c1)).T,
+                      out=g[:, c0 - r0:c1 - r0])
         del a
         seg = np.empty(int(starts[r1 - 1] - starts[r0]) + n - r1, dtype=np.float64)
         pos = 0
@@ -92,22 +93,27 @@ class PatternRDM:
         self._patterns, self._fill = x, fill
         self._full: np.ndarray | None = None
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
+        self._has_nan = fill is not None
         if keep:
             self._full = self._tile(0, self.n)
 
     def _raw(self, a: int, b: int) -> np.ndarray:
         x = np.array(self._patterns[a:b], dtype=np.float64)
-        if self._fill is not None:
+        if self._fill is not None and self._has_nan:
             bad = np.isnan(x)
-            if bad.any():
-                np.copyto(x, np.asarray(self._fill[a:b], dtype=np.float64), where=bad)
+            np.copyto(x, np.asarray(self._fill[a:b], dtype=np.float64), where=bad)
         return x
 
     def _row_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per stimulus: mean and norm of the centred pattern (correlation), or squared norm."""
+        """Compute, per stimulus, the mean and 1 / norm of the centred pattern.
+
+        (Squared norm for euclidean.) Also notes whether there are NaN to fill.
+        """
         if self._stats is None:
             mean, norm = np.zeros(self.n), np.zeros(self.n)
             step = max(1, block_len(self.size) // max(self.channels, 1))
+            self._has_nan = self._fill is not None and any(
+                np.isnan(self._patterns[a:a + step]).any() for a in range(0, self.n, step))
             for a in range(0, self.n, step):
                 x = self._raw(a, a + step)
                 if not np.isfinite(x).all():
@@ -124,6 +130,7 @@ class PatternRDM:
                         "channels: correlation distance is undefined (use euclidean)",
                         obj="rdm correlation",
                     )
+                np.divide(1.0, norm, out=norm)  # multiplied, tile by tile
             self._stats = (mean, norm)
         return self._stats
 
@@ -133,9 +140,9 @@ class PatternRDM:
             return self._full[a:b]
         x = self._raw(a, b)
         if self.method == "correlation":
-            mean, norm = self._row_stats()
+            mean, inv = self._row_stats()
             x -= mean[a:b, None]
-            x /= norm[a:b, None]
+            x *= inv[a:b, None]
         return x
 
     def rows(self) -> Iterator[tuple[int, int, np.ndarray]]:
