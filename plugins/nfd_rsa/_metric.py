@@ -45,12 +45,14 @@ def _has_nan(y: np.ndarray) -> bool:
 def _repeat_mean(ctx: MetricContext, y: np.ndarray) -> np.ndarray:
     """Return the repeat mean (stimulus, neuron): the runner's shared one, if any.
 
-    Otherwise a NaN-aware float64 mean, one block of stimuli at a time (never a whole copy
-    of the responses).
+    Otherwise a NaN-aware mean (summed in float64, kept in the responses' precision), one
+    block of stimuli at a time (never a whole copy of the responses).
     """
     if ctx.repeat_mean is not None:
         return np.asarray(ctx.repeat_mean.transpose("stimulus", "neuron").values)
-    out = np.empty(y.shape[:2])
+    if y.shape[2] == 1:
+        return y[:, :, 0]
+    out = np.empty(y.shape[:2], dtype=np.result_type(y.dtype, np.float32))
     step = max(1, (16 << 20) // max(y[0].nbytes * 2, 1))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: NaN, dropped later
@@ -73,9 +75,7 @@ class _RepeatRDM:
             x = x[stim]
         if neurons is not None:
             x = x[:, neurons]
-        if y.shape[2] >= 8:  # a contiguous copy (<= 1/8 of the responses) converts faster
-            x = np.ascontiguousarray(x)
-        return PatternRDM(x, method, fill=mean)
+        return PatternRDM(x, method, fill=mean)  # a view: tiles are converted as needed
 
     def vector(self, dtype: type = np.float64) -> np.ndarray:
         """Return the condensed RDM."""
