@@ -3,7 +3,9 @@
 RDMs over stimuli (correlation distance by default, squared euclidean, or crossnobis from
 repeats), compared by Spearman, Kendall tau-a, Pearson or cosine on the upper triangle, with a
 stimulus-permutation p-value, a stimulus-bootstrap CI, the lower/upper noise ceiling and FDR
-across models -- values equal to rsatoolbox's, computed by ranking once (see ``_compare``).
+across models -- values equal to rsatoolbox's, computed by ranking once (see ``_compare``),
+with memory a fixed number of bytes per stimulus pair (RDMs computed on demand by the
+``*RDM`` sources, never an n x n matrix or a float64 copy of the responses).
 
 References
 ----------
@@ -19,18 +21,37 @@ from __future__ import annotations
 
 from neurofacedis import hookimpl
 from neurofacedis.specs import MetricSpec, Param
-from nfd_rsa._compare import COMPARISONS, PairedRDMs, compare, noise_ceiling, pool_rdm
+from nfd_rsa._compare import (
+    COMPARISONS,
+    ArrayRDM,
+    PairedRDMs,
+    ceiling,
+    compare,
+    noise_ceiling,
+    pool_rdm,
+)
 from nfd_rsa._metric import RSAMetric, fdr_across_models, plot_model_comparison
-from nfd_rsa._rdm import RDM_METHODS, calc_rdm, calc_rdm_crossnobis, to_matrix
+from nfd_rsa._rdm import (
+    RDM_METHODS,
+    CrossnobisRDM,
+    PatternRDM,
+    calc_rdm,
+    calc_rdm_crossnobis,
+    to_matrix,
+)
 
 __all__ = [
     "CITATION",
     "COMPARISONS",
     "RDM_METHODS",
+    "ArrayRDM",
+    "CrossnobisRDM",
     "PairedRDMs",
+    "PatternRDM",
     "RSAMetric",
     "calc_rdm",
     "calc_rdm_crossnobis",
+    "ceiling",
     "compare",
     "fdr_across_models",
     "noise_ceiling",
