@@ -213,6 +213,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2,000 x 1,000 x 10")
     ap.add_argument("--scaling", action="store_true", help="also sweep stimuli and neurons")
     ap.add_argument("--metrics", default=",".join(METRICS), help="comma-separated")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="skip the reference xarray mean (~2.7x the matrix: too big at 8 GB "
+                         "on a 23 GiB machine)")
     ap.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -222,7 +225,8 @@ def main() -> None:
     n, u, r = (args.sizes + [20000, 10000, 10][len(args.sizes):]) if not args.quick \
         else (2000, 1000, 10)
     metrics = [m for m in args.metrics.split(",") if m]
-    whats = list(dict.fromkeys(["runner", "reference", *metrics, "+".join(metrics)]))
+    whats = list(dict.fromkeys(["runner", *([] if args.no_reference else ["reference"]),
+                                *metrics, "+".join(metrics)]))
     print(f"peak RSS over the response matrix (goal <= 2.00x); metric resamples cut: "
           f"{json.dumps(METRIC_PARAMS)}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="nfd-bench-") as tmp:
