@@ -795,6 +795,11 @@ def _unmet(requires: frozenset[str], *, rec, job: FitJob, siblings: list[FitJob]
             return f"needs {REQUIREMENTS[req]}"
         if req == "attributes" and rec.factors is None and not _label_columns(rec.stimuli):
             return f"needs {REQUIREMENTS[req]}; the recording has neither"
+        if req == "units":
+            n_active = (int(np.sum(job.active)) if job.active is not None
+                        else 0 if job.latents is None else int(job.latents.shape[1]))
+            if n_active < 2:
+                return f"needs {REQUIREMENTS[req]}; this fit has {n_active}"
     return None
 
 

@@ -45,6 +45,7 @@ REQUIREMENTS: Mapping[str, str] = {
     "attributes": ("a labelled stimulus attribute: a label column (identity, view...) in the "
                    "stimulus table or known generative factors"),
     "models": "at least two models to compare",
+    "units": "at least 2 active latent units (a collapsed fit keeps fewer)",
 }
 
 

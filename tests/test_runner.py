@@ -317,3 +317,16 @@ def test_aam_without_landmarks_errors_clearly_while_others_run(tmp_path):
     assert "landmarks" in err["error"] and "--detect-landmarks" in err["error"]
     assert "pca" in res.summary["metrics"]["alignment"]
     assert not res.ok
+
+
+def test_one_unit_fit_skips_alignment_and_runs_the_rest(small_recording, tmp_path):
+    # a collapsed β-VAE keeps one active unit; pca with one component stands in for it
+    metrics = ["alignment", "decoding", "reconstruction", "encoding", "rsa", "dci", "mig"]
+    res = analyze(small_recording, models=["pca"], params={"pca": {"n_components": [1]}},
+                  metrics=metrics, out=tmp_path / "o", quiet=True, cache_dir=tmp_path / "c")
+    assert res.ok and not res.summary["errors"]
+    (skip,) = res.summary["skipped"]
+    assert skip["metric"] == "alignment" and "this fit has 1" in skip["reason"]
+    assert sorted(res.summary["metrics"]) == sorted(set(metrics) - {"alignment"})
+    assert np.isfinite(res.summary["metrics"]["reconstruction"]["pca[n_components=1]"]
+                       ["cosine_distance_own"])

@@ -83,7 +83,7 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
                 "neuron-subset ceiling, rotated-code control and Hungarian matching"
             ),
             citation=CITATION,
-            requires=frozenset(),
+            requires=frozenset({"units"}),
             version="1",
             testing_params={"n_subsets": 5, "n_rotations": 1},
         )

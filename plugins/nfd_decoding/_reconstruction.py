@@ -153,7 +153,8 @@ class ReconstructionMetric:
             sel = order[:n]
             dec = RidgeCV(alphas=alphas).fit(ys[train][:, sel], z[train])
             chosen[i] = dec.alpha_
-            img = decode_latents(dec.predict(ys[test][:, sel]))
+            # (n, 1) even for one active unit (sklearn returns (n,) then)
+            img = decode_latents(dec.predict(ys[test][:, sel]).reshape(len(test), -1))
             dist[i], hits[i] = _scores(img, truth)
             examples[i] = img[ex]
             ctx.progress(1)

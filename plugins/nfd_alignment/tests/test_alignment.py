@@ -278,7 +278,7 @@ def test_registration_spec():
 
     (spec,) = na.neurofacedis_register_metrics()
     assert isinstance(spec, MetricSpec) and spec.name == "alignment"
-    assert spec.requires == frozenset()
+    assert spec.requires == frozenset({"units"})  # alignment is undefined for one unit
     assert "Higgins" in spec.citation and "Eastwood" in spec.citation
     assert {"alpha", "n_subsets", "alpha_cv"} <= set(spec.defaults())
     assert spec.defaults()["n_subsets"] == 50
