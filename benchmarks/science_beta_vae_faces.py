@@ -17,6 +17,7 @@ import argparse
 import time
 
 import numpy as np
+from _science import print_scores
 
 
 def main() -> None:
@@ -34,9 +35,7 @@ def main() -> None:
     ap.add_argument("--session-seed", type=int, default=0)
     args = ap.parse_args()
 
-    from nfd_alignment._score import alignment_score
     from nfd_beta_vae._model import BetaVAE
-    from nfd_disentanglement.dci import dci
     from sklearn.decomposition import PCA, FastICA
 
     from neurofacedis.simulate import render_faces, sample_factors, simulate_session
@@ -61,15 +60,7 @@ def main() -> None:
     flat = fit_images.reshape(len(fit_images), -1)
 
     def report(name: str, z: np.ndarray) -> None:
-        if z.shape[1] < 2:
-            print(f"{name:26s} fewer than 2 active units")
-            return
-        a = alignment_score(z, resp, train=train).alignment
-        r = alignment_score(z, rotated, train=train).alignment
-        d = dci(z[train], fac[train], z[test], fac[test], "gbt", random_state=0)
-        print(f"{name:26s} K={z.shape[1]:2d} alignment={a:.3f} rotated={r:.3f} "
-              f"DCI D={d.disentanglement:.3f} C={d.completeness:.3f} "
-              f"I={d.informativeness_test:.3f}", flush=True)
+        print_scores(name, z, resp, rotated, fac, train, test)
 
     report("true factors", fac)
     common = {"steps": args.steps, "lr": args.lr, "loss": args.loss, "sigma": args.sigma,

@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+from _science import print_scores
 
 BASE = ["skin_brightness", "hair", "lighting", "face_width"]
 EXTRA = ["tilt", "shift_x", "scale"]
@@ -46,9 +47,7 @@ def make_faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    from nfd_alignment._score import alignment_score
     from nfd_beta_vae._model import BetaVAE
-    from nfd_disentanglement.dci import dci
     from sklearn.decomposition import PCA, FastICA
 
     cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {
@@ -69,15 +68,7 @@ def main() -> None:
     flat, all_flat = fit_images.reshape(len(fit_images), -1), images.reshape(600, -1)
 
     def report(name: str, z: np.ndarray) -> None:
-        if z.shape[1] < 2:
-            print(f"{name:22s} fewer than 2 active units")
-            return
-        a = alignment_score(z, resp, train=train).alignment
-        r = alignment_score(z, rotated, train=train).alignment
-        d = dci(z[train], factors[train], z[test], factors[test], "gbt", random_state=0)
-        print(f"{name:22s} K={z.shape[1]} alignment={a:.3f} rotated={r:.3f} "
-              f"D={d.disentanglement:.3f} C={d.completeness:.3f} "
-              f"I={d.informativeness_test:.3f}", flush=True)
+        print_scores(name, z, resp, rotated, factors, train, test)
 
     report("true factors", factors)
     for k in (n_f, 10):
