@@ -43,6 +43,10 @@ METRIC_PARAMS = {
     "rsa": {"n_permutations": [10], "n_bootstrap": [10]},
     "encoding": {},
 }
+#: NFD_BENCH_RSA_CEILING=none measures RSA without its noise ceiling (the ceiling computes every
+#: per-repeat RDM 5 times: hours at 20,000 stimuli on 2 cores; its memory per pair is the same).
+if os.environ.get("NFD_BENCH_RSA_CEILING"):
+    METRIC_PARAMS["rsa"]["ceiling"] = [os.environ["NFD_BENCH_RSA_CEILING"]]
 
 
 def write_recording(path: Path, n: int, u: int, r: int, seed: int = 0) -> None:
