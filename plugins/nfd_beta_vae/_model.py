@@ -474,8 +474,10 @@ class BetaVAE:
 
 
 def capacity_at(step: int, p: dict[str, Any]) -> float:
-    """Burgess et al. (2018) KL target C at ``step``: 0 -> ``capacity`` nats, linearly over the
-    first 3/4 of the steps, then held (the last quarter trains at full capacity)."""
+    """Burgess et al. (2018) KL target C at ``step``.
+
+    C rises linearly from 0 to ``capacity`` nats over the first 3/4 of the steps, then holds.
+    """
     ramp = max(1.0, 0.75 * p["steps"])
     return float(p["capacity"]) * min(1.0, step / ramp)
 
