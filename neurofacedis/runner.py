@@ -26,7 +26,7 @@ import numpy as np
 from neurofacedis import __version__
 from neurofacedis.errors import InputError, NeurofacedisError, PluginError, UnknownNameError
 from neurofacedis.progress import Reporter
-from neurofacedis.specs import MetricContext
+from neurofacedis.specs import MetricContext, label_columns
 
 __all__ = [
     "analyze", "AnalysisResult", "FitJob", "split_stimuli", "load_image_source", "load_responses",
@@ -793,7 +793,7 @@ def _unmet(requires: frozenset[str], *, rec, job: FitJob, siblings: list[FitJob]
                 return f"needs {REQUIREMENTS[req]}"
         if req == "models" and n_models < 2:
             return f"needs {REQUIREMENTS[req]}"
-        if req == "attributes" and rec.factors is None and not _label_columns(rec.stimuli):
+        if req == "attributes" and rec.factors is None and not label_columns(rec.stimuli):
             return f"needs {REQUIREMENTS[req]}; the recording has neither"
         if req == "units":
             n_active = (int(np.sum(job.active)) if job.active is not None
@@ -801,24 +801,6 @@ def _unmet(requires: frozenset[str], *, rec, job: FitJob, siblings: list[FitJob]
             if n_active < 2:
                 return f"needs {REQUIREMENTS[req]}; this fit has {n_active}"
     return None
-
-
-def _label_columns(stimuli: Any) -> list[str]:
-    """Columns of the stimulus table that label stimuli: complete, not constant, not an ID.
-
-    An ID is a non-float column whose values are all distinct (``stimulus_id`` always is).
-    """
-    import pandas as pd
-
-    out = []
-    for col in stimuli.columns:
-        s = stimuli[col]
-        if str(col) == "stimulus_id" or s.isna().any():
-            continue
-        n_distinct = s.astype(str).nunique()
-        if n_distinct >= 2 and (pd.api.types.is_float_dtype(s) or n_distinct < len(s)):
-            out.append(str(col))
-    return out
 
 
 def _context(job: FitJob, *, rec, responses, train, test, images, factors, stimuli, siblings,

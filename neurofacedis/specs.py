@@ -29,6 +29,7 @@ __all__ = [
     "MetricContext",
     "ProgressCallback",
     "REQUIREMENTS",
+    "label_columns",
 ]
 
 #: ``progress(advance, total=None, description=None)``: plugins call it to report work done.
@@ -47,6 +48,32 @@ REQUIREMENTS: Mapping[str, str] = {
     "models": "at least two models to compare",
     "units": "at least 2 active latent units (a collapsed fit keeps fewer)",
 }
+
+#: Stimulus-table columns that name files or rows, never labels (compared lower-case).
+ID_COLUMNS = frozenset({"stimulus_id", "stimulus", "id", "index", "image", "file", "filename",
+                        "path"})
+
+
+def label_columns(stimuli: pd.DataFrame) -> list[Any]:
+    """Columns of the stimulus table that label the stimuli (the ``attributes`` requirement).
+
+    A float column labels when it is complete and not constant; any other column when it is
+    complete and groups the stimuli (2 or more levels, fewer levels than stimuli). Columns
+    named like IDs or files (:data:`ID_COLUMNS`) never do.
+    """
+    import pandas as pd
+
+    out = []
+    for col in stimuli.columns:
+        s = stimuli[col]
+        if str(col).lower() in ID_COLUMNS or s.isna().any():
+            continue
+        if pd.api.types.is_float_dtype(s):
+            if np.ptp(s.to_numpy(dtype=np.float64)) > 0:
+                out.append(col)
+        elif 2 <= s.astype(str).nunique() < len(s):
+            out.append(col)
+    return out
 
 
 @dataclass(frozen=True)

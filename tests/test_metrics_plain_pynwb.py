@@ -215,3 +215,5 @@ def test_attributes_requirement():
     assert unmet({**plain_table, "file": ["1.png", "2.png", "3.png", "4.png"]})  # an ID
     assert unmet({**plain_table, "view": ["l", "r", None, "l"]})  # incomplete
     assert unmet({**plain_table, "age": [3.0, 4.5, 6.0, 7.5]}) is None  # continuous
+    # a repeated file name is still not a label: the runner and dissection share one rule
+    assert unmet({**plain_table, "file": ["1.png", "1.png", "2.png", "2.png"]})

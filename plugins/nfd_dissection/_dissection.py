@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from neurofacedis.errors import InputError
+from neurofacedis.specs import label_columns
 
 if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
 __all__ = ["Concept", "concepts_from", "concept_scores", "permutation_null"]
-
-_SKIP = {"stimulus_id", "stimulus", "id", "index", "image", "file", "filename", "path"}
-
 
 @dataclass
 class Concept:
@@ -53,18 +51,12 @@ def concepts_from(stimuli: pd.DataFrame | None, factors: xr.DataArray | None,
         if len(stimuli) != n:
             raise InputError(f"stimulus table has {len(stimuli)} rows for {n} stimuli",
                              obj="dissection")
-        for col in stimuli.columns:
-            name = str(col)
-            s = stimuli[col]
-            if name.lower() in _SKIP or s.isna().any():
-                continue
+        for col in label_columns(stimuli):
+            name, s = str(col), stimuli[col]
             if pd.api.types.is_float_dtype(s):
-                v = s.to_numpy(dtype=np.float64)
-                if np.ptp(v) > 0:
-                    out[name] = Concept(name, "continuous", v, 0)
-                continue
-            codes, uniques = pd.factorize(s.astype(str))
-            if 2 <= len(uniques) < n and np.bincount(codes).max() >= 2:
+                out[name] = Concept(name, "continuous", s.to_numpy(dtype=np.float64), 0)
+            else:
+                codes, uniques = pd.factorize(s.astype(str))
                 out[name] = Concept(name, "categorical", codes.astype(np.intp), len(uniques))
     if factors is not None:
         vals = np.asarray(factors.transpose("stimulus", "factor").values, dtype=np.float64)
