@@ -9,6 +9,9 @@ what it printed. Not collected by benchmarks/run.py (no ``bench_`` prefix).
     .venv/bin/python benchmarks/science_beta_vae_faces.py \\
         --factors skin_brightness,lighting,hair,face_width,face_height,eye_spacing,pose \\
         --beta 4 --sigma 0.05 --steps 2500 --seeds 0 1 2
+
+Framing factors (roll, shift_x, shift_y, scale) act nonlinearly on pixels; the framing table
+on the β-VAE page used ``--views 1 --extra-faces 5000``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def main() -> None:
     ap.add_argument("--extra-faces", type=int, default=0,
                     help="train on this many extra rendered faces instead of the stimuli")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--views", type=int, default=8, help="views per identity (600 faces)")
     ap.add_argument("--session-seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -41,7 +45,8 @@ def main() -> None:
     from neurofacedis.simulate import render_faces, sample_factors, simulate_session
 
     factors = [f for f in args.factors.split(",") if f] or None
-    s = simulate_session(n_identities=75, n_views=8, n_neurons=100, n_repeats=5,
+    s = simulate_session(n_identities=600 // args.views, n_views=args.views, n_neurons=100,
+                         n_repeats=5,
                          image_size=args.size, factors=factors, seed=args.session_seed)
     images = s.images.astype(np.float32) / 255
     n = len(images)
@@ -52,7 +57,7 @@ def main() -> None:
     train = np.sort(np.random.default_rng(0).permutation(n)[: int(0.8 * n)])
     test = np.setdiff1d(np.arange(n), train)
     if args.extra_faces:
-        f, _ = sample_factors(args.extra_faces, 1, seed=12345)
+        f, _ = sample_factors(args.extra_faces, 1, seed=12345, framing=True)
         fit_images = render_faces(f[list(s.factors.columns)], size=args.size)[0] / 255
         fit_images = fit_images.astype(np.float32)
     else:

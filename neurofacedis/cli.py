@@ -302,7 +302,8 @@ def simulate(
     rgb: bool = typer.Option(False, "--rgb", help="Colour images instead of grey."),
     factors: str | None = typer.Option(
         None, "--factors",
-        help="Comma-separated factors that vary (others stay average) [default: all].",
+        help="Comma-separated factors that vary (others stay average) [default: the 12 face "
+        "factors]. Framing factors (roll, shift_x, shift_y, scale) vary only when named.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:

@@ -9,7 +9,9 @@ from skimage.transform import downscale_local_mean
 
 from neurofacedis.errors import InputError
 from neurofacedis.simulate import (
+    ALL_FACTORS,
     FACTORS,
+    FRAMING_FACTORS,
     IDENTITY_FACTORS,
     LANDMARK_NAMES,
     VIEW_FACTORS,
@@ -45,6 +47,7 @@ def test_factor_lists():
     assert len(FACTORS) >= 10
     assert set(IDENTITY_FACTORS) | set(VIEW_FACTORS) == set(FACTORS)
     assert FACTORS == IDENTITY_FACTORS + VIEW_FACTORS
+    assert ALL_FACTORS == FACTORS + FRAMING_FACTORS
     assert len(set(LANDMARK_NAMES)) == len(LANDMARK_NAMES) >= 30
 
 
@@ -98,14 +101,20 @@ MEASURES = {
     "hair": lambda im, lm: -im[:, :24].mean((1, 2)) - im[:, :, :10].mean((1, 2)),
     "pose": lambda im, lm: _lm(lm, "nose_tip")[:, 0],
     "lighting": lambda im, lm: im[:, 20:50, 34:54].mean((1, 2)) - im[:, 20:50, 10:30].mean((1, 2)),
+    # framing: roll turns the eye line clockwise (y points down), shift moves, scale enlarges
+    "roll": lambda im, lm: np.arctan2(
+        *(_lm(lm, "right_eye_top") - _lm(lm, "left_eye_top")).T[::-1]),
+    "shift_x": lambda im, lm: _lm(lm, "nose_tip")[:, 0],
+    "shift_y": lambda im, lm: _lm(lm, "nose_tip")[:, 1],
+    "scale": lambda im, lm: np.linalg.norm(_lm(lm, "outline_10") - _lm(lm, "outline_00"), axis=1),
 }
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", ALL_FACTORS)
 def test_each_factor_moves_image_and_landmarks_its_way(factor):
-    assert set(MEASURES) == set(FACTORS)
-    rng = np.random.default_rng(FACTORS.index(factor))
-    base = pd.DataFrame(rng.uniform(-0.5, 0.5, (8, len(FACTORS))), columns=FACTORS)
+    assert set(MEASURES) == set(ALL_FACTORS)
+    rng = np.random.default_rng(ALL_FACTORS.index(factor))
+    base = pd.DataFrame(rng.uniform(-0.5, 0.5, (8, len(ALL_FACTORS))), columns=ALL_FACTORS)
     lo, hi = base.copy(), base.copy()
     lo[factor], hi[factor] = -0.9, 0.9
     im_lo, lm_lo = render_faces(lo, size=64)
@@ -116,6 +125,34 @@ def test_each_factor_moves_image_and_landmarks_its_way(factor):
     if factor in ("skin_brightness", "hair", "lighting"):  # appearance: the face keeps its shape
         face = [i for n, i in L.items() if n not in ("head_top", "hairline")]
         np.testing.assert_allclose(lm_hi[:, face], lm_lo[:, face])
+
+
+def test_framing_is_a_similarity_transform_of_the_landmarks():
+    base, _ = sample_factors(5, 2, seed=4)
+    framed, _ = sample_factors(5, 2, seed=4, framing=True)
+    assert list(framed.columns) == list(ALL_FACTORS)
+    pd.testing.assert_frame_equal(framed[list(FACTORS)], base)  # drawn after the others
+    im0, lm0 = render_faces(base, size=64)
+    im_zero, lm_zero = render_faces(base.assign(roll=0.0, shift_x=0.0, scale=0.0), size=64)
+    np.testing.assert_array_equal(im_zero, im0)  # zero framing = the unframed face
+    np.testing.assert_array_equal(lm_zero, lm0)
+    _, lm = render_faces(framed, size=64)
+    # expected: about the head centre (pixel coords), rotate by 30 deg * roll, scale by
+    # 1 + 0.15 * scale, then shift by (0.25, 0.20) face units * 32 px
+    centre = np.array([31.5, 31.5 + 0.06 * 32])
+    r = np.deg2rad(30) * framed["roll"].to_numpy()
+    s = 1 + 0.15 * framed["scale"].to_numpy()
+    rot = np.stack([np.stack([np.cos(r), -np.sin(r)], -1), np.stack([np.sin(r), np.cos(r)], -1)], 1)
+    want = centre + s[:, None, None] * np.einsum("nij,nlj->nli", rot, lm0 - centre)
+    want += np.c_[0.25 * 32 * framed["shift_x"], 0.20 * 32 * framed["shift_y"]][:, None, :]
+    np.testing.assert_allclose(lm, want, atol=1e-9)
+
+
+def test_framed_faces_stay_anti_aliased():
+    f, _ = sample_factors(6, 2, seed=2, framing=True)
+    small, _ = render_faces(f, size=64)
+    big, _ = render_faces(f, size=256)
+    assert np.abs(small - downscale_local_mean(big.astype(float), (1, 4, 4))).mean() < 1.0
 
 
 def test_eye_size_spreads_eye_landmarks():
@@ -319,6 +356,17 @@ def test_factor_subset_varies_only_those_and_tunes_neurons_to_them():
         simulate_session(**SMALL, factors=["nose_width"])
     with pytest.raises(InputError, match="each once"):
         simulate_session(**SMALL, factors=["pose", "pose"])
+
+
+def test_framing_factors_vary_only_when_named():
+    chosen = ["scale", "hair", "roll", "shift_x"]
+    data = simulate_session(**SMALL, factors=chosen, seed=3)
+    assert list(data.factors.columns) == ["hair", "roll", "shift_x", "scale"]  # ALL_FACTORS order
+    np.testing.assert_array_equal(data.images, render_faces(data.factors, size=32)[0])
+    full = simulate_session(**SMALL, seed=3)  # default: no framing
+    assert not set(FRAMING_FACTORS) & set(full.factors.columns)
+    np.testing.assert_array_equal(data.factors["hair"], full.factors["hair"])
+    assert data.factors[["roll", "shift_x", "scale"]].abs().max().max() > 0.5
 
 
 # --- CLI and NWB ----------------------------------------------------------------------------

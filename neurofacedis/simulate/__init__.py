@@ -10,7 +10,9 @@ Because the truth is known, it is the project's main scientific test.
 from __future__ import annotations
 
 from neurofacedis.simulate._faces import (
+    ALL_FACTORS,
     FACTORS,
+    FRAMING_FACTORS,
     IDENTITY_FACTORS,
     LANDMARK_NAMES,
     VIEW_FACTORS,
@@ -28,6 +30,8 @@ __all__ = [
     "FACTORS",
     "IDENTITY_FACTORS",
     "VIEW_FACTORS",
+    "FRAMING_FACTORS",
+    "ALL_FACTORS",
     "LANDMARK_NAMES",
     "CITATION",
     "render_faces",

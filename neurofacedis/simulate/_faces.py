@@ -18,6 +18,8 @@ __all__ = [
     "FACTORS",
     "IDENTITY_FACTORS",
     "VIEW_FACTORS",
+    "FRAMING_FACTORS",
+    "ALL_FACTORS",
     "LANDMARK_NAMES",
     "render_faces",
     "sample_factors",
@@ -38,8 +40,14 @@ IDENTITY_FACTORS: tuple[str, ...] = (
 )
 #: View factors: vary from image to image of one identity (all in [-1, 1]).
 VIEW_FACTORS: tuple[str, ...] = ("pose", "lighting")
-#: All generative factors, in order (identity factors first).
+#: The default generative factors, in order (identity factors first).
 FACTORS: tuple[str, ...] = IDENTITY_FACTORS + VIEW_FACTORS
+#: Framing factors: where the head sits in the picture (in-plane roll about the head centre,
+#: horizontal and vertical shift, size). They act *nonlinearly* on pixels, unlike most of
+#: :data:`FACTORS`; opt-in (``sample_factors(framing=True)``, ``simulate_session(factors=...)``).
+FRAMING_FACTORS: tuple[str, ...] = ("roll", "shift_x", "shift_y", "scale")
+#: Every factor the renderer knows.
+ALL_FACTORS: tuple[str, ...] = FACTORS + FRAMING_FACTORS
 
 _OUTLINE = tuple(f"outline_{i:02d}" for i in range(11))  # left temple -> chin -> right temple
 #: Landmark names, in the order of the landmark array's second axis. "left"/"right" are the
@@ -59,6 +67,9 @@ LANDMARK_NAMES: tuple[str, ...] = (
 _CY = 0.06  # head centre, y
 _MAX_YAW = 0.5  # rad (~29 deg) at pose = +-1
 _MAX_LIGHT = 1.0  # rad (~57 deg) light azimuth at lighting = +-1
+_MAX_ROLL = np.deg2rad(30.0)  # in-plane rotation at roll = +-1
+_MAX_SHIFT = (0.25, 0.20)  # face units (image half-width = 1) at shift_x / shift_y = +-1
+_MAX_SCALE = 0.15  # relative size change at scale = +-1
 _CHUNK = 128  # faces per vectorised block (keeps blocks cache-sized)
 
 # Palette: (grey, RGB) per material; skin-relative ones are multiplied by the skin colour.
@@ -76,17 +87,21 @@ _MOUTH_LINE = (0.12, (0.18, 0.06, 0.06))
 
 
 def sample_factors(
-    n_identities: int, n_views: int, *, seed: int | np.random.SeedSequence = 0
+    n_identities: int, n_views: int, *, seed: int | np.random.SeedSequence = 0,
+    framing: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Draw factors for ``n_identities`` identities seen in ``n_views`` views each.
 
     Identity factors are uniform in [-1, 1] once per identity; view factors (pose, lighting)
     uniform in [-1, 1] per image. Rows are identity-major (identity i, view v -> i*n_views+v).
+    ``framing=True`` adds the :data:`FRAMING_FACTORS`, uniform per image, drawn after the
+    others (so the other columns are the same with or without them).
 
     Returns
     -------
     factors
-        DataFrame with the :data:`FACTORS` columns, ``n_identities * n_views`` rows.
+        DataFrame with the :data:`FACTORS` columns (:data:`ALL_FACTORS` with ``framing``),
+        ``n_identities * n_views`` rows.
     identity
         Identity index of each row (int64).
     """
@@ -97,19 +112,22 @@ def sample_factors(
     view = rng.uniform(-1.0, 1.0, size=(n_identities * n_views, len(VIEW_FACTORS)))
     identity = np.repeat(np.arange(n_identities, dtype=np.int64), n_views)
     values = np.concatenate([ident[identity], view], axis=1)
-    return pd.DataFrame(values, columns=list(FACTORS)), identity
+    if not framing:
+        return pd.DataFrame(values, columns=list(FACTORS)), identity
+    frame = rng.uniform(-1.0, 1.0, size=(len(values), len(FRAMING_FACTORS)))
+    return pd.DataFrame(np.c_[values, frame], columns=list(ALL_FACTORS)), identity
 
 
 def _factor_matrix(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
-    """(N, F) float64 in :data:`FACTORS` order; missing columns are 0 (the average face)."""
+    """(N, F) float64 in :data:`ALL_FACTORS` order; missing columns are 0 (the average face)."""
     frame = pd.DataFrame(factors)
-    unknown = sorted(set(map(str, frame.columns)) - set(FACTORS))
+    unknown = sorted(set(map(str, frame.columns)) - set(ALL_FACTORS))
     if unknown:
         raise InputError(
-            f"unknown factor column(s) {unknown}; known: {list(FACTORS)}", obj="factors"
+            f"unknown factor column(s) {unknown}; known: {list(ALL_FACTORS)}", obj="factors"
         )
-    out = np.zeros((len(frame), len(FACTORS)))
-    for j, name in enumerate(FACTORS):
+    out = np.zeros((len(frame), len(ALL_FACTORS)))
+    for j, name in enumerate(ALL_FACTORS):
         if name in frame:
             out[:, j] = frame[name].to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(out)) or np.any(np.abs(out) > 1.0):
@@ -119,7 +137,7 @@ def _factor_matrix(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarr
 
 def _geometry(f: np.ndarray) -> dict[str, np.ndarray]:
     """Per-face shape parameters (each (N,)) and landmarks (N, L, 2) in face units."""
-    g = {name: f[:, j] for j, name in enumerate(FACTORS)}
+    g = {name: f[:, j] for j, name in enumerate(ALL_FACTORS)}
     a = 0.56 + 0.10 * g["face_width"]  # head half-width
     b = 0.72 + 0.09 * g["face_height"]  # head half-height
     theta = _MAX_YAW * g["pose"]
@@ -177,7 +195,19 @@ def _geometry(f: np.ndarray) -> dict[str, np.ndarray]:
     corner_y, centre_y = my - amp, my + amp
     pts += [(ml, corner_y), (mx, centre_y - 0.03), (mr, corner_y), (mx, centre_y + 0.04)]
     geo["mouth"] = np.stack([mx, half, corner_y, amp], -1)
-    geo["landmarks"] = np.stack([np.stack(p, -1) for p in pts], 1)
+    lm = np.stack([np.stack(p, -1) for p in pts], 1)
+    roll, shift_x, shift_y, scale = (g[name] for name in FRAMING_FACTORS)
+    if np.any(roll) or np.any(shift_x) or np.any(shift_y) or np.any(scale):
+        # face -> image: p_img = c + s R(roll) (p_face - c) + t, c = head centre
+        fr = np.stack([_MAX_ROLL * roll, _MAX_SHIFT[0] * shift_x, _MAX_SHIFT[1] * shift_y,
+                       1.0 + _MAX_SCALE * scale], -1)
+        geo["framing"] = fr
+        cos_r, sin_r = np.cos(fr[:, 0])[:, None], np.sin(fr[:, 0])[:, None]
+        dx, dy = lm[..., 0], lm[..., 1] - _CY
+        s = fr[:, 3][:, None]
+        lm = np.stack([s * (cos_r * dx - sin_r * dy) + fr[:, 1][:, None],
+                       _CY + s * (sin_r * dx + cos_r * dy) + fr[:, 2][:, None]], -1)
+    geo["landmarks"] = lm
     return geo
 
 
@@ -211,6 +241,13 @@ def _render_block(geo: dict[str, np.ndarray], size: int, rgb: bool) -> np.ndarra
     ppu = size / 2.0
     grid = ((np.arange(size, dtype=np.float32) + 0.5) / ppu - 1.0).astype(np.float32)
     x, y = grid[None, None, :], grid[None, :, None]
+    if "framing" in geo:  # pixel centres in face coordinates: the inverse of the framing
+        fr = geo["framing"].astype(np.float32)
+        roll, tx, ty, s = (fr[:, k].reshape(n, 1, 1) for k in range(4))
+        dx, dy = x - tx, y - _CY - ty
+        cos_r, sin_r = np.cos(roll), np.sin(roll)
+        x, y = (cos_r * dx + sin_r * dy) / s, _CY + (cos_r * dy - sin_r * dx) / s
+        ppu = ppu * s  # pixels per face unit
 
     def p(v: np.ndarray) -> np.ndarray:
         return np.asarray(v, dtype=np.float32).reshape(n, 1, 1)
@@ -290,14 +327,16 @@ def render_faces(
     """Render parametric faces from generative factors.
 
     A head ellipse with hair, brows, eyes, nose and mouth; pose (yaw) moves features sideways
-    and foreshortens them on an ellipsoidal head, lighting shades it (Lambert). Edges are
+    and foreshortens them on an ellipsoidal head, lighting shades it (Lambert). The framing
+    factors rotate (about the head centre), shift and scale the whole head in the picture;
+    the renderer evaluates each pixel in face coordinates, so edges stay exact. Edges are
     analytically anti-aliased, so any ``size`` gives the same face.
 
     Parameters
     ----------
     factors
-        One row per face, columns from :data:`FACTORS` with values in [-1, 1]; a missing
-        column means 0 (the average face).
+        One row per face, columns from :data:`ALL_FACTORS` with values in [-1, 1]; a missing
+        column means 0 (the average face, upright and centred).
     size
         Image side in pixels (>= 16).
     rgb
@@ -309,7 +348,8 @@ def render_faces(
         uint8 images.
     landmarks
         (N, len(LANDMARK_NAMES), 2) float64 (x, y) pixel coordinates (pixel centres at
-        integers, as scikit-image uses), each on the feature it names.
+        integers, as scikit-image uses), each on the feature it names. With framing factors
+        a few can fall just outside the picture (about 0.2% at 32 px: the head is cropped).
     """
     size = int(size)
     if size < 16:

@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from neurofacedis.errors import InputError
-from neurofacedis.simulate._faces import FACTORS, render_faces, sample_factors
+from neurofacedis.simulate._faces import (
+    ALL_FACTORS,
+    FACTORS,
+    FRAMING_FACTORS,
+    render_faces,
+    sample_factors,
+)
 
 if TYPE_CHECKING:
     from neurofacedis.nwb.session import SessionData
@@ -149,6 +155,12 @@ def simulate_session(
     stimulus_duration, isi, window
         Timing in seconds; ``window`` is the counting window after onset (None: the NWB
         layer's ``DEFAULT_WINDOW``, 50-350 ms).
+    factors
+        The factors that vary, from :data:`~neurofacedis.simulate.ALL_FACTORS` (None: the 12
+        :data:`~neurofacedis.simulate.FACTORS`); the others stay at the average face and
+        neurons are tuned only to these. Naming a framing factor (roll, shift_x, shift_y,
+        scale) draws the framing factors after the others, so the other factors take the
+        values a session without framing gets.
     seed
         Seeds everything: the same seed gives identical arrays.
 
@@ -173,11 +185,11 @@ def simulate_session(
     lat_lo, lat_hi = _check_range("latency", latency)
     _check(stimulus_duration > 0 and isi >= 0, "stimulus_duration must be > 0 and isi >= 0")
     varying = list(FACTORS) if factors is None else [str(f) for f in factors]
-    unknown = sorted(set(varying) - set(FACTORS))
-    _check(not unknown, f"unknown factor(s) {unknown}; known: {list(FACTORS)}")
+    unknown = sorted(set(varying) - set(ALL_FACTORS))
+    _check(not unknown, f"unknown factor(s) {unknown}; known: {list(ALL_FACTORS)}")
     _check(len(varying) >= 1 and len(set(varying)) == len(varying),
            "factors must name at least one factor, each once")
-    varying = [f for f in FACTORS if f in varying]  # canonical order
+    varying = [f for f in ALL_FACTORS if f in varying]  # canonical order
     # imported here: the renderer and this module stay free of pynwb until a session is built
     from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
 
@@ -197,7 +209,8 @@ def simulate_session(
     }
     s_faces, s_units, s_order, s_spikes = np.random.SeedSequence(seed).spawn(4)
 
-    factors, identity = sample_factors(n_identities, n_views, seed=s_faces)
+    framing = any(f in FRAMING_FACTORS for f in varying)
+    factors, identity = sample_factors(n_identities, n_views, seed=s_faces, framing=framing)
     factors = factors[varying]  # the others are 0: the average face
     images, landmarks = render_faces(factors, size=image_size, rgb=rgb)
     n_stim = len(factors)
