@@ -2,8 +2,8 @@
 
 Simulates a session, fits β-VAE / AE seeds (on the training stimuli or on extra rendered
 faces), and prints per model: active units, alignment with the neurons, alignment with a
-rotated neural code, DCI (trees) against the known factors; PCA and ICA with as many units
-as the β-VAE keeps, and the true factors, for reference. docs/models/beta_vae.md records
+rotated neural code, DCI (trees) against the known factors; the AE, PCA and ICA get as many
+units as the β-VAE keeps; the true factors for reference. docs/models/beta_vae.md records
 what it printed. Not collected by benchmarks/run.py (no ``bench_`` prefix).
 
     .venv/bin/python benchmarks/science_beta_vae_faces.py \\
@@ -71,15 +71,19 @@ def main() -> None:
     common = {"steps": args.steps, "lr": args.lr, "loss": args.loss, "sigma": args.sigma,
               "size": args.size, "threads": 1}
     for seed in args.seeds:
-        for name, extra in (("beta_vae", {"beta": args.beta}), ("ae", {"variational": False})):
+        k = 10  # set from this seed's β-VAE (its active units) before the AE fits
+        for name in ("beta_vae", "ae"):
+            extra = {"beta": args.beta} if name == "beta_vae" else {"variational": False,
+                                                                   "latents": k}
             model = BetaVAE(name=name, **common, **extra)
             t0 = time.perf_counter()
             model.fit(fit_images, seed=seed)
             z = model.encode(images)[:, model.active_units()]
             print(f"  {name} seed {seed}: fit {time.perf_counter() - t0:.0f} s", flush=True)
             report(f"{name} seed {seed}", z)
-            if name == "beta_vae" and z.shape[1] >= 2:
-                k = z.shape[1]
+            if name == "beta_vae":
+                k = max(1, z.shape[1])
+            if name == "beta_vae" and k >= 2:
                 pca = PCA(k, random_state=0).fit(flat)
                 report(f"pca {k} units", pca.transform(images.reshape(n, -1)))
                 ica = FastICA(k, random_state=0, max_iter=1000).fit(flat)

@@ -1,0 +1,104 @@
+"""The issue's science check on the virtual face patch (opt-in: ~40 min on 2 CPU cores).
+
+World: six factors that vary — skin brightness and hair (appearance; near-linear in pixels)
+and roll, shift_x, shift_y, scale (framing; nonlinear) — 600 faces (one view each, 32x32),
+100 model neurons (80 % axis-coded), 5 repeats, session seed 0. Models train on 5,000 extra
+rendered faces of the same factors (as the reference study trained on a large face set),
+30,000 steps at lr 1e-3, Gaussian likelihood sd 0.05, model seeds 0-2. Compared with the
+same number of units as each β-VAE keeps: ``ae`` (that many latents) and PCA of the training
+faces. The claims (Higgins et al. 2021): the β-VAE's mean alignment with the neurons is above
+the AE's and PCA's, it drops under a rotated neural code, and its DCI disentanglement on the
+known factors beats the AE's. Shorter budgets (2,500-10,000 steps) do not separate the
+factors (docs/models/beta_vae.md), so the suite cannot afford this; set
+NEUROFACEDIS_SCIENCE=1 to run it.
+
+Measured 2026-11-26 (41 min on the 2-core machine; per seed 0, 1, 2; 6 active units each):
+alignment β-VAE 0.417 / 0.319 / 0.387 (mean 0.374), AE 0.158 / 0.182 / 0.206, PCA 0.385;
+rotated code β-VAE 0.147 / 0.147 / 0.145; DCI disentanglement β-VAE 0.72 / 0.61 / 0.71, AE
+0.21 / 0.32 / 0.35. Three claims hold; "above PCA" does not (0.374 vs 0.385), so this test
+fails on that line until the world or the budget changes (issue #5's note says what next).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+import pytest
+
+WORLD = ["skin_brightness", "hair", "roll", "shift_x", "shift_y", "scale"]
+FIT = {"steps": 30_000, "lr": 1e-3, "loss": "gaussian", "sigma": 0.05, "size": 32,
+       "threads": 1}
+BETA = 16.0
+SEEDS = (0, 1, 2)
+
+
+def _training_faces() -> np.ndarray:
+    from neurofacedis.simulate import render_faces, sample_factors
+
+    f, _ = sample_factors(5000, 1, seed=12345, framing=True)
+    return (render_faces(f[WORLD], size=32)[0] / 255).astype(np.float32)
+
+
+def _fit_encode(name: str, params: dict, seed: int, images: np.ndarray) -> np.ndarray:
+    """Fit one model on the training faces; latents of ``images`` on its active units."""
+    from nfd_beta_vae._model import BetaVAE
+
+    model = BetaVAE(name=name, **FIT, **params)
+    model.fit(_training_faces(), seed=seed)
+    return model.encode(images)[:, model.active_units()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("NEUROFACEDIS_SCIENCE") != "1",
+                    reason="~40 min on 2 cores: set NEUROFACEDIS_SCIENCE=1")
+def test_beta_vae_beats_ae_and_pca_on_the_virtual_face_patch():
+    from nfd_alignment._score import alignment_score
+    from nfd_disentanglement.dci import dci
+    from sklearn.decomposition import PCA
+
+    from neurofacedis.simulate import simulate_session
+
+    s = simulate_session(n_identities=600, n_views=1, n_neurons=100, n_repeats=5,
+                         image_size=32, factors=WORLD, seed=0)
+    images = s.images.astype(np.float32) / 255
+    n = len(images)
+    resp = s.responses.mean(-1)
+    factors = s.factors.to_numpy()
+    rotated = resp @ np.linalg.qr(np.random.default_rng(0).standard_normal((100, 100)))[0]
+    train = np.sort(np.random.default_rng(0).permutation(n)[:480])
+    test = np.setdiff1d(np.arange(n), train)
+
+    def scores(z: np.ndarray) -> tuple[float, float, float]:
+        d = dci(z[train], factors[train], z[test], factors[test], "gbt", random_state=0)
+        return (alignment_score(z, resp, train=train).alignment,
+                alignment_score(z, rotated, train=train).alignment, d.disentanglement)
+
+    with ProcessPoolExecutor(2) as pool:  # one model per core; an AE starts once its β-VAE
+        # seed has told how many units it keeps
+        pending = {pool.submit(_fit_encode, "beta_vae", {"beta": BETA}, seed, images): seed
+                   for seed in SEEDS}
+        betas, aes = {}, {}
+        for done in as_completed(pending):
+            seed = pending[done]
+            betas[seed] = done.result()
+            ae = {"variational": False, "latents": betas[seed].shape[1]}
+            aes[seed] = pool.submit(_fit_encode, "ae", ae, seed, images)
+        betas = [betas[seed] for seed in SEEDS]
+        aes = [aes[seed].result() for seed in SEEDS]
+    units = [z.shape[1] for z in betas]
+    flat = _training_faces().reshape(5000, -1)
+    pcas = [PCA(k, random_state=0).fit(flat).transform(images.reshape(n, -1)) for k in units]
+    got = {name: np.array([scores(z) for z in zs])
+           for name, zs in (("beta_vae", betas), ("ae", aes), ("pca", pcas))}
+    mean = {name: v.mean(0) for name, v in got.items()}
+    print({name: np.round(v, 3).tolist() for name, v in got.items()}, "units", units)
+    assert min(units) >= 2
+    # alignment: β-VAE above AE and PCA with the same number of units
+    assert mean["beta_vae"][0] > mean["ae"][0]
+    assert mean["beta_vae"][0] > mean["pca"][0]
+    # it drops under a rotated neural code
+    assert mean["beta_vae"][1] < mean["beta_vae"][0] - 0.1
+    # DCI disentanglement on the known factors beats the AE's
+    assert mean["beta_vae"][2] > mean["ae"][2]
