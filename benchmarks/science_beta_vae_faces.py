@@ -70,25 +70,23 @@ def main() -> None:
     report("true factors", fac)
     common = {"steps": args.steps, "lr": args.lr, "loss": args.loss, "sigma": args.sigma,
               "size": args.size, "threads": 1}
-    for seed in args.seeds:
-        k = 10  # set from this seed's β-VAE (its active units) before the AE fits
-        for name in ("beta_vae", "ae"):
-            extra = {"beta": args.beta} if name == "beta_vae" else {"variational": False,
-                                                                   "latents": k}
-            model = BetaVAE(name=name, **common, **extra)
-            t0 = time.perf_counter()
-            model.fit(fit_images, seed=seed)
-            z = model.encode(images)[:, model.active_units()]
-            print(f"  {name} seed {seed}: fit {time.perf_counter() - t0:.0f} s", flush=True)
-            report(f"{name} seed {seed}", z)
-            if name == "beta_vae":
-                k = max(1, z.shape[1])
-            if name == "beta_vae" and k >= 2:
-                pca = PCA(k, random_state=0).fit(flat)
-                report(f"pca {k} units", pca.transform(images.reshape(n, -1)))
-                ica = FastICA(k, random_state=0, max_iter=1000).fit(flat)
-                report(f"ica {k} units", ica.transform(images.reshape(n, -1)))
+    def fit(name: str, seed: int, **extra) -> np.ndarray:
+        model = BetaVAE(name=name, **common, **extra)
+        t0 = time.perf_counter()
+        model.fit(fit_images, seed=seed)
+        z = model.encode(images)[:, model.active_units()]
+        print(f"  {name} seed {seed}: fit {time.perf_counter() - t0:.0f} s", flush=True)
+        report(f"{name} seed {seed}", z)
+        return z
 
+    for seed in args.seeds:
+        k = fit("beta_vae", seed, beta=args.beta).shape[1]
+        fit("ae", seed, variational=False, latents=max(1, k))  # as many units as the β-VAE
+        if k >= 2:
+            pca = PCA(k, random_state=0).fit(flat)
+            report(f"pca {k} units", pca.transform(images.reshape(n, -1)))
+            ica = FastICA(k, random_state=0, max_iter=1000).fit(flat)
+            report(f"ica {k} units", ica.transform(images.reshape(n, -1)))
 
 if __name__ == "__main__":
     main()

@@ -42,12 +42,13 @@ def _training_faces() -> np.ndarray:
     return (render_faces(f[WORLD], size=32)[0] / 255).astype(np.float32)
 
 
-def _fit_encode(name: str, params: dict, seed: int, images: np.ndarray) -> np.ndarray:
-    """Fit one model on the training faces; latents of ``images`` on its active units."""
+def _fit_encode(name: str, params: dict, seed: int, faces: np.ndarray,
+                images: np.ndarray) -> np.ndarray:
+    """Fit one model on ``faces``; latents of ``images`` on its active units."""
     from nfd_beta_vae._model import BetaVAE
 
     model = BetaVAE(name=name, **FIT, **params)
-    model.fit(_training_faces(), seed=seed)
+    model.fit(faces, seed=seed)
     return model.encode(images)[:, model.active_units()]
 
 
@@ -70,6 +71,7 @@ def test_beta_vae_beats_ae_and_pca_on_the_virtual_face_patch():
     rotated = resp @ np.linalg.qr(np.random.default_rng(0).standard_normal((100, 100)))[0]
     train = np.sort(np.random.default_rng(0).permutation(n)[:480])
     test = np.setdiff1d(np.arange(n), train)
+    faces = _training_faces()  # rendered once, sent to each fit
 
     def scores(z: np.ndarray) -> tuple[float, float, float]:
         d = dci(z[train], factors[train], z[test], factors[test], "gbt", random_state=0)
@@ -78,24 +80,24 @@ def test_beta_vae_beats_ae_and_pca_on_the_virtual_face_patch():
 
     with ProcessPoolExecutor(2) as pool:  # one model per core; an AE starts once its β-VAE
         # seed has told how many units it keeps
-        pending = {pool.submit(_fit_encode, "beta_vae", {"beta": BETA}, seed, images): seed
-                   for seed in SEEDS}
+        pending = {pool.submit(_fit_encode, "beta_vae", {"beta": BETA}, seed, faces, images):
+                   seed for seed in SEEDS}
         betas, aes = {}, {}
         for done in as_completed(pending):
             seed = pending[done]
             betas[seed] = done.result()
-            ae = {"variational": False, "latents": betas[seed].shape[1]}
-            aes[seed] = pool.submit(_fit_encode, "ae", ae, seed, images)
+            ae = {"variational": False, "latents": max(1, betas[seed].shape[1])}
+            aes[seed] = pool.submit(_fit_encode, "ae", ae, seed, faces, images)
         betas = [betas[seed] for seed in SEEDS]
         aes = [aes[seed].result() for seed in SEEDS]
     units = [z.shape[1] for z in betas]
-    flat = _training_faces().reshape(5000, -1)
+    assert min(units) >= 2, units  # before scoring: a collapsed fit has nothing to score
+    flat = faces.reshape(len(faces), -1)
     pcas = [PCA(k, random_state=0).fit(flat).transform(images.reshape(n, -1)) for k in units]
     got = {name: np.array([scores(z) for z in zs])
            for name, zs in (("beta_vae", betas), ("ae", aes), ("pca", pcas))}
     mean = {name: v.mean(0) for name, v in got.items()}
     print({name: np.round(v, 3).tolist() for name, v in got.items()}, "units", units)
-    assert min(units) >= 2
     # alignment: β-VAE above AE and PCA with the same number of units
     assert mean["beta_vae"][0] > mean["ae"][0]
     assert mean["beta_vae"][0] > mean["pca"][0]
