@@ -32,10 +32,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--extra-faces", type=int, default=0,
                     help="train on this many extra rendered faces instead of the stimuli")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--views", type=int, default=8, help="views per identity (600 faces)")
+    ap.add_argument("--no-baselines", action="store_true", help="fit the β-VAE only")
     ap.add_argument("--session-seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -69,7 +71,7 @@ def main() -> None:
 
     report("true factors", fac)
     common = {"steps": args.steps, "lr": args.lr, "loss": args.loss, "sigma": args.sigma,
-              "size": args.size, "threads": 1}
+              "size": args.size, "batch": args.batch, "threads": 1}
     def fit(name: str, seed: int, **extra) -> np.ndarray:
         model = BetaVAE(name=name, **common, **extra)
         t0 = time.perf_counter()
@@ -81,6 +83,8 @@ def main() -> None:
 
     for seed in args.seeds:
         k = fit("beta_vae", seed, beta=args.beta).shape[1]
+        if args.no_baselines:
+            continue
         fit("ae", seed, variational=False, latents=max(1, k))  # as many units as the β-VAE
         if k >= 2:
             pca = PCA(k, random_state=0).fit(flat)
