@@ -636,7 +636,9 @@ class FaceClassifier:
         if config.get("format") != _FORMAT:
             raise InputError(f"not a saved classifier ({config.get('format')!r})",
                              file=directory)
-        self.params = dict(config["params"])
+        # where this process computes, not where the model was fitted (cuda -> a CPU machine)
+        here = {k: self.params[k] for k in ("device", "threads") if k in self.params}
+        self.params = {**config["params"], **here}
         self._channels = int(config["channels"])
         info = config["backbone"]
         self._backbone = info

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -109,6 +110,25 @@ def test_same_seed_same_latents_and_save_load(small, tmp_path):
                                   model.predict(images)["identity"])
     # a subset encodes to the same rows (batch norm in eval mode, per-image PCA)
     np.testing.assert_allclose(model.encode(images[5:9]), z[5:9], atol=1e-6)
+
+
+def test_a_model_fitted_on_cuda_loads_on_a_cpu_machine(small, tmp_path):
+    """device is where the loader computes: a GPU-fitted save (device=cuda) loads here."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    model, images, _ = small
+    model.save(tmp_path)
+    config = json.loads((tmp_path / "classifier.json").read_text())
+    config["params"]["device"] = "cuda"  # as written by a fit with --param classifier.device=cuda
+    (tmp_path / "classifier.json").write_text(json.dumps(config))
+    loaded = _model()
+    loaded.load(tmp_path)
+    assert loaded.params["device"] == "auto"
+    np.testing.assert_array_equal(loaded.encode(images), model.encode(images))
+    with pytest.raises(InputError, match="CUDA is not available"):
+        _model(device="cuda").load(tmp_path)
 
 
 def test_layers(small):
