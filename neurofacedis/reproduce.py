@@ -24,7 +24,6 @@ import math
 import os
 import platform
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from neurofacedis.errors import InputError, UnknownNameError
+from neurofacedis.runner import welch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -102,17 +102,25 @@ class Preset:
     analysis_figures: bool = True
 
 
-# Why these sizes (measured; docs/reproduce.md): the β-VAE family trains at 32 x 32 on CPU. The
-# Bernoulli likelihood is summed over pixels, so at 32 x 32 a given β weighs the KL term 4x
-# more than at 64 x 64 (β = 2 here is β = 8 at 64 x 64, in Higgins et al. 2017's normalised
-# units β·K/pixels ≈ 0.02). Above β ≈ 3 these short fits collapse to no active unit.
+#: The virtual face patch the presets simulate: hair and lighting (near-linear in pixels) and
+#: the four framing factors roll, shift_x, shift_y, scale (nonlinear, as position and pose are
+#: in photographs). On the default 12 factors every factor moves pixels almost linearly, so PCA
+#: and ICA already find them and the comparison cannot favour a β-VAE; in this world a
+#: β-VAE trained long enough keeps one unit per factor (docs/models/beta_vae.md).
+WORLD: tuple[str, ...] = ("hair", "lighting", "roll", "shift_x", "shift_y", "scale")
+
+# Why these sizes (measured; docs/reproduce.md): the β-VAE family trains at 32 x 32 with a
+# Gaussian likelihood of sd 0.05 (2βσ² = 0.08 at β = 16: the faces' per-pixel sd is only
+# ~0.06, so a Bernoulli likelihood or a larger σ leaves too little to encode). It separates the
+# framing world's factors only after ~30,000 steps (≈ 14 min per fit on one core); quick's
+# 1,500 steps (≈ 45 s per fit) keep the run near 7 minutes on 2 cores, far from that.
 PRESETS: dict[str, Preset] = {
     "test": Preset(
         name="test",
         description="every figure and claim check on a tiny session in about a minute "
                     "(too small to agree with the paper; for the test suite)",
         session={"n_identities": 12, "n_views": 4, "n_neurons": 30, "n_repeats": 3,
-                 "image_size": 32},
+                 "image_size": 32, "factors": list(WORLD)},
         betas=(1.5, 2.0),
         seeds=2,
         net={"steps": 20, "lr": 5e-4, "size": 32, "batch": 32, "threads": 1},
@@ -125,12 +133,14 @@ PRESETS: dict[str, Preset] = {
     ),
     "quick": Preset(
         name="quick",
-        description="the default virtual face patch (600 faces, 100 neurons) on a CPU: "
+        description="the framed virtual face patch (600 faces, 100 neurons) on a CPU: "
                     "≤ 15 minutes on 2 cores",
-        session={"n_identities": 75, "n_views": 8, "n_neurons": 100, "n_repeats": 5},
-        betas=(1.2, 1.3, 1.4),
+        session={"n_identities": 75, "n_views": 8, "n_neurons": 100, "n_repeats": 5,
+                 "factors": list(WORLD)},
+        betas=(4.0, 8.0, 16.0),
         seeds=3,
-        net={"steps": 1500, "lr": 1e-3, "size": 32, "batch": 64, "threads": 1},
+        net={"steps": 1500, "lr": 1e-3, "size": 32, "batch": 64, "loss": "gaussian",
+             "sigma": 0.05, "threads": 1},
         classifier={"steps": 300, "size": 32, "threads": 1},
         aam={},
         metrics={"alignment": {"n_subsets": 50, "n_rotations": 5},
@@ -139,12 +149,15 @@ PRESETS: dict[str, Preset] = {
     ),
     "full": Preset(
         name="full",
-        description="a larger session, a finer β sweep, 10 seeds and long fits: for a GPU "
-                    "or a Dask cluster (--workers / --scheduler)",
-        session={"n_identities": 250, "n_views": 8, "n_neurons": 160, "n_repeats": 8},
-        betas=(1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0),
-        seeds=10,
-        net={"steps": 20000, "lr": 5e-4, "size": 32, "batch": 64},
+        description="a larger session, a finer β sweep, 5 seeds and fits long enough to "
+                    "separate the factors (30,000 steps): for a GPU or a Dask cluster "
+                    "(--workers / --scheduler)",
+        session={"n_identities": 250, "n_views": 8, "n_neurons": 160, "n_repeats": 8,
+                 "factors": list(WORLD)},
+        betas=(4.0, 8.0, 12.0, 16.0, 24.0, 32.0),
+        seeds=5,
+        net={"steps": 30000, "lr": 1e-3, "size": 32, "batch": 64, "loss": "gaussian",
+             "sigma": 0.05},
         classifier={"steps": 3000, "size": 32},
         aam={},
         metrics={"alignment": {"n_subsets": 50, "n_rotations": 10},
@@ -255,6 +268,9 @@ def reproduce(
     notes: list[str] = []
     if recording is None:
         recording = _simulate(out / "virtual_face_patch.nwb", preset, seed)
+        varying = preset.session.get("factors")
+        notes.append(f"simulated virtual face patch (seed {seed}); factors that vary: "
+                     + (", ".join(varying) if varying else "the 12 default factors"))
     recording = Path(recording)
     models, split_by = _plan(recording, notes)
     if workers == -1:
@@ -419,20 +435,6 @@ def family_rows(fits: Sequence[FitRow], model: str) -> list[FitRow]:
     return rows
 
 
-def _welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    from scipy.stats import ttest_ind
-
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if len(a) < 2 or len(b) < 2 or np.ptp(np.concatenate([a, b])) == 0:
-        return math.nan, math.nan
-    with warnings.catch_warnings():  # near-identical seeds: scipy warns, the p-value stands
-        warnings.simplefilter("ignore", RuntimeWarning)
-        t, p = ttest_ind(a, b, equal_var=False)
-    return float(t), float(p)
-
-
 def _fmt(x: float, digits: int = 3) -> str:
     if x is None or math.isnan(x):
         return "n/a"
@@ -476,7 +478,7 @@ def check_claims(fits: Sequence[FitRow]) -> list[Claim]:
             vals = [f.alignment for f in rows if np.isfinite(f.alignment)]
             if not vals:
                 continue
-            t, p = _welch(a_b, vals)
+            t, p = welch(a_b, vals)
             mean = float(np.mean(vals))
             nums[m] = {"mean": mean, "n": len(vals), "t": t, "p": p}
             above = bool(np.nanmean(a_b) > mean)
@@ -502,7 +504,7 @@ def check_claims(fits: Sequence[FitRow]) -> list[Claim]:
 
     ceiling = np.concatenate([f.ceiling for f in bvae]) if bvae else np.array([])
     ceiling = ceiling[np.isfinite(ceiling)]
-    t, p = _welch(a_b, ceiling)
+    t, p = welch(a_b, ceiling)
     if len(a_b) >= 2 and ceiling.size >= 2 and np.isfinite(p):
         above = float(np.nanmean(a_b)) >= float(ceiling.mean())
         agrees_c: bool | None = bool(above or p >= ALPHA)
@@ -539,7 +541,7 @@ def check_claims(fits: Sequence[FitRow]) -> list[Claim]:
 
     rot = np.concatenate([f.rotated for f in bvae]) if bvae else np.array([])
     rot = rot[np.isfinite(rot)]
-    t, p = _welch(a_b, rot)
+    t, p = welch(a_b, rot)
     if np.isfinite(p):
         agrees_r: bool | None = bool(float(np.nanmean(a_b)) > float(rot.mean()) and p < ALPHA)
         text = (f"β-VAE {_fmt(float(np.nanmean(a_b)))} vs {_fmt(float(rot.mean()))} against "
@@ -647,7 +649,7 @@ def plot_alignment_by_family(fits: Sequence[FitRow]) -> Figure:
     a_b = data[0] if fams and fams[0] == "beta_vae" else []
     top = np.nanmax([np.nanmax(d) for d in data if d] or [1.0])
     for i, d in enumerate(data[1:], start=1):
-        _, p = _welch(a_b, d)
+        _, p = welch(a_b, d)
         if np.isfinite(p):
             ax.text(i, top + 0.03, f"p={_p(p)}", ha="center", fontsize=7)
     ax.set_xticks(pos, names, fontsize=8)

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,26 @@ def _write_figures(folder: Path, results, metric_objects, model_figures, jobs, *
     return files
 
 
+def short_labels(labels: Sequence[str]) -> list[str]:
+    """Model labels for axis ticks: ``name[k=v,...]`` keeps only what differs between labels.
+
+    The runner's labels name every non-default parameter (``beta_vae[beta=4,lr=0.001,...]``);
+    on a figure only the parameters that vary among one model's labels tell them apart.
+    """
+    parsed = []
+    for label in labels:
+        name, _, rest = label.partition("[")
+        pairs = dict(p.split("=", 1) for p in rest.rstrip("]").split(",") if "=" in p)
+        parsed.append((name, pairs))
+    out = []
+    for name, pairs in parsed:
+        siblings = [q for n, q in parsed if n == name]
+        keep = [k for k in pairs if len({q.get(k) for q in siblings}) > 1]
+        inner = ",".join(f"{k}={pairs[k]}" for k in keep)
+        out.append(f"{name}[{inner}]" if inner else name)
+    return out
+
+
 def _comparison_figure(results) -> Any:
     """Per metric, the headline statistic of each model over seeds (points + mean)."""
     import matplotlib.pyplot as plt
@@ -281,16 +301,16 @@ def _comparison_figure(results) -> Any:
     if not by_metric or all(len(v) < 2 for v in by_metric.values()):
         return None
     n = len(by_metric)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False, layout="constrained")
     for ax, (metric, by_label) in zip(axes[0], sorted(by_metric.items())):
         labels = sorted(by_label)
         for i, lab in enumerate(labels):
             vals = by_label[lab]
             ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, s=14, alpha=0.7)
             ax.hlines(np.mean(vals), i - 0.25, i + 0.25, color="k")
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(range(len(labels)), short_labels(labels), rotation=30, ha="right",
+                      fontsize=8)
         ax.set_title(metric)
-    fig.tight_layout()
     return fig
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import math
 import time
 import traceback
 import zlib
@@ -956,12 +957,33 @@ def _fdr_across_models(per_seed: dict[str, Any]) -> None:
             by_label[lab]["p_value_fdr"][i] = float(qi)
 
 
+def welch(a: Any, b: Any) -> tuple[float, float]:
+    """Two-sided Welch t-test of two samples' finite values: ``(t, p)``.
+
+    ``(nan, nan)`` when either has fewer than 2 values or all values are equal. Near-identical
+    samples (seeds that converge to the same fit) make scipy warn of precision loss; the
+    p-value stands, so the warning is not passed on to the user.
+    """
+    import warnings
+
+    from scipy.stats import ttest_ind
+
+    a = np.asarray(a, float)
+    b = np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) < 2 or len(b) < 2 or np.ptp(np.concatenate([a, b])) == 0:
+        return math.nan, math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t, p = ttest_ind(a, b, equal_var=False)
+    return float(t), float(p)
+
+
 def _compare(per_seed: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Pairwise two-sided Welch t-tests between models per metric statistic, BH-FDR corrected
     across the pairs of each statistic (as Higgins et al. 2021 compare model families)."""
     from itertools import combinations
 
-    from scipy.stats import ttest_ind
     from statsmodels.stats.multitest import multipletests
 
     out: dict[str, list[dict[str, Any]]] = {}
@@ -975,11 +997,7 @@ def _compare(per_seed: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 va = np.asarray(by_label[a].get(stat, []), dtype=float)
                 vb = np.asarray(by_label[b].get(stat, []), dtype=float)
                 va, vb = va[np.isfinite(va)], vb[np.isfinite(vb)]
-                if len(va) < 2 or len(vb) < 2:
-                    continue
-                if np.ptp(np.concatenate([va, vb])) == 0:
-                    continue
-                t, p = ttest_ind(va, vb, equal_var=False)
+                t, p = welch(va, vb)
                 if not np.isfinite(p):
                     continue
                 block.append({"stat": stat, "a": a, "b": b, "n_a": len(va), "n_b": len(vb),

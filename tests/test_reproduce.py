@@ -1,9 +1,9 @@
 """`neurofacedis reproduce higgins2021`: claim checks (known answers, scipy equality) and the
 whole pipeline at the reduced `test` scale (every figure, every claim, the report).
 
-The `quick` scale takes about 15 minutes on 2 cores, too long for the suite; set
-NEUROFACEDIS_REPRODUCE_QUICK=1 to run it here and assert the paper's claims (its measured
-outcome is recorded in docs/reproduce.md).
+The `quick` scale (about 7 minutes on 2 cores) is opt-in: it does not yet agree with every
+claim it asserts (UDR vs alignment, r = 0.11; docs/reproduce.md records each run). Set
+NEUROFACEDIS_REPRODUCE_QUICK=1 to run it here.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from neurofacedis.reproduce import (
     family_rows,
     reproduce,
 )
+from neurofacedis.simulate import FRAMING_FACTORS
 
 CLAIMS = {"above_baselines", "above_aam_classifier", "near_ceiling", "udr_alignment",
           "rotated_control", "reconstruction_ae", "reconstruction_vae"}
@@ -120,6 +121,8 @@ def test_presets_are_grids_the_paper_would_recognise():
         assert preset.seeds >= 2  # UDR and Welch tests need several seeds
         assert len(preset.betas) >= 2
         assert preset.metrics["alignment"]["n_subsets"] >= 10
+        # the framed world, where a linear model cannot find every factor
+        assert set(FRAMING_FACTORS) <= set(preset.session["factors"])
 
 
 @pytest.mark.slow
@@ -162,7 +165,7 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NEUROFACEDIS_REPRODUCE_QUICK") != "1",
-                    reason="~15 min on 2 cores: set NEUROFACEDIS_REPRODUCE_QUICK=1")
+                    reason="~7 min on 2 cores, fails on UDR: set NEUROFACEDIS_REPRODUCE_QUICK=1")
 def test_quick_scale_agrees_with_the_paper(tmp_path):
     rep = reproduce("higgins2021", scale="quick", out=tmp_path / "quick",
                     cache_dir=Path(os.environ.get("NEUROFACEDIS_CACHE", tmp_path / "cache")))

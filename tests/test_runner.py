@@ -118,6 +118,32 @@ def test_seeds_give_welch_fdr_comparisons(small_recording, tmp_path):
     assert sd == pytest.approx(np.std(per_seed["ica"]["alignment"], ddof=1))
 
 
+def test_welch_equals_scipy_and_is_quiet_on_identical_seeds():
+    import warnings
+
+    from scipy.stats import ttest_ind
+
+    from neurofacedis.runner import welch
+
+    a, b = np.array([0.41, 0.38, 0.44, np.nan]), np.array([0.30, 0.33, 0.29, 0.35])
+    t, p = ttest_ind(a[:3], b, equal_var=False)
+    np.testing.assert_allclose(welch(a, b), (t, p), rtol=1e-12)
+    assert np.isnan(welch([0.4], b)).all() and np.isnan(welch([0.3, 0.3], [0.3, 0.3])).all()
+    with warnings.catch_warnings():  # seeds that reach the same fit: scipy's precision warning
+        warnings.simplefilter("error")
+        t, p = welch([0.38808677207076847] * 2 + [0.3880867720707685], [0.3, 0.31, 0.305])
+    assert t > 0 and p < 0.01
+
+
+def test_figure_labels_keep_what_tells_models_apart():
+    from neurofacedis.results import short_labels
+
+    labels = ["beta_vae[beta=16,loss=gaussian,lr=0.001]", "beta_vae[beta=4,loss=gaussian,lr=0.001]",
+              "ae[loss=gaussian,lr=0.001]", "pca", "ica[n_units=5]", "ica[n_units=8]"]
+    assert short_labels(labels) == ["beta_vae[beta=16]", "beta_vae[beta=4]", "ae", "pca",
+                                    "ica[n_units=5]", "ica[n_units=8]"]
+
+
 def test_param_sweep_labels(small_recording, tmp_path):
     res = analyze(small_recording, models=["pca"], metrics=["alignment"],
                   params=["pca.n_components=4,6"], cache_dir=tmp_path / "cache")
