@@ -44,7 +44,7 @@ def _root(
 
 
 def console(stderr: bool = False):
-    """A rich Console (imported lazily)."""
+    """Return a rich Console (imported lazily)."""
     from rich.console import Console
 
     return Console(stderr=stderr)
@@ -168,7 +168,9 @@ def analyze(
     train_images: Path | None = typer.Option(
         None, "--train-images", help="Fit on these images (folder, .npy or NWB) instead."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder [RECORDING-analysis]."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder [RECORDING-analysis]."
+    ),
     test_fraction: float = typer.Option(0.2, "--test-fraction", help="Held-out stimulus fraction."),
     split_by: str = typer.Option("stimulus", "--split-by", help="stimulus or identity."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/test split."),

@@ -55,7 +55,7 @@ class Reporter:
 
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
-        """A progress callback for one step; the bar completes when the block ends."""
+        """Yield a progress callback for one step; the bar completes when the block ends."""
         if self._progress is None:
             yield _noop
             return

@@ -211,7 +211,7 @@ class Reproduction:
         return bool(tested) and all(c.agrees for c in tested)
 
     def claim(self, key: str) -> Claim:
-        """The claim with this key."""
+        """Return the claim with this key."""
         for c in self.claims:
             if c.key == key:
                 return c
@@ -424,7 +424,7 @@ def _num(value: Any) -> float:
 
 
 def family_rows(fits: Sequence[FitRow], model: str) -> list[FitRow]:
-    """A family's instances: every seed, except the β-VAE's UDR-selected seed per β.
+    """Return a family's instances: every seed, except the β-VAE's UDR-selected seed per β.
 
     The β-VAE instances are picked without labels, as in the paper: for each β, the seed
     whose latents other seeds reproduce best (UDR; ``analyze(select="udr")``).
@@ -747,7 +747,7 @@ def plot_reconstruction(fits: Sequence[FitRow]) -> Figure:
 
 
 def _best_beta_vae(fits: Sequence[FitRow]) -> FitRow | None:
-    """The UDR-selected β-VAE with the highest UDR (label-free), else the first β-VAE."""
+    """Return the UDR-selected β-VAE with the highest UDR (label-free), else the first β-VAE."""
     rows = [f for f in family_rows(fits, "beta_vae") if f.matches is not None]
     if not rows:
         return None
@@ -787,7 +787,9 @@ def plot_matches(fits: Sequence[FitRow], n_panels: int = 6,
     if best is None:
         return None
     fig = _figure(11, 4.2)
-    grid = fig.add_gridspec(2, 1 + (n_panels + 1) // 2, width_ratios=[1.6] + [1] * ((n_panels + 1) // 2))
+    grid = fig.add_gridspec(
+        2, 1 + (n_panels + 1) // 2, width_ratios=[1.6] + [1] * ((n_panels + 1) // 2)
+    )
     ax = fig.add_subplot(grid[:, 0])
     for i, m in enumerate(_families_present(fits)):
         curves = [np.abs(np.asarray(f.matches["match_r"].values, float))
@@ -912,7 +914,7 @@ def _headline(rep: Reproduction) -> str:
 
 def render_markdown(rep: Reproduction, machine: Mapping[str, Any], *,
                     image_prefix: str = "figures/") -> str:
-    """The report as Markdown: the verdict, a claims table and each figure with its claims."""
+    """Render the report as Markdown: verdict, claims table, each figure with its claims."""
     rec = rep.analysis.summary.get("recording", {})
     lines = [
         f"# Reproducing Higgins et al. 2021 — scale `{rep.scale}`", "",
@@ -945,7 +947,7 @@ def render_markdown(rep: Reproduction, machine: Mapping[str, Any], *,
 
 
 def render_html(rep: Reproduction, machine: Mapping[str, Any]) -> str:
-    """The report as one self-contained HTML page (figures inlined)."""
+    """Render the report as one self-contained HTML page (figures inlined)."""
     esc = html.escape
     colour = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}
     rows = "".join(

@@ -152,7 +152,8 @@ def _write_netcdf(path: Path, results: Mapping[tuple[str, str, int], Any], jobs:
                   summary: dict[str, Any]) -> None:
     import xarray as xr
 
-    root = xr.Dataset(attrs={"title": "neurofacedis results", "summary_json": json.dumps(summary, default=str),
+    root = xr.Dataset(attrs={"title": "neurofacedis results",
+                             "summary_json": json.dumps(summary, default=str),
                              "conventions": "one group per metric/model/seed; see docs/outputs.md"})
     root.to_netcdf(path, mode="w", engine="h5netcdf")
     for (metric, label, seed), ds in sorted(results.items(), key=lambda kv: kv[0]):
@@ -183,7 +184,8 @@ def load_results(path: str | Path) -> dict[tuple[str, str, int], Any]:
     for node in tree.subtree:
         ds = node.to_dataset()
         if "metric" in ds.attrs and "model" in ds.attrs:
-            out[(str(ds.attrs["metric"]), str(ds.attrs["model"]), int(ds.attrs["seed"]))] = ds.load()
+            out[(str(ds.attrs["metric"]), str(ds.attrs["model"]),
+                 int(ds.attrs["seed"]))] = ds.load()
     tree.close()
     return out
 
@@ -191,7 +193,8 @@ def load_results(path: str | Path) -> dict[tuple[str, str, int], Any]:
 # ------------------------------------------------------------------------------- analysis.nwb
 
 
-def _write_analysis_nwb(path: Path, recording: Any, latents: list[Any], summary: dict[str, Any]) -> None:
+def _write_analysis_nwb(path: Path, recording: Any, latents: list[Any],
+                        summary: dict[str, Any]) -> None:
     import pandas as pd
 
     from neurofacedis.nwb import write_analysis
@@ -204,7 +207,8 @@ def _write_analysis_nwb(path: Path, recording: Any, latents: list[Any], summary:
                 n = len(summary.get("per_seed", {}).get(metric, {}).get(label, {}).get(stat, []))
                 rows.append({"metric": metric, "model": label, "statistic": stat,
                              "mean": float(value) if value is not None else float("nan"),
-                             "sd": float(sd) if sd is not None else float("nan"), "n_seeds": int(n)})
+                             "sd": float(sd) if sd is not None else float("nan"),
+                             "n_seeds": int(n)})
     tables = {}
     if rows:
         tables["metric_summary"] = pd.DataFrame(rows)
@@ -220,7 +224,8 @@ def _write_analysis_nwb(path: Path, recording: Any, latents: list[Any], summary:
 # ------------------------------------------------------------------------------------ figures
 
 
-def _write_figures(folder: Path, results, metric_objects, model_figures, jobs, *, enabled: bool) -> list[Path]:
+def _write_figures(folder: Path, results, metric_objects, model_figures, jobs, *,
+                   enabled: bool) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     if not enabled:
         return []
@@ -302,11 +307,12 @@ def _comparison_figure(results) -> Any:
         return None
     n = len(by_metric)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False, layout="constrained")
-    for ax, (metric, by_label) in zip(axes[0], sorted(by_metric.items())):
+    for ax, (metric, by_label) in zip(axes[0], sorted(by_metric.items()), strict=True):
         labels = sorted(by_label)
         for i, lab in enumerate(labels):
             vals = by_label[lab]
-            ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, s=14, alpha=0.7)
+            ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, s=14,
+                       alpha=0.7)
             ax.hlines(np.mean(vals), i - 0.25, i + 0.25, color="k")
         ax.set_xticks(range(len(labels)), short_labels(labels), rotation=30, ha="right",
                       fontsize=8)
@@ -319,7 +325,8 @@ def _comparison_figure(results) -> Any:
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in r) + "</tr>"
+                   for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -330,19 +337,22 @@ def _cell(v: Any) -> str:
 
 
 def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
-    """A self-contained HTML page (figures inlined as PNG data URIs)."""
+    """Render a self-contained HTML page (figures inlined as PNG data URIs)."""
     rec = summary["recording"]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>neurofacedis report: {html.escape(str(rec['identifier']))}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
+        "padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;"
         "font-size:13px;text-align:left}th{background:#f3f3f3}.err{color:#a00}.warn{color:#a60}"
         "img{max-width:100%;border:1px solid #eee;margin:.3em 0}code{background:#f5f5f5}</style>",
         "</head><body>",
         "<h1>neurofacedis analysis report</h1>",
         f"<p>Recording <code>{html.escape(rec['path'])}</code> (identifier "
-        f"<code>{html.escape(str(rec['identifier']))}</code>, sha256 <code>{rec['sha256'][:16]}…</code>): "
+        f"<code>{html.escape(str(rec['identifier']))}</code>, sha256 "
+        f"<code>{rec['sha256'][:16]}…</code>): "
         f"{rec['n_stimuli']} stimuli × {rec['n_neurons']} neurons × {rec['n_repeats']} repeats; "
         f"responses from {html.escape(str(rec.get('response_source', '')))}. "
         f"Split by {summary['split']['by']}: {summary['split']['n_train']} train / "
@@ -353,9 +363,11 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
     if summary["errors"]:
         parts.append("<h2 class='err'>Errors</h2><ul>")
         for e in summary["errors"]:
-            parts.append(f"<li class='err'>{html.escape(e['kind'])} <b>{html.escape(str(e['name']))}</b> "
+            parts.append(f"<li class='err'>{html.escape(e['kind'])} "
+                         f"<b>{html.escape(str(e['name']))}</b> "
                          f"({html.escape(str(e.get('model', '')))}, seed {e.get('seed')}, plugin "
-                         f"{html.escape(str(e.get('plugin', '')))} {html.escape(str(e.get('version', '')))}): "
+                         f"{html.escape(str(e.get('plugin', '')))} "
+                         f"{html.escape(str(e.get('version', '')))}): "
                          f"{html.escape(e['error'])}</li>")
         parts.append("</ul>")
     # models x metrics table
@@ -363,7 +375,8 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
     sds = summary.get("metrics_sd", {})
     labels = sorted({lab for m in metrics.values() for lab in m} | set(summary["models"]))
     if metrics:
-        parts.append("<h2>Models × metrics</h2><p>Headline statistic of each metric, mean ± sd over seeds.</p>")
+        parts.append("<h2>Models × metrics</h2><p>Headline statistic of each metric, "
+                     "mean ± sd over seeds.</p>")
         header = ["model", *sorted(metrics)]
         rows = []
         for lab in labels:
@@ -383,26 +396,32 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
             stats_names = sorted({s for lab in metrics[m] for s in metrics[m][lab]})
             parts.append(f"<h3>{html.escape(m)}</h3>")
             parts.append(_table(["model", *stats_names],
-                                [[lab, *[metrics[m][lab].get(s) for s in stats_names]] for lab in sorted(metrics[m])]))
+                                [[lab, *[metrics[m][lab].get(s) for s in stats_names]]
+                                 for lab in sorted(metrics[m])]))
         parts.append("</details>")
     if summary.get("comparisons"):
         parts.append("<h2>Model comparisons</h2><p>Two-sided Welch t-tests over seeds, "
                      "Benjamini–Hochberg FDR across pairs of each statistic.</p>")
         rows = [[m, r["stat"], r["a"], r["b"], r["mean_a"], r["mean_b"], r["t"], r["p"], r["p_fdr"],
                  "yes" if r["significant"] else "no"]
-                for m, rs in summary["comparisons"].items() for r in rs if r["stat"] == m or len(rs) < 30]
-        parts.append(_table(["metric", "stat", "A", "B", "mean A", "mean B", "t", "p", "p (FDR)", "significant"], rows))
+                for m, rs in summary["comparisons"].items() for r in rs
+                if r["stat"] == m or len(rs) < 30]
+        parts.append(_table(["metric", "stat", "A", "B", "mean A", "mean B", "t", "p", "p (FDR)",
+                             "significant"], rows))
     if summary.get("selection"):
         parts.append("<h2>Model selection (UDR)</h2>")
         parts.append(_table(["model", "selected seed", "UDR per seed"],
-                            [[lab, s["selected_seed"], json.dumps(s["udr"])] for lab, s in summary["selection"].items()]))
+                            [[lab, s["selected_seed"], json.dumps(s["udr"])]
+                             for lab, s in summary["selection"].items()]))
     # figures
     if figure_files:
         parts.append("<h2>Figures</h2>")
         for f in figure_files:
             data = base64.b64encode(Path(f).read_bytes()).decode()
-            parts.append(f"<figure><figcaption>{html.escape(Path(f).stem.replace('__', ' · '))}</figcaption>"
-                         f"<img alt='{html.escape(Path(f).stem)}' src='data:image/png;base64,{data}'></figure>")
+            parts.append(f"<figure><figcaption>{html.escape(Path(f).stem.replace('__', ' · '))}"
+                         "</figcaption>"
+                         f"<img alt='{html.escape(Path(f).stem)}' "
+                         f"src='data:image/png;base64,{data}'></figure>")
     # provenance
     parts.append("<h2>Provenance</h2>")
     rows = []
@@ -411,8 +430,8 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
             rows.append([lab, fit["seed"], m["plugin"], m["distribution"], m["plugin_version"],
                          json.dumps(m["params"]), fit["cache"], fit["n_units"], fit["n_active"],
                          fit["fit_seconds"], fit.get("error") or ""])
-    parts.append(_table(["model", "seed", "plugin", "distribution", "version", "parameters", "cache",
-                         "units", "active", "fit s", "error"], rows))
+    parts.append(_table(["model", "seed", "plugin", "distribution", "version", "parameters",
+                         "cache", "units", "active", "fit s", "error"], rows))
     parts.append(f"<p>Training images: {html.escape(summary['training_images']['source'])} "
                  f"(sha256 <code>{summary['training_images']['sha256'][:16]}…</code>).</p>")
     if summary.get("skipped"):
@@ -425,7 +444,8 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
         parts.append("<h2 class='warn'>Warnings</h2><ul>")
         parts.extend(f"<li class='warn'>{html.escape(w)}</li>" for w in summary["warnings"])
         parts.append("</ul>")
-    parts.append("<p style='color:#888'>Outputs: analysis.nwb (latents with provenance), results.nc "
+    parts.append("<p style='color:#888'>Outputs: analysis.nwb (latents with provenance), "
+                 "results.nc "
                  "(full metric results, one NetCDF group per metric/model/seed), summary.json.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -154,7 +154,8 @@ def load_image_source(path: str | Path, shape: tuple[int, ...] | None = None) ->
     return arr
 
 
-def _stack_images(images: list[np.ndarray], shape: tuple[int, ...] | None, path: Path) -> np.ndarray:
+def _stack_images(images: list[np.ndarray], shape: tuple[int, ...] | None,
+                  path: Path) -> np.ndarray:
     from skimage.color import gray2rgb, rgb2gray, rgba2rgb
     from skimage.transform import resize
     from skimage.util import img_as_float32
@@ -237,7 +238,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _resolve_adhoc(model: Any) -> tuple[str, Any]:
-    """A Model object, class/factory, or ``package.module:attr`` path -> (name, factory)."""
+    """Resolve a Model object, class/factory, or ``package.module:attr`` path -> (name, factory)."""
     if isinstance(model, str):
         module_name, _, attr = model.partition(":")
         try:
@@ -471,7 +472,8 @@ def analyze(
                 mparams = mentry.spec.defaults()
                 for k, v in overrides.get(metric_name, {}).items():
                     if k not in mparams:
-                        raise UnknownNameError(f"unknown parameter {k!r}", obj=f"metric {metric_name}")
+                        raise UnknownNameError(f"unknown parameter {k!r}",
+                                               obj=f"metric {metric_name}")
                     mparams[k] = v[0]
                 for job in ok_jobs:
                     siblings = [j for j in by_group[job.label] if j is not job]
@@ -505,7 +507,8 @@ def analyze(
                                        "distribution": mentry.distribution,
                                        "version": str(mentry.version), "error": msg,
                                        "traceback": _tb(exc)})
-                        reporter.log(f"[red]metric {metric_name} on {job.job_id} failed:[/red] {msg}")
+                        reporter.log(f"[red]metric {metric_name} on {job.job_id} "
+                                     f"failed:[/red] {msg}")
             if remote_metrics:
                 outcomes = dask_run.metrics(remote_metrics, reporter=reporter)
                 for (metric_name, mentry, _, job, _), outcome in zip(
@@ -764,11 +767,11 @@ def _select_udr(jobs: list[FitJob], warnings: list[str]) -> dict[str, Any]:
             udr_scores([m.latents for m in members], [m.active for m in members]), dtype=float
         )
         best = int(np.nanargmax(scores))
-        for m, s in zip(members, scores):
+        for m, s in zip(members, scores, strict=True):
             m.udr = float(s)
             m.selected = m is members[best]
         out[label] = {"selected_seed": members[best].seed,
-                      "udr": {str(m.seed): float(s) for m, s in zip(members, scores)}}
+                      "udr": {str(m.seed): float(s) for m, s in zip(members, scores, strict=True)}}
     return out
 
 
@@ -818,7 +821,8 @@ def _context(job: FitJob, *, rec, responses, train, test, images, factors, stimu
     for s in siblings:
         sib.append(xr.DataArray(s.latents[:, s.active], dims=("stimulus", "unit"),
                                 coords={**coords_stim,
-                                        "unit": [s.unit_names[i] for i in np.flatnonzero(s.active)]}))
+                                        "unit": [s.unit_names[i]
+                                                 for i in np.flatnonzero(s.active)]}))
     fac = None
     if factors is not None:
         fac = xr.DataArray(np.asarray(factors, dtype=float), dims=("stimulus", "factor"),
@@ -886,7 +890,8 @@ def _summarise(*, rec, recording_path, jobs, results, metric_names, metric_entri
             "udr": job.udr, "selected": job.selected,
         }))
     per_seed: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for (metric, label, seed), res in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+    for (metric, label, seed), res in sorted(results.items(),
+                                             key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         stats = _headline_stats(res)
         slot = per_seed.setdefault(metric, {}).setdefault(label, {})
         slot.setdefault("seed", []).append(seed)
@@ -909,7 +914,8 @@ def _summarise(*, rec, recording_path, jobs, results, metric_names, metric_entri
     for label, info in selection.items():
         seed = info["selected_seed"]
         selected[label] = {**info, "metrics": {
-            metric: {k: v[by[label]["seed"].index(seed)] for k, v in by[label].items() if k != "seed"}
+            metric: {k: v[by[label]["seed"].index(seed)]
+                     for k, v in by[label].items() if k != "seed"}
             for metric, by in per_seed.items() if label in by and seed in by[label]["seed"]}}
     return _json_safe({
         "schema_version": 1,
@@ -941,8 +947,11 @@ def _summarise(*, rec, recording_path, jobs, results, metric_names, metric_entri
 
 
 def _fdr_across_models(per_seed: dict[str, Any]) -> None:
-    """Add ``p_value_fdr`` beside every metric's ``p_value``: Benjamini-Hochberg over all
-    models and seeds of that metric (e.g. RSA's permutation p-values; Nili et al. 2014)."""
+    """Add ``p_value_fdr`` beside every metric's ``p_value``.
+
+    Benjamini-Hochberg over all models and seeds of that metric (e.g. RSA's permutation
+    p-values; Nili et al. 2014).
+    """
     from statsmodels.stats.multitest import multipletests
 
     for by_label in per_seed.values():
@@ -951,9 +960,9 @@ def _fdr_across_models(per_seed: dict[str, Any]) -> None:
         if not cells:
             continue
         _, q, _, _ = multipletests([p for _, _, p in cells], method="fdr_bh")
-        for lab, stats in by_label.items():
+        for _lab, stats in by_label.items():
             stats["p_value_fdr"] = [float("nan")] * len(stats.get("p_value", []))
-        for (lab, i, _), qi in zip(cells, q):
+        for (lab, i, _), qi in zip(cells, q, strict=True):
             by_label[lab]["p_value_fdr"][i] = float(qi)
 
 
@@ -980,8 +989,11 @@ def welch(a: Any, b: Any) -> tuple[float, float]:
 
 
 def _compare(per_seed: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Pairwise two-sided Welch t-tests between models per metric statistic, BH-FDR corrected
-    across the pairs of each statistic (as Higgins et al. 2021 compare model families)."""
+    """Run pairwise two-sided Welch t-tests between models per metric statistic.
+
+    BH-FDR corrected across the pairs of each statistic (as Higgins et al. 2021 compare model
+    families).
+    """
     from itertools import combinations
 
     from statsmodels.stats.multitest import multipletests
@@ -1005,7 +1017,7 @@ def _compare(per_seed: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                               "t": float(t), "p": float(p)})
             if block:
                 reject, p_fdr, _, _ = multipletests([r["p"] for r in block], method="fdr_bh")
-                for r, q, rj in zip(block, p_fdr, reject):
+                for r, q, rj in zip(block, p_fdr, reject, strict=True):
                     r["p_fdr"] = float(q)
                     r["significant"] = bool(rj)
                 rows.extend(block)

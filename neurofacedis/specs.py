@@ -1,5 +1,6 @@
-"""The plugin contract's data types: specs that registration hooks return, and the
-Protocols that models and metrics follow.
+"""The plugin contract's data types.
+
+Specs that registration hooks return, and the Protocols that models and metrics follow.
 
 A plugin registers *specs* (what it offers, with typed parameters) through the hooks in
 :mod:`neurofacedis.hookspecs`; the behaviour lives in objects that follow :class:`Model` and
@@ -160,8 +161,11 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset a plugin can produce: ``loader(dest: Path, **params) -> Path`` writes an NWB
-    recording under ``dest`` and returns its path."""
+    """A dataset a plugin can produce.
+
+    ``loader(dest: Path, **params) -> Path`` writes an NWB recording under ``dest`` and returns
+    its path.
+    """
 
     name: str
     loader: Callable[..., Path]
@@ -210,8 +214,9 @@ class Model(Protocol):
 
 @runtime_checkable
 class Metric(Protocol):
-    """What a metric object does: ``compute(ctx)`` returns an ``xarray.Dataset`` whose
-    ``attrs`` hold the headline scalars (float or int) reported in summary.json.
+    """What a metric object does: ``compute(ctx)`` returns an ``xarray.Dataset``.
+
+    The dataset's ``attrs`` hold the headline scalars (float or int) reported in summary.json.
 
     An optional ``figures(result) -> dict[str, matplotlib.figure.Figure]`` draws its plots.
     """

@@ -46,7 +46,7 @@ def _table(bvae_align=(0.8, 0.82, 0.78), base_align=0.4, bvae_n=4.0, ae_n=16.0):
     rng = np.random.default_rng(0)
     fits = []
     # two seeds per beta; the first of each is the UDR-selected one
-    for b, a in zip((1.0, 2.0, 4.0), bvae_align):
+    for b, a in zip((1.0, 2.0, 4.0), bvae_align, strict=True):
         fits.append(_row("beta_vae", a, beta=b, seed=0, udr=a, rotated=rng.normal(0.2, 0.02, 5),
                          ceiling=rng.normal(0.79, 0.03, 10), n_crit=bvae_n))
         fits.append(_row("beta_vae", a - 0.3, beta=b, seed=1, selected=False, udr=a - 0.35,
@@ -127,8 +127,9 @@ def test_presets_are_grids_the_paper_would_recognise():
 
 @pytest.mark.slow
 def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path):
-    from neurofacedis.cli import app
     from typer.testing import CliRunner
+
+    from neurofacedis.cli import app
 
     out = tmp_path / "rep"
     cache = tmp_path / "cache"

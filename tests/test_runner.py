@@ -147,7 +147,8 @@ def test_figure_labels_keep_what_tells_models_apart():
 def test_param_sweep_labels(small_recording, tmp_path):
     res = analyze(small_recording, models=["pca"], metrics=["alignment"],
                   params=["pca.n_components=4,6"], cache_dir=tmp_path / "cache")
-    assert set(res.summary["metrics"]["alignment"]) == {"pca[n_components=4]", "pca[n_components=6]"}
+    assert set(res.summary["metrics"]["alignment"]) == {"pca[n_components=4]",
+                                                        "pca[n_components=6]"}
     assert [j.latents.shape[1] for j in res.jobs] == [4, 6]
 
 
@@ -251,7 +252,8 @@ def test_cli_analyze_json_and_bad_input(small_recording, tmp_path):
     assert "pca" in summary["metrics"]["alignment"]
     bad = tmp_path / "bad.nwb"
     bad.write_bytes(b"not an hdf5 file at all")
-    proc = subprocess.run([*exe, "analyze", str(bad), "--model", "pca", "--out", str(tmp_path / "x")],
+    proc = subprocess.run([*exe, "analyze", str(bad), "--model", "pca", "--out",
+                           str(tmp_path / "x")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and str(bad) in proc.stderr
