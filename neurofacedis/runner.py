@@ -960,7 +960,7 @@ def _fdr_across_models(per_seed: dict[str, Any]) -> None:
         if not cells:
             continue
         _, q, _, _ = multipletests([p for _, _, p in cells], method="fdr_bh")
-        for _lab, stats in by_label.items():
+        for stats in by_label.values():
             stats["p_value_fdr"] = [float("nan")] * len(stats.get("p_value", []))
         for (lab, i, _), qi in zip(cells, q, strict=True):
             by_label[lab]["p_value_fdr"][i] = float(qi)

@@ -28,7 +28,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 import pytest
 
-WORLD = ["hair", "lighting", "roll", "shift_x", "shift_y", "scale"]
+from neurofacedis.reproduce import WORLD  # the framed world the reproduce presets simulate
+
 FIT = {"steps": 30_000, "lr": 1e-3, "loss": "gaussian", "sigma": 0.05, "size": 32,
        "threads": 1}
 BETA = 16.0
@@ -39,7 +40,7 @@ def _training_faces() -> np.ndarray:
     from neurofacedis.simulate import render_faces, sample_factors
 
     f, _ = sample_factors(5000, 1, seed=12345, framing=True)
-    return (render_faces(f[WORLD], size=32)[0] / 255).astype(np.float32)
+    return (render_faces(f[list(WORLD)], size=32)[0] / 255).astype(np.float32)
 
 
 def _fit_encode(name: str, params: dict, seed: int, faces: np.ndarray,
