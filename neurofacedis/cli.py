@@ -166,7 +166,8 @@ def analyze(
         None, "--param", "-p", help="NAME.PARAM=VALUE[,VALUE...], e.g. beta_vae.beta=1,2,4."
     ),
     train_images: Path | None = typer.Option(
-        None, "--train-images", help="Fit on these images (folder, .npy or NWB) instead."
+        None, "--train-images",
+        help="Fit on these images (folder, .npy or NWB: with its labels and landmarks) instead.",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output folder [RECORDING-analysis]."
@@ -340,6 +341,11 @@ def reproduce(
         Path("higgins2021-reproduction"), "--out", "-o", help="Output folder."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated session."),
+    train_images: Path | None = typer.Option(
+        None, "--train-images",
+        help="Train the models on these images (folder, .npy or NWB) [simulated: the preset's "
+             "training set; a recording: its own stimuli].",
+    ),
     workers: int | None = typer.Option(
         None, "--workers", min=0, help="Dask LocalCluster size; 0 = in-process [preset's]."
     ),
@@ -354,7 +360,7 @@ def reproduce(
     from neurofacedis.reproduce import reproduce as run_reproduction
 
     rep = run_reproduction(
-        study, recording, scale=scale, out=out, seed=seed,
+        study, recording, scale=scale, out=out, seed=seed, train_images=train_images,
         workers=-1 if workers is None else workers, scheduler=scheduler, cache_dir=cache_dir,
         quiet=quiet or as_json,
     )

@@ -399,7 +399,7 @@ def _fit_task(spec: WorkerRun, ref: dict[str, Any]) -> dict[str, Any]:
                      seed=int(ref["seed"]), entry=entry, plugin=entry.plugin,
                      distribution=entry.distribution, plugin_version=str(entry.version))
         cache = ModelCache(spec.cache_root)
-        key = _fit_key(job, data.train_hash, cache_key)
+        key = _fit_key(job, data.train_hash, data.annotations_hash, cache_key)
         entry_dir = cache.entry_dir(key)
         lat_file = entry_dir / "latents" / f"{inputs.encode_hash}.safetensors"
         meta_file = entry_dir / "meta.json"
@@ -409,7 +409,8 @@ def _fit_task(spec: WorkerRun, ref: dict[str, Any]) -> dict[str, Any]:
                     "latents": str(lat_file), "fit_seconds": float(meta.get("fit_seconds", 0)),
                     "extra": dict(meta.get("extra", {}))}
         _fit_and_encode(job, cache=cache, cache_key=cache_key, train_hash=data.train_hash,
-                        fit_images=data.fit_images, fit_labels=data.fit_labels,
+                        annotations_hash=data.annotations_hash, fit_images=data.fit_images,
+                        fit_labels=data.fit_labels,
                         fit_landmarks=data.fit_landmarks, images=data.images,
                         landmarks=data.landmarks, reporter=Reporter(quiet=True),
                         check_latents=check_latents)

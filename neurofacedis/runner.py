@@ -30,7 +30,8 @@ from neurofacedis.progress import Reporter
 from neurofacedis.specs import MetricContext, label_columns
 
 __all__ = [
-    "analyze", "AnalysisResult", "FitJob", "split_stimuli", "load_image_source", "load_responses",
+    "analyze", "AnalysisResult", "FitJob", "split_stimuli", "load_image_source",
+    "load_training_set", "TrainingSet", "load_responses",
 ]
 
 
@@ -116,10 +117,27 @@ def split_stimuli(
     return train, test
 
 
-def load_image_source(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+@dataclass
+class TrainingSet:
+    """Images to fit models on, with the annotations an NWB source carries.
+
+    ``labels`` (the stimulus table: identity, factors, ...) and ``landmarks`` ((N, L, 2) x, y
+    pixels, rescaled with the images) come only from an NWB recording; a folder or an .npy
+    stack gives images alone, so models that need labels (classifier) or landmarks (AAM)
+    cannot fit on it.
+    """
+
+    images: np.ndarray
+    labels: Any = None
+    landmarks: np.ndarray | None = None
+
+
+def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) -> TrainingSet:
     """Training images from a folder of PNG/JPEG, an .npy stack or an NWB recording.
 
-    Returns float32 in [0, 1], resized (scikit-image) to ``shape`` (H, W[, 3]) when given.
+    Images come back as float32 in [0, 1], resized (scikit-image) to ``shape`` (H, W[, 3])
+    when given. From an NWB recording the stimulus table and the landmarks come too, so every
+    model (the AAM and the classifier included) can be fitted on another session's stimuli.
     """
     path = Path(path)
     if not path.exists():
@@ -139,19 +157,29 @@ def load_image_source(path: str | Path, shape: tuple[int, ...] | None = None) ->
             except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
                 raise InputError(f"cannot read image ({type(exc).__name__})", file=p,
                                  obj="--train-images") from None
-        arr = _stack_images(images, shape, path)
-    elif path.suffix == ".npy":
+        return TrainingSet(_stack_images(images, shape, path))
+    if path.suffix == ".npy":
         from neurofacedis.importers import _load_array  # checks the header, never unpickles
 
         arr = _load_array(path, what="images")
-        arr = _stack_images(list(arr), shape, path)
-    else:
-        from neurofacedis.nwb import Recording
+        return TrainingSet(_stack_images(list(arr), shape, path))
+    from neurofacedis.nwb import Recording
 
-        with Recording.open(path) as rec:
-            arr = rec.load_images()
-        arr = _stack_images(list(arr), shape, path)
-    return arr
+    with Recording.open(path) as rec:
+        raw = rec.load_images()
+        labels = rec.stimuli.reset_index(drop=True)
+        landmarks = rec.landmarks
+    arr = _stack_images(list(raw), shape, path)
+    if landmarks is not None and arr.shape[1:3] != raw.shape[1:3]:
+        # pixel centres scale with the image: (p + 0.5) * new / old - 0.5, per axis (x, y)
+        ratio = np.array([arr.shape[2] / raw.shape[2], arr.shape[1] / raw.shape[1]])
+        landmarks = (np.asarray(landmarks, float) + 0.5) * ratio - 0.5
+    return TrainingSet(arr, labels, landmarks)
+
+
+def load_image_source(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Training images alone (see :func:`load_training_set`)."""
+    return load_training_set(path, shape).images
 
 
 def _stack_images(images: list[np.ndarray], shape: tuple[int, ...] | None,
@@ -302,6 +330,7 @@ def analyze(
         Output folder (written atomically); None writes nothing.
     train_images
         Fit on these images (folder, .npy or NWB) instead of the recording's training stimuli.
+        An NWB recording brings its stimulus table and landmarks too (classifier, AAM).
     test_fraction, split_by, split_seed
         The seeded train/test split of stimuli; ``split_by="identity"`` holds out identities.
     window
@@ -441,7 +470,8 @@ def analyze(
                 try:
                     _fit_and_encode(
                         job, cache=cache, cache_key=cache_key, train_hash=train_hash,
-                        fit_images=fit_images, fit_labels=fit_labels, fit_landmarks=fit_landmarks,
+                        annotations_hash=data.annotations_hash, fit_images=fit_images,
+                        fit_labels=fit_labels, fit_landmarks=fit_landmarks,
                         images=images, landmarks=landmarks, reporter=reporter,
                         check_latents=check_latents,
                     )
@@ -457,6 +487,10 @@ def analyze(
                     reporter.log(f"[red]model {job.job_id} failed:[/red] {exc_text}")
 
             ok_jobs = [j for j in jobs if j.error is None]
+            for job in ok_jobs:
+                for w in job.extra.get("fit_warnings", []):
+                    warnings.append(f"model {job.job_id}: {w}")
+                    reporter.log(f"[yellow]warning[/yellow] model {job.job_id}: {w}")
 
             # ---- label-free selection (UDR) ------------------------------------------------
             selection: dict[str, Any] = {}
@@ -583,7 +617,24 @@ class _Inputs:
     fit_landmarks: np.ndarray | None
     train_source: str
     train_hash: str
+    annotations_hash: str
     stim_ids: list[str]
+
+
+def _annotations_sha256(labels: Any, landmarks: np.ndarray | None) -> str:
+    """sha256 of the fit labels and landmarks: a fit's cache key changes when they do."""
+    import hashlib
+
+    import pandas as pd
+
+    from neurofacedis.cache import array_sha256
+
+    h = hashlib.sha256()
+    if labels is not None:
+        h.update(str(list(labels.columns)).encode())
+        h.update(pd.util.hash_pandas_object(labels.astype(str), index=False).to_numpy().tobytes())
+    h.update(b"|" + (array_sha256(landmarks).encode() if landmarks is not None else b"none"))
+    return h.hexdigest()
 
 
 def _load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
@@ -602,9 +653,9 @@ def _load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
     images = rec.load_images()
     landmarks = rec.landmarks
     if train_images is not None:
-        fit_images = load_image_source(train_images, images.shape[1:])
-        fit_labels = None
-        fit_landmarks = None
+        train_set = load_training_set(train_images, images.shape[1:])
+        fit_images, fit_labels = train_set.images, train_set.labels
+        fit_landmarks = train_set.landmarks
         train_source = str(train_images)
     else:
         fit_images = images[train]
@@ -615,7 +666,9 @@ def _load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
         stimuli=stimuli, train=train, test=test, images=images, landmarks=landmarks,
         factors=rec.factors, fit_images=fit_images, fit_labels=fit_labels,
         fit_landmarks=fit_landmarks, train_source=train_source,
-        train_hash=array_sha256(fit_images), stim_ids=[str(s) for s in stimuli["stimulus_id"]],
+        train_hash=array_sha256(fit_images),
+        annotations_hash=_annotations_sha256(fit_labels, fit_landmarks),
+        stim_ids=[str(s) for s in stimuli["stimulus_id"]],
     )
 
 
@@ -668,22 +721,34 @@ def repeat_mean(responses: Any, *, chunk_bytes: int = 64 << 20) -> Any:
     return xr.DataArray(out, dims=first.dims, coords=coords, name=first.name, attrs=first.attrs)
 
 
-def _fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, fit_images, fit_labels,
-                    fit_landmarks, images, landmarks, reporter, check_latents) -> None:
+def _fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_hash, fit_images,
+                    fit_labels, fit_landmarks, images, landmarks, reporter,
+                    check_latents) -> None:
     """Fit (or load from the cache) one job's model, then encode every stimulus."""
     if job.entry is not None:
         model = job.entry.spec.factory(**job.params)
-        key = _fit_key(job, train_hash, cache_key)
+        key = _fit_key(job, train_hash, annotations_hash, cache_key)
     else:
         model = job.extra.pop("factory")()
         key = ""
     job.model = model
 
     def fit() -> dict[str, Any]:
+        import warnings
+
         t0 = time.time()
-        with reporter.task(f"fit {job.job_id}") as cb:
+        with reporter.task(f"fit {job.job_id}") as cb, \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             model.fit(fit_images, fit_labels, seed=job.seed, progress=cb, landmarks=fit_landmarks)
-        extra = getattr(model, "provenance_extra", None) or {}
+        extra = dict(getattr(model, "provenance_extra", None) or {})
+        # what the fit warned about (e.g. FastICA not converging) goes to the summary's
+        # warnings, once per fit, and stays with the cached fit; developer-facing deprecation
+        # notices are dropped
+        said = [str(w.message).strip().splitlines()[0] for w in caught if not issubclass(
+            w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))]
+        if said:
+            extra["fit_warnings"] = sorted(set(filter(None, said)))
         return {"fit_seconds": time.time() - t0, "extra": _json_safe(extra)}
 
     def set_ckpt(path: Path) -> None:
@@ -725,12 +790,13 @@ def _fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, fit_images, fi
     job.active = active
 
 
-def _fit_key(job: FitJob, train_hash: str, cache_key) -> str:
+def _fit_key(job: FitJob, train_hash: str, annotations_hash: str, cache_key) -> str:
     """Return the model-cache key of a registered model's fit (:mod:`neurofacedis.cache`)."""
     return cache_key({
         "model": job.name, "plugin": job.plugin, "distribution": job.distribution,
         "plugin_version": job.plugin_version, "spec_version": job.entry.spec.version,
         "params": job.params, "seed": job.seed, "train_sha256": train_hash,
+        "annotations_sha256": annotations_hash,
     })
 
 

@@ -155,13 +155,30 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
     assert families == {"beta_vae", "vae", "ae", "pca", "ica", "aam", "classifier"}
     assert summary["selection"]  # UDR picked a seed per β
     assert claims["recording"]["n_neurons"] == PRESETS["test"].session["n_neurons"]
+    # the models learnt from the simulated training set, not from the recorded stimuli
+    training = out / "virtual_face_patch_training.nwb"
+    assert summary["training_images"]["source"] == str(training)
+    assert any("models trained on 32 other simulated faces" in n for n in claims["notes"])
 
-    # a recording given by path: the same file again, fits come from the cache
+    # a recording and training set given by path: the same files again, fits from the cache
     rep = reproduce("higgins2021", out / "virtual_face_patch.nwb", scale="test",
-                    out=tmp_path / "again", cache_dir=cache, workers=0)
+                    train_images=training, out=tmp_path / "again", cache_dir=cache, workers=0)
     cached = {f["cache"] for m in rep.analysis.summary["models"].values() for f in m["fits"]}
     assert cached == {"hit"}
     assert [c.measured for c in rep.claims] == [c["measured"] for c in claims["claims"]]
+
+
+    # images without annotations (an .npy stack): the AAM and the classifier cannot train
+    from neurofacedis.reproduce import _plan
+    from neurofacedis.runner import load_training_set
+
+    npy = tmp_path / "faces.npy"
+    np.save(npy, load_training_set(training).images)
+    notes: list[str] = []
+    models, split_by = _plan(out / "virtual_face_patch.nwb", notes, npy)
+    assert models == ["beta_vae", "vae", "ae", "pca", "ica"] and split_by == "identity"
+    assert notes == ["the training images have no landmarks: AAM left out",
+                     "the training images have no identity labels: classifier left out"]
 
 
 @pytest.mark.slow

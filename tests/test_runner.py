@@ -358,3 +358,104 @@ def test_one_unit_fit_skips_alignment_and_runs_the_rest(small_recording, tmp_pat
     assert sorted(res.summary["metrics"]) == sorted(set(metrics) - {"alignment"})
     assert np.isfinite(res.summary["metrics"]["reconstruction"]["pca[n_components=1]"]
                        ["cosine_distance_own"])
+
+
+# ------------------------------------------------------------------ training on another set
+
+
+@pytest.fixture(scope="module")
+def training_set(tmp_path_factory) -> Path:
+    """Another session of the virtual face patch (other identities) at twice the size."""
+    from neurofacedis.nwb import write_session
+    from neurofacedis.simulate import simulate_session
+
+    path = tmp_path_factory.mktemp("train") / "training.nwb"
+    write_session(path, simulate_session(n_identities=10, n_views=5, n_neurons=2, n_repeats=1,
+                                         image_size=64, seed=11))
+    return path
+
+
+def test_nwb_training_set_brings_labels_and_resized_landmarks(training_set):
+    from neurofacedis.runner import load_training_set
+    from neurofacedis.simulate import simulate_session
+
+    ts = load_training_set(training_set, (32, 32))
+    small = simulate_session(n_identities=10, n_views=5, n_neurons=2, n_repeats=1,
+                             image_size=32, seed=11)
+    assert ts.images.shape == (50, 32, 32) and ts.images.dtype == np.float32
+    assert list(ts.labels["identity"].astype(int)) == list(np.asarray(small.identity, int))
+    # landmarks follow the resize: the 64 px set's, rescaled, are the 32 px render's
+    np.testing.assert_allclose(ts.landmarks, small.landmarks, atol=1e-9)
+    same = load_training_set(training_set, (64, 64))
+    np.testing.assert_allclose(same.landmarks, simulate_session(
+        n_identities=10, n_views=5, n_neurons=2, n_repeats=1, image_size=64, seed=11).landmarks,
+        atol=1e-12)
+
+
+def test_analyze_fits_every_model_on_an_nwb_training_set(small_recording, training_set,
+                                                         tmp_path):
+    res = analyze(small_recording, models=["pca", "aam", "classifier"], metrics=["alignment"],
+                  params={"classifier": {"steps": 3, "size": 32, "width": 8, "hidden": 16}},
+                  train_images=training_set, out=tmp_path / "out", cache_dir=tmp_path / "cache",
+                  figures=False)
+    assert res.ok, res.summary["errors"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["training_images"]["source"] == str(training_set)
+    jobs = {j.name: j for j in res.jobs}
+    # PCA's mean image is the training set's, not the recording's training stimuli
+    from neurofacedis.runner import load_training_set
+
+    train = load_training_set(training_set, (32, 32)).images
+    np.testing.assert_allclose(jobs["pca"].model._arrays["mean"], train.reshape(50, -1).mean(0),
+                               atol=1e-6)
+    # the classifier learnt the training set's 10 identities (the recording shows 12)
+    labels = jobs["classifier"].model.provenance_extra["labels"]["identity"]
+    assert labels["n_classes"] == 10
+
+
+def test_image_only_training_set_leaves_aam_without_landmarks(small_recording, training_set,
+                                                              tmp_path):
+    from neurofacedis.runner import load_training_set
+
+    npy = tmp_path / "faces.npy"
+    np.save(npy, load_training_set(training_set, (32, 32)).images)
+    res = analyze(small_recording, models=["pca", "aam"], metrics=["alignment"],
+                  train_images=npy, cache_dir=tmp_path / "cache", figures=False)
+    errors = {e["name"]: e["error"] for e in res.summary["errors"]}
+    assert set(errors) == {"aam"} and "landmarks" in errors["aam"]
+
+
+def test_fit_key_follows_the_training_annotations(small_recording):
+    import pandas as pd
+
+    from neurofacedis.cache import cache_key
+    from neurofacedis.registry import get_registry
+    from neurofacedis.runner import FitJob, _annotations_sha256, _fit_key
+
+    lm = np.zeros((3, 4, 2))
+    labels = pd.DataFrame({"identity": [0, 0, 1]})
+    base = _annotations_sha256(labels, lm)
+    assert base == _annotations_sha256(labels.copy(), lm.copy())
+    moved = lm.copy()
+    moved[0, 0, 0] = 0.5
+    assert _annotations_sha256(labels, moved) != base
+    assert _annotations_sha256(pd.DataFrame({"identity": [0, 1, 1]}), lm) != base
+    assert _annotations_sha256(labels, None) != base
+    entry = get_registry().model("aam")
+    job = FitJob(label="aam", name="aam", params={}, seed=0, entry=entry, plugin=entry.plugin,
+                 distribution=entry.distribution, plugin_version=str(entry.version))
+    assert _fit_key(job, "img", base, cache_key) != _fit_key(
+        job, "img", _annotations_sha256(labels, moved), cache_key)
+
+
+def test_fit_warnings_reach_the_summary_once_per_fit_and_stay_with_the_cache(small_recording,
+                                                                              tmp_path):
+    kwargs = dict(models=["ica"], metrics=["alignment"], seeds=2, figures=False,
+                  params={"ica": {"max_iter": 1}}, cache_dir=tmp_path / "cache")
+    for _ in range(2):  # fitted, then loaded from the cache: the same warnings
+        res = analyze(small_recording, **kwargs)
+        said = [w for w in res.summary["warnings"] if w.startswith("model ica")]
+        assert said == [f"model ica[max_iter=1]/seed{s}: FastICA did not converge. Consider "
+                        "increasing tolerance or the maximum number of iterations."
+                        for s in (0, 1)]
+        assert all(j.extra["converged"] is False for j in res.jobs)

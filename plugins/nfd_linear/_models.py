@@ -221,18 +221,26 @@ class ICAModel(_Linear):
                 f"ica: n_components={self.n_components} needs 1..{limit} "
                 f"({len(X)} training images of {X.shape[1]} pixels)"
             )
+        # sklearn's whitening fixes signs by the first pixel (u *= sign(u[0])): when that pixel
+        # never changes (a plain background) every component becomes 0 and the fit NaN. Put the
+        # most variable pixel first and back after the fit; otherwise X goes in as it is.
+        order = np.arange(X.shape[1])
+        if np.ptp(X[:, 0]) == 0:
+            j = int(np.argmax(X.var(axis=0)))
+            order[[0, j]] = order[[j, 0]]
         progress(0, total=1, description="ica")
         ica = FastICA(
             n_components=self.n_components,
             whiten="unit-variance",
             max_iter=self.max_iter,
             random_state=seed,
-        ).fit(X)
+        ).fit(X[:, order])
+        back = np.argsort(order)
         self._shape = shape
         self._arrays = {
-            "mean": _own(ica.mean_),
-            "components": _own(ica.components_),
-            "mixing": _own(ica.mixing_),
+            "mean": _own(ica.mean_[back]),
+            "components": _own(ica.components_[:, back]),
+            "mixing": _own(ica.mixing_[back]),
         }
         self.unit_names = [f"ic{i}" for i in range(self.n_components)]
         n_iter = int(ica.n_iter_)

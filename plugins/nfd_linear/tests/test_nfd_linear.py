@@ -86,6 +86,42 @@ def test_ica_recovers_independent_sources():
     assert sorted(corr.max(axis=1)) == pytest.approx([1, 1], abs=1e-3)
 
 
+def test_ica_with_a_constant_first_pixel_equals_sklearn_with_that_pixel_moved():
+    # a plain black background: the first pixel never changes. sklearn's whitening fixes signs
+    # by it (u *= sign(u[0]) = 0), so FastICA on the pixels as they are gives NaN components;
+    # the model moves the most variable pixel first, which is sklearn's fit up to that order.
+    from sklearn.decomposition import FastICA
+
+    rng = np.random.default_rng(2)
+    sources = rng.uniform(-1, 1, size=(400, 3))
+    images = np.zeros((400, 16, 16))
+    inner = 0.5 + 0.05 * sources @ rng.normal(size=(3, 196))
+    images[:, 1:-1, 1:-1] = inner.reshape(400, 14, 14)
+    rows = _rows(images)
+    with np.errstate(all="ignore"):
+        try:  # scipy's pinv refuses the NaN components, or they come back
+            components = FastICA(n_components=3, whiten="unit-variance",
+                                 random_state=0).fit(rows).components_
+        except ValueError:
+            components = np.full(1, np.nan)
+    assert not np.isfinite(components).all()
+    model = ICAModel(n_components=3)
+    model.fit(images, None, seed=0, progress=lambda *a, **k: None)
+    j = int(np.argmax(rows.var(axis=0)))
+    order = np.arange(256)
+    order[[0, j]] = order[[j, 0]]
+    ref = FastICA(n_components=3, whiten="unit-variance", max_iter=1000,
+                  random_state=0).fit(rows[:, order])
+    z = model.encode(images)
+    np.testing.assert_allclose(z, ref.transform(rows[:, order]), rtol=0, atol=1e-10)
+    back = model.decode(z)
+    np.testing.assert_allclose(back[:, 0, 0], 0.0)
+    np.testing.assert_allclose(back.reshape(400, -1)[:, order],
+                               np.clip(ref.inverse_transform(z), 0, 1), atol=1e-6)
+    corr = np.abs(np.corrcoef(z.T, sources.T)[:3, 3:])
+    assert corr.max(axis=1).min() > 0.99
+
+
 def test_ica_seed_changes_fit_and_same_seed_repeats(rec):
     train = rec.images[rec.train]
     fits = []
