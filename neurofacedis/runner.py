@@ -745,10 +745,12 @@ def _fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_ha
         # what the fit warned about (e.g. FastICA not converging) goes to the summary's
         # warnings, once per fit, and stays with the cached fit; developer-facing deprecation
         # notices are dropped
-        said = [str(w.message).strip().splitlines()[0] for w in caught if not issubclass(
-            w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))]
+        said = {(str(w.message).strip().splitlines() or [""])[0] for w in caught
+                if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning,
+                                               FutureWarning))}
+        said.discard("")
         if said:
-            extra["fit_warnings"] = sorted(set(filter(None, said)))
+            extra["fit_warnings"] = sorted(said)
         return {"fit_seconds": time.time() - t0, "extra": _json_safe(extra)}
 
     def set_ckpt(path: Path) -> None:
