@@ -167,7 +167,6 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
     assert cached == {"hit"}
     assert [c.measured for c in rep.claims] == [c["measured"] for c in claims["claims"]]
 
-
     # images without annotations (an .npy stack): the AAM and the classifier cannot train
     from neurofacedis.reproduce import _plan
     from neurofacedis.runner import load_training_set
