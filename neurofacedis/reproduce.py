@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from neurofacedis.errors import InputError, UnknownNameError
-from neurofacedis.runner import welch
+from neurofacedis.runner import training_source_kind, welch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,8 +75,9 @@ class Preset:
     training
         Keyword arguments of :func:`~neurofacedis.simulate.simulate_session` for the models'
         training stimuli: more faces of the same world, other identities (seed + 1), as the
-        paper trained on a large face set, not on the recorded stimuli. Only its images, stimulus
-        table and landmarks are used. None: fit on the recording's training stimuli.
+        paper trained on a large face set, not on the recorded stimuli. The world (factors,
+        image size, colour) is the session's. Only its images, stimulus table and landmarks
+        are used. None: fit on the recording's training stimuli.
     betas
         β values of the β-VAE sweep.
     seeds
@@ -121,7 +122,7 @@ WORLD: tuple[str, ...] = ("hair", "lighting", "roll", "shift_x", "shift_y", "sca
 #: track alignment (docs/reproduce.md). Neurons are simulated only because a recording needs
 #: them; the fits use the images, the stimulus table and the landmarks.
 TRAINING_SET: dict[str, Any] = {"n_identities": 250, "n_views": 20, "n_neurons": 4,
-                                "n_repeats": 1, "factors": list(WORLD)}
+                                "n_repeats": 1}
 
 # Why these sizes (measured; docs/reproduce.md): the β-VAE family trains at 32 x 32 with a
 # Gaussian likelihood of sd 0.05 (2βσ² = 0.08 at β = 16: the faces' per-pixel sd is only
@@ -138,8 +139,7 @@ PRESETS: dict[str, Preset] = {
                     "(too small to agree with the paper; for the test suite)",
         session={"n_identities": 12, "n_views": 4, "n_neurons": 30, "n_repeats": 3,
                  "image_size": 32, "factors": list(WORLD)},
-        training={"n_identities": 8, "n_views": 4, "n_neurons": 2, "n_repeats": 1,
-                  "factors": list(WORLD)},
+        training={"n_identities": 8, "n_views": 4, "n_neurons": 2, "n_repeats": 1},
         betas=(1.5, 2.0),
         seeds=2,
         net={"steps": 20, "lr": 5e-4, "size": 32, "batch": 32, "threads": 1},
@@ -300,9 +300,10 @@ def reproduce(
         notes.append(f"simulated virtual face patch (seed {seed}); factors that vary: "
                      + (", ".join(varying) if varying else "the 12 default factors"))
         if train_images is None and preset.training is not None:
-            size = {k: preset.session[k] for k in ("image_size", "rgb") if k in preset.session}
+            world = {k: preset.session[k] for k in ("factors", "image_size", "rgb")
+                     if k in preset.session}
             train_images = _simulate(out / "virtual_face_patch_training.nwb",
-                                     {**preset.training, **size}, seed + 1)
+                                     {**preset.training, **world}, seed + 1)
             n_train = preset.training["n_identities"] * preset.training["n_views"]
             notes.append(f"models trained on {n_train:,} other simulated faces of the same "
                          f"world (seed {seed + 1}), not on the recorded stimuli")
@@ -389,9 +390,9 @@ def _plan(recording: Path, notes: list[str],
     has_landmarks, n_ident = _annotations(recording)
     train_landmarks, train_ident = has_landmarks, n_ident
     if train_images is not None:
-        folder = train_images.is_dir() and train_images.suffix != ".zarr"
-        is_nwb = not folder and train_images.suffix != ".npy"  # as load_training_set reads it
-        train_landmarks, train_ident = _annotations(train_images) if is_nwb else (False, 0)
+        train_landmarks, train_ident = (_annotations(train_images)
+                                        if training_source_kind(train_images) == "nwb"
+                                        else (False, 0))
     models = []
     for name in FAMILIES:
         if name not in registry.models:

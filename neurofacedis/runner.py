@@ -31,7 +31,7 @@ from neurofacedis.specs import MetricContext, label_columns
 
 __all__ = [
     "analyze", "AnalysisResult", "FitJob", "split_stimuli", "load_image_source",
-    "load_training_set", "TrainingSet", "load_responses",
+    "load_training_set", "training_source_kind", "TrainingSet", "load_responses",
 ]
 
 
@@ -132,6 +132,17 @@ class TrainingSet:
     landmarks: np.ndarray | None = None
 
 
+def training_source_kind(path: str | Path) -> str:
+    """Return how :func:`load_training_set` reads ``path``: ``"folder"``, ``"npy"`` or ``"nwb"``.
+
+    ``"nwb"`` is an .nwb file or an NWB Zarr folder, the only kind with labels and landmarks.
+    """
+    path = Path(path)
+    if path.is_dir() and path.suffix != ".zarr":
+        return "folder"
+    return "npy" if path.suffix == ".npy" else "nwb"
+
+
 def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) -> TrainingSet:
     """Training images from a folder of PNG/JPEG, an .npy stack or an NWB recording.
 
@@ -142,7 +153,8 @@ def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) ->
     path = Path(path)
     if not path.exists():
         raise InputError("no such file or folder", file=path, obj="--train-images")
-    if path.is_dir() and not path.suffix == ".zarr":
+    kind = training_source_kind(path)
+    if kind == "folder":
         from skimage import io
 
         files = sorted(
@@ -158,7 +170,7 @@ def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) ->
                 raise InputError(f"cannot read image ({type(exc).__name__})", file=p,
                                  obj="--train-images") from None
         return TrainingSet(_stack_images(images, shape, path))
-    if path.suffix == ".npy":
+    if kind == "npy":
         from neurofacedis.importers import _load_array  # checks the header, never unpickles
 
         arr = _load_array(path, what="images")
