@@ -58,7 +58,12 @@ def console(stderr: bool = False):
 
 @app.command("import")
 def import_(
-    images: Path = typer.Option(..., "--images", help="Folder of PNG/JPEG images or .npy stack."),
+    images: Path = typer.Option(
+        ..., "--images",
+        help="Folder of PNG/JPEG images or .npy stack. A folder is read in natural name order "
+        "(numbers as numbers: 1, 2, 10; prefixes numbered on their own are grouped), printed "
+        "before import; ambiguous names (1.png beside 01.png, 01.png beside 2.png) are refused.",
+    ),
     responses: Path = typer.Option(
         ..., "--responses", help="Stimuli x neurons [x repeats]: .npy, .csv or .mat."
     ),
@@ -109,6 +114,11 @@ def import_(
     meta.subject_id, meta.species, meta.sex, meta.age = subject_id, species, sex, age
     meta.lab, meta.institution, meta.brain_region = lab, institution, brain_region
     meta.experimenter, meta.keywords = list(experimenter), list(keyword)
+    if images.is_dir():  # say which file pairs with which response row before reading them
+        from neurofacedis.importers import describe_order, image_files
+
+        order = describe_order([f.name for f in image_files(images)])
+        console(stderr=True).print(order, markup=False, highlight=False, soft_wrap=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         path = import_recording(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "natural_key",
+    "image_files",
+    "describe_order",
     "read_images",
     "read_responses",
     "read_landmarks",
@@ -27,8 +31,102 @@ __all__ = [
     "import_recording",
 ]
 
-#: Image files taken from a folder (case-insensitive), in sorted-name order.
+#: Image files taken from a folder (case-insensitive), in natural name order (see image_files).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """Sort key of a file name: text runs case-folded, digit runs as numbers, suffix ignored.
+
+    ``2.png`` < ``10.png``; ``face9`` < ``face10`` < ``house1``. Positions alternate text and
+    number, so any two keys compare without mixing types.
+    """
+    parts = _NUMBER.split(Path(name).stem)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """List the image files of ``folder`` (PNG/JPEG) in natural name order: numbers as numbers.
+
+    Files are ordered by :func:`natural_key` (``1, 2, 10``; names with different prefixes,
+    each numbered on its own, are grouped by prefix, then number). A folder whose order is
+    ambiguous is refused with one line:
+
+    - two names number the same stimulus: ``1.png`` and ``01.png`` (also ``a1.png`` and
+      ``A1.jpg``: letter case and suffix do not tell stimuli apart);
+    - numbers at the same place in otherwise equal names are padded inconsistently:
+      ``01.png`` beside ``2.png`` or ``001.png`` (text order and number order disagree);
+    - every name holds one number, no number recurs under two prefixes (one numbering
+      across the folder), yet grouping by prefix breaks it: ``face1, face2, img3, face4``.
+    """
+    folder = Path(folder)
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    files.sort(key=lambda p: (natural_key(p.name), p.name))
+    problem = _order_problem([p.name for p in files])
+    if problem:
+        raise InputError(f"ambiguous image order: {problem}", file=folder)
+    return files
+
+
+def describe_order(names: Sequence[str], shown: int = 3) -> str:
+    """One line naming the first and last few of ``names``, in the order used."""
+    names = [str(n) for n in names]
+    listed = ", ".join(names) if len(names) <= 2 * shown else (
+        f"{', '.join(names[:shown])} … {', '.join(names[-shown:])}"
+    )
+    return f"{len(names)} images in natural name order (numbers as numbers): {listed}"
+
+
+def _order_problem(names: list[str]) -> str:
+    """Say what makes the naturally sorted ``names`` ambiguous ("" when nothing does)."""
+    keys = [natural_key(n) for n in names]
+    for i in range(1, len(names)):
+        (a, ka), (b, kb) = (names[i - 1], keys[i - 1]), (names[i], keys[i])
+        if ka == kb:
+            numbers = [str(k) for k in ka[1::2]]
+            same = f"both number {', '.join(numbers)}" if numbers else "name the same stimulus"
+            return f"{a!r} and {b!r} {same} (give each stimulus one name)"
+    digits: dict[tuple[tuple[str | int, ...], int], list[tuple[str, str]]] = {}
+    for name in names:
+        parts = _NUMBER.split(Path(name).stem)
+        template = tuple(p.casefold() for p in parts[0::2])
+        for j, run in enumerate(parts[1::2]):
+            digits.setdefault((template, j), []).append((run, name))
+    for runs in digits.values():
+        padded = [(len(r), n) for r, n in runs if len(r) > 1 and r[0] == "0"]  # natural order
+        if not padded:
+            continue
+        width, name = max(padded, key=lambda wn: wn[0])  # the first of the widest
+        narrow, other = min(padded, key=lambda wn: wn[0])
+        if narrow != width:
+            return (f"{name!r} is zero-padded to {width} digits but {other!r} to {narrow} "
+                    "(pad every number to one width, or none)")
+        short = next((n for r, n in runs if len(r) < width), None)
+        if short is not None:
+            return (f"{name!r} is zero-padded to {width} digits but {short!r} is not (pad every "
+                    "number to one width, or none)")
+    return _prefix_problem(names, keys)
+
+
+def _prefix_problem(names: list[str], keys: list[tuple[str | int, ...]]) -> str:
+    """One numbering across several prefixes that grouping by prefix would break."""
+    if any(len(k) != 3 for k in keys):  # text, number, text: exactly one number per name
+        return ""
+    prefixes: dict[int, set[tuple[str | int, ...]]] = {}
+    for k in keys:
+        prefixes.setdefault(int(k[1]), set()).add((k[0], k[2]))
+    if len({p for ps in prefixes.values() for p in ps}) < 2:
+        return ""
+    if any(len(ps) > 1 for ps in prefixes.values()):
+        return ""  # each prefix numbered on its own: grouping by prefix is the order
+    for i in range(1, len(names)):
+        if int(keys[i][1]) < int(keys[i - 1][1]):
+            a, b = names[i - 1], names[i]
+            return (f"names mix prefixes in one numbering: {b!r} would come after {a!r} "
+                    "(use one prefix, or number each prefix's images from 1)")
+    return ""
 
 
 def _as_uint8(images: np.ndarray, file: Path, obj: str) -> np.ndarray:
@@ -52,14 +150,15 @@ def _as_uint8(images: np.ndarray, file: Path, obj: str) -> np.ndarray:
 def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:
     """Read stimulus images: a folder of PNG/JPEG files or an .npy stack.
 
-    Returns uint8 images (N, H, W) or (N, H, W, 3) and stimulus ids (file stems in sorted
-    order; ``stim0000``... for a stack). Alpha channels are dropped; images must share a size.
+    Returns uint8 images (N, H, W) or (N, H, W, 3) and stimulus ids (file stems in natural
+    order, see :func:`image_files`; ``stim0000``... for a stack). Alpha channels are
+    dropped; images must share a size.
     """
     source = Path(source)
     if source.is_dir():
         from skimage import io
 
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(source)  # natural order; ambiguous names refused
         if not files:
             raise InputError("no stimuli (no .png/.jpg/.jpeg files)", file=source)
         for f in files:  # names become stimulus ids, stored as UTF-8 text
@@ -363,7 +462,8 @@ def import_recording(
     Parameters
     ----------
     images
-        Folder of PNG/JPEG images (sorted names = stimulus ids) or an .npy stack.
+        Folder of PNG/JPEG images (file stems = stimulus ids, in natural order: numbers as
+        numbers, see :func:`image_files`) or an .npy stack.
     responses
         .npy, .csv or .mat array, stimuli x neurons or stimuli x neurons x repeats.
     out

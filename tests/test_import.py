@@ -163,3 +163,58 @@ def test_cli_import(tmp_path, faces, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args)  # exists: refuses without --overwrite
     assert exit_info.value.code == 2
+
+
+def _save_faces(folder, faces, names) -> None:
+    folder.mkdir()
+    for name, img in zip(names, faces, strict=True):
+        skio.imsave(folder / name, img, check_contrast=False)
+
+
+def test_unpadded_numbers_pair_rows_with_the_right_faces(tmp_path, faces, capsys):
+    """1.png, 2.png ... 12.png: row k of the responses belongs to face k+1, not to '10.png'."""
+    names = [f"{i}.png" for i in range(1, 13)]  # written in numeric order: face i-1 is i.png
+    _save_faces(tmp_path / "images", faces[:12], names)
+    responses = np.arange(1, 13, dtype=np.float32)[:, None, None] * np.ones((1, 3, 2), np.float32)
+    np.save(tmp_path / "r.npy", responses)  # response row k = the number in the file name
+    out = tmp_path / "unpadded.nwb"
+    args = ["import", "--images", str(tmp_path / "images"), "--responses",
+            str(tmp_path / "r.npy"), "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    err = capsys.readouterr().err
+    assert "12 images in natural name order (numbers as numbers): 1.png, 2.png, 3.png" in err
+    assert "10.png, 11.png, 12.png" in err
+    with Recording.open(out) as rec:
+        assert rec.stimulus_ids == [str(i) for i in range(1, 13)]
+        for k in range(12):
+            np.testing.assert_array_equal(rec.images[k], faces[k])  # face k is (k+1).png
+            assert rec.responses.values[k, 0, 0] == k + 1
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["1.png", "01.png", "2.png"], "'01.png' and '1.png' both number 1"),
+        (["face1.png", "Face1.jpg"], "'Face1.jpg' and 'face1.png' both number 1"),
+        (["01.png", "02.png", "3.png"], "'01.png' is zero-padded to 2 digits but '3.png' is not"),
+        (["01.png", "002.png"], "padded to 3 digits but '01.png' to 2"),
+        (["face1.png", "face2.png", "img3.png", "face4.png"],
+         "mix prefixes in one numbering: 'img3.png' would come after 'face4.png'"),
+    ],
+)
+def test_ambiguous_image_names_are_refused_in_one_line(tmp_path, faces, names, message):
+    _save_faces(tmp_path / "images", faces[: len(names)], names)
+    with pytest.raises(InputError, match="ambiguous image order") as info:
+        read_images(tmp_path / "images")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_natural_order_groups_prefixes_and_keeps_padded_names(tmp_path, faces):
+    """Each prefix numbered on its own (face1 and house1) is grouped by prefix, then number."""
+    names = ["house2.png", "face10.png", "house1.png", "face9.png", "face1.png", "lfw_099.png",
+             "lfw_100.png"]
+    _save_faces(tmp_path / "images", faces[:7], names)
+    _, ids = read_images(tmp_path / "images")
+    assert ids == ["face1", "face9", "face10", "house1", "house2", "lfw_099", "lfw_100"]
