@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[x repeats]", "[landmarks]" stay as written
 )
 
 _STATE: dict[str, Any] = {"debug": False}
@@ -137,8 +138,8 @@ def import_(
     err = console(stderr=True)
     for w in caught:
         if issubclass(w.category, UserWarning) and str(out) in str(w.message):
-            err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
-    console().print(f"wrote {path}", highlight=False, soft_wrap=True)
+            err.print(f"warning: {w.message}", markup=False, highlight=False, soft_wrap=True)
+    console().print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("inspect")
@@ -195,7 +196,9 @@ def analyze(
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip figures."),
     strict: bool = typer.Option(False, "--strict", help="Plugin loading problems are errors."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars (errors and the result still print)."
+    ),
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Run the grid on a local Dask cluster of N processes."
     ),
@@ -215,7 +218,7 @@ def analyze(
         use_cache=not no_cache, into=into, figures=not no_figures, quiet=quiet or as_json,
         strict=strict, workers=workers, scheduler=scheduler,
     )
-    _render_summary(result.summary, as_json=as_json, quiet=quiet)
+    _render_summary(result.summary, as_json=as_json)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -234,45 +237,63 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     return start, stop
 
 
-def _render_summary(summary: dict[str, Any], *, as_json: bool, quiet: bool) -> None:
+def _render_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+    """Print the final result: the table (or JSON) on stdout, errors on stderr.
+
+    Shown with and without ``--quiet`` (quiet only hides progress). Every label, path and
+    message is data, printed as plain text, never read as rich markup.
+    """
     import json
 
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
-        return
-    if quiet:
-        return
-    from rich.table import Table
-
-    con = console()
-    metrics = summary.get("metrics", {})
-    sds = summary.get("metrics_sd", {})
-    if metrics:
-        table = Table(title="models × metrics (headline statistic; mean ± sd over seeds)")
-        table.add_column("model", no_wrap=True)
-        for m in sorted(metrics):
-            table.add_column(m, justify="right", no_wrap=True)
-        labels = sorted({lab for by in metrics.values() for lab in by})
-        for lab in labels:
-            row = [lab]
-            for m in sorted(metrics):
-                stats = metrics[m].get(lab)
-                if not stats:
-                    row.append("—")
-                    continue
-                stat = m if m in stats else next(iter(stats))
-                n_seeds = len(summary.get("per_seed", {}).get(m, {}).get(lab, {}).get("seed", []))
-                sd = sds.get(m, {}).get(lab, {}).get(stat, 0.0) or 0.0
-                row.append(f"{stats[stat]:.3f}" + (f" ± {sd:.3f}" if n_seeds > 1 else ""))
-            table.add_row(*row)
-        con.print(table)
-    for s in summary.get("skipped", []):
-        con.print(f"[yellow]skipped[/yellow] {s['metric']} on {s['model']}: {s['reason']}")
+    else:
+        con = console()
+        if summary.get("metrics"):
+            con.print(_summary_table(summary))
+        for s in summary.get("skipped", []):
+            reason = f" {s['metric']} on {s['model']}: {s['reason']}"
+            con.print(_line(("skipped", "yellow"), reason), soft_wrap=True)
+        if summary.get("outputs"):
+            con.print(_line(f"report: {summary['outputs']['report_html']}"), soft_wrap=True)
+    err = console(stderr=True)
     for e in summary.get("errors", []):
-        con.print(f"[red]error[/red] {e['kind']} {e['name']} ({e.get('model')}, plugin "
-                  f"{e.get('plugin')}): {e['error']}")
-    if summary.get("outputs"):
-        con.print(f"report: {summary['outputs']['report_html']}")
+        err.print(_line(("error", "red"), f" {e['kind']} {e['name']} ({e.get('model')}, plugin "
+                                          f"{e.get('plugin')}): {e['error']}"), soft_wrap=True)
+
+
+def _line(*parts: str | tuple[str, str]) -> Any:
+    """Return a rich Text of plain ``parts`` (a string, or a (string, style) pair)."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
+
+
+def _summary_table(summary: dict[str, Any]) -> Any:
+    """Return the models x metrics table (headline statistic, mean ± sd over seeds)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    metrics = summary["metrics"]
+    sds = summary.get("metrics_sd", {})
+    table = Table(title="models × metrics (headline statistic; mean ± sd over seeds)")
+    table.add_column("model", no_wrap=True)
+    for m in sorted(metrics):
+        table.add_column(Text(m), justify="right", no_wrap=True)
+    labels = sorted({lab for by in metrics.values() for lab in by})
+    for lab in labels:
+        row = [Text(lab)]
+        for m in sorted(metrics):
+            stats = metrics[m].get(lab)
+            if not stats:
+                row.append(Text("—"))
+                continue
+            stat = m if m in stats else next(iter(stats))
+            n_seeds = len(summary.get("per_seed", {}).get(m, {}).get(lab, {}).get("seed", []))
+            sd = sds.get(m, {}).get(lab, {}).get(stat, 0.0) or 0.0
+            row.append(Text(f"{stats[stat]:.3f}" + (f" ± {sd:.3f}" if n_seeds > 1 else "")))
+        table.add_row(*row)
+    return table
 
 
 @app.command()
@@ -284,7 +305,9 @@ def demo(
     metric: list[str] = typer.Option(None, "--metric", help="Metrics [all installed]."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per model."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated session."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars (errors and the result still print)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
 ) -> None:
     """Simulate the virtual face patch (OUT/demo.nwb) and run the full analysis on it."""
@@ -292,7 +315,7 @@ def demo(
 
     result = run_demo(out, models=model or None, metrics=metric or None, seeds=seeds, seed=seed,
                       quiet=quiet or as_json)
-    _render_summary(result.summary, as_json=as_json, quiet=quiet)
+    _render_summary(result.summary, as_json=as_json)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -331,7 +354,8 @@ def simulate(
     )
     write_session(out, data, overwrite=overwrite)
     console().print(
-        f"wrote {out}: {data.n_stimuli} faces, {neurons} neurons x {repeats} repeats, seed {seed}"
+        f"wrote {out}: {data.n_stimuli} faces, {neurons} neurons x {repeats} repeats, seed {seed}",
+        markup=False, highlight=False, soft_wrap=True,
     )
 
 
@@ -363,7 +387,9 @@ def reproduce(
         None, "--scheduler", help="Run the grid on a running Dask cluster, e.g. tcp://HOST:8786."
     ),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Model cache folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars (errors and the result still print)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print claims.json to stdout."),
 ) -> None:
     """Reproduce a reference study's comparison and figures; check each of its claims."""
@@ -376,18 +402,23 @@ def reproduce(
     )
     if as_json:
         typer.echo((rep.out / "claims.json").read_text())
-    elif not quiet:
+    else:  # quiet hides progress only: the claims are the result
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"{study} ({scale}): the paper's claims on this run")
+        table = Table(title=Text(f"{study} ({scale}): the paper's claims on this run"))
         for column in ("claim", "this run", "verdict"):
             table.add_column(column, overflow="fold")
         style = {True: "green", False: "red", None: "yellow"}
         for c in rep.claims:
-            table.add_row(c.title, c.measured, f"[{style[c.agrees]}]{c.verdict}[/]")
+            table.add_row(Text(c.title), Text(c.measured), Text(c.verdict, style[c.agrees]))
         con = console()
         con.print(table)
-        con.print(f"report: {rep.out / 'report.html'}")
+        con.print(_line(f"report: {rep.out / 'report.html'}"), soft_wrap=True)
+    err = console(stderr=True)
+    for e in rep.analysis.summary.get("errors", []):
+        err.print(_line(("error", "red"), f" {e['kind']} {e['name']} ({e.get('model')}): "
+                                          f"{e['error']}"), soft_wrap=True)
     if not rep.analysis.ok:
         raise typer.Exit(1)
 
@@ -483,6 +514,40 @@ def _interrupt_on_sigterm() -> Any:
     )
 
 
+def _one_line_warnings() -> Any:
+    """Show every Python warning as one line on stderr until the returned function is called.
+
+    Why: Python's default shows a site-packages path and the source line (two lines per
+    warning), which breaks the one-line promise before an error and floods a Lasso fit. Each
+    becomes ``warning: MESSAGE (Category from PACKAGE)``, every distinct line once; ``--debug``
+    keeps Python's own format.
+    """
+    import warnings
+
+    previous = warnings.showwarning
+    seen: set[str] = set()
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        text = " ".join(str(message).split()) or category.__name__
+        shown = f"warning: {text} ({category.__name__} from {_warning_source(filename)})"
+        if shown not in seen:
+            seen.add(shown)
+            sys.stderr.write(shown + "\n")
+
+    warnings.showwarning = show
+    return lambda: setattr(warnings, "showwarning", previous)
+
+
+def _warning_source(filename: str) -> str:
+    """Name the package a warning comes from (never its path)."""
+    parts = Path(str(filename)).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts[:-1]:
+            return Path(parts[parts.index(marker) + 1]).stem
+    return Path(str(filename)).stem
+
+
 def _interrupted() -> None:
     """Say so and exit 128 + signal number (130 for Ctrl-C, 143 for SIGTERM)."""
     sys.stderr.write("interrupted\n")
@@ -497,6 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     restore = _interrupt_on_sigterm()
+    restore_warnings = _one_line_warnings() if not debug else (lambda: None)
     try:
         code = app(args=argv, standalone_mode=False)
         if code == 130:  # typer turns KeyboardInterrupt (SIGINT, SIGTERM) into Exit(130)
@@ -533,6 +599,7 @@ def main(argv: list[str] | None = None) -> None:
         raise
     finally:
         restore()
+        restore_warnings()
     sys.exit(0)
 
 

@@ -1,7 +1,8 @@
 """Progress reporting: rich progress bars for the runner, a no-op when quiet.
 
 Plugins receive a plain callback ``progress(advance=1, total=None, description=None)``; the
-runner turns it into a rich task.
+runner turns it into a rich task. Every text shown here is data (model labels such as
+``beta_vae[beta=2]``, file names, error messages), so none of it is read as rich markup.
 """
 
 from __future__ import annotations
@@ -48,10 +49,19 @@ class Reporter:
             self._progress.__exit__(*exc)
             self._progress = None
 
-    def log(self, message: str) -> None:
-        """Print a line above the bars (nothing when quiet)."""
+    def log(self, head: str, detail: str = "", *, style: str | None = None) -> None:
+        """Print ``head`` (in ``style``) and ``detail`` as one line above the bars.
+
+        Both are plain text, never markup. Nothing is printed when quiet: what matters
+        (errors, warnings) is in the summary, which the CLI prints in any case.
+        """
         if self._progress is not None:
-            self._progress.console.print(message, highlight=False)
+            from rich.text import Text
+
+            line = Text(head, style=style or "")
+            if detail:
+                line.append(" " + detail)
+            self._progress.console.print(line, highlight=False, soft_wrap=True)
 
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
@@ -60,7 +70,7 @@ class Reporter:
             yield _noop
             return
         progress = self._progress
-        task_id = progress.add_task(description, total=total)
+        task_id = progress.add_task(_plain(description), total=total)
 
         def callback(
             advance: float = 1, total: float | None = None, description: str | None = None
@@ -69,7 +79,7 @@ class Reporter:
             if total is not None:
                 kwargs["total"] = total
             if description is not None:
-                kwargs["description"] = description
+                kwargs["description"] = _plain(description)
             progress.update(task_id, **kwargs)
 
         try:
@@ -83,3 +93,10 @@ class Reporter:
 
 def _noop(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+def _plain(text: str) -> str:
+    """Escape ``text`` for the description column, which rich reads as markup."""
+    from rich.markup import escape
+
+    return escape(str(text))

@@ -112,6 +112,12 @@ def split_stimuli(
         n_test = max(1, int(round(len(uniq) * test_fraction)))
         test = np.sort(np.flatnonzero(np.isin(groups, uniq[order[:n_test]])))
     train = np.setdiff1d(np.arange(n), test)
+    if len(train) < 2 and groups is not None and len(uniq) < 2:
+        known = len(uniq) and str(uniq[0]) not in ("", "-1")  # "" / -1: identity unknown
+        raise InputError((f"only 1 identity among {n} stimuli" if known else
+                          f"no identity labels for the {n} stimuli (import them with --labels)")
+                         + ": --split-by identity holds out whole identities; use --split-by "
+                         "stimulus", obj="split")
     if len(train) < 2:
         raise InputError(f"only {n} stimuli: too few to split into train and test", obj="split")
     return train, test
@@ -468,11 +474,17 @@ def analyze(
             remote_fits: list[FitJob] = []
             for job in jobs:
                 spec_requires = job.entry.spec.requires if job.entry is not None else frozenset()
-                if "landmarks" in spec_requires and landmarks is None:
+                if "landmarks" in spec_requires and (landmarks is None or fit_landmarks is None):
                     job.error = (
                         f"model '{job.name}' needs facial landmarks for every stimulus and "
                         f"{recording_path.name} has none: add them with `neurofacedis import "
                         "--landmarks L.npy` or `--detect-landmarks`"
+                    ) if landmarks is None else (
+                        f"model '{job.name}' fits on landmarks and the training images "
+                        f"{Path(str(train_images)).name} have no landmarks"
+                        + (" (a folder or .npy holds images only)"
+                           if training_source_kind(str(train_images)) != "nwb" else "")
+                        + ": train on an NWB file with landmarks, or leave out --train-images"
                     )
                     errors.append(_err("model", job, job.error))
                     continue
@@ -492,17 +504,17 @@ def analyze(
                 except Exception as exc:  # a broken plugin never stops the others
                     job.error = _one_line(exc)
                     errors.append(_err("model", job, job.error, exc))
-                    reporter.log(f"[red]model {job.job_id} failed:[/red] {job.error}")
+                    reporter.log(f"model {job.job_id} failed:", job.error, style="red")
             if remote_fits:
                 for job, exc_text, tb in dask_run.fit(remote_fits, reporter=reporter):
                     errors.append({**_err("model", job, job.error or ""), "traceback": tb})
-                    reporter.log(f"[red]model {job.job_id} failed:[/red] {exc_text}")
+                    reporter.log(f"model {job.job_id} failed:", exc_text, style="red")
 
             ok_jobs = [j for j in jobs if j.error is None]
             for job in ok_jobs:
                 for w in job.extra.get("fit_warnings", []):
                     warnings.append(f"model {job.job_id}: {w}")
-                    reporter.log(f"[yellow]warning[/yellow] model {job.job_id}: {w}")
+                    reporter.log("warning", f"model {job.job_id}: {w}", style="yellow")
 
             # ---- label-free selection (UDR) ------------------------------------------------
             selection: dict[str, Any] = {}
@@ -553,8 +565,8 @@ def analyze(
                                        "distribution": mentry.distribution,
                                        "version": str(mentry.version), "error": msg,
                                        "traceback": _tb(exc)})
-                        reporter.log(f"[red]metric {metric_name} on {job.job_id} "
-                                     f"failed:[/red] {msg}")
+                        reporter.log(f"metric {metric_name} on {job.job_id} failed:", msg,
+                                     style="red")
             if remote_metrics:
                 outcomes = dask_run.metrics(remote_metrics, reporter=reporter)
                 for (metric_name, mentry, _, job, _), outcome in zip(
@@ -568,8 +580,8 @@ def analyze(
                                    "distribution": mentry.distribution,
                                    "version": str(mentry.version), "error": outcome.error,
                                    "traceback": outcome.traceback})
-                    reporter.log(f"[red]metric {metric_name} on {job.job_id} failed:[/red] "
-                                 f"{outcome.error}")
+                    reporter.log(f"metric {metric_name} on {job.job_id} failed:",
+                                 outcome.error, style="red")
             # skipped metrics for whole model groups collapse to one line each
             skipped = _collapse_skipped(skipped)
 
