@@ -73,6 +73,11 @@ def import_(
     detect_landmarks: bool = typer.Option(
         False, "--detect-landmarks", help="Find 68 landmarks with dlib (extra: landmarks)."
     ),
+    skip_undetected: bool = typer.Option(
+        False, "--skip-undetected",
+        help="With --detect-landmarks: leave out images where no face is found, with their "
+        "response rows (printed, and listed in the file's session description).",
+    ),
     labels: Path | None = typer.Option(None, "--labels", help="Per-image labels .csv."),
     mat_var: str | None = typer.Option(None, "--mat-var", help="Variable in the .mat file."),
     identifier: str | None = typer.Option(None, "--identifier", help="Default: OUT's name."),
@@ -100,7 +105,7 @@ def import_(
     from datetime import datetime
 
     from neurofacedis.errors import InputError
-    from neurofacedis.importers import import_recording
+    from neurofacedis.importers import SkippedStimuliWarning, import_recording
     from neurofacedis.nwb.session import SessionMetadata
 
     start = None
@@ -134,10 +139,13 @@ def import_(
             window=window,
             overwrite=overwrite,
             detect_landmarks=detect_landmarks,
+            skip_undetected=skip_undetected,
         )
     err = console(stderr=True)
     for w in caught:
-        if issubclass(w.category, UserWarning) and str(out) in str(w.message):
+        if issubclass(w.category, SkippedStimuliWarning):
+            err.print(str(w.message), markup=False, highlight=False, soft_wrap=True)
+        elif issubclass(w.category, UserWarning) and str(out) in str(w.message):
             err.print(f"warning: {w.message}", markup=False, highlight=False, soft_wrap=True)
     console().print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 

@@ -29,6 +29,7 @@ __all__ = [
     "read_labels",
     "load_session",
     "import_recording",
+    "SkippedStimuliWarning",
 ]
 
 #: Image files taken from a folder (case-insensitive), in natural name order (see image_files).
@@ -403,10 +404,13 @@ def load_session(
     response_unit: str = "spikes",
     window: tuple[float, float] | None = None,
     detect_landmarks: bool = False,
+    skip_undetected: bool = False,
 ) -> SessionData:
     """Read lab files into a SessionData (nothing written). See :func:`import_recording`."""
     from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData
 
+    if skip_undetected and not detect_landmarks:
+        raise InputError("needs --detect-landmarks", obj="--skip-undetected")
     imgs, ids = read_images(images)
     resp = read_responses(responses, mat_var=mat_var)
     if resp.shape[0] != imgs.shape[0]:
@@ -419,9 +423,9 @@ def load_session(
     if detect_landmarks:  # dlib, optional extra: see neurofacedis.landmarks
         if lm is not None:
             raise InputError("give --landmarks or --detect-landmarks, not both", obj="landmarks")
-        from neurofacedis.landmarks import landmarks_for_import
+        from neurofacedis.landmarks import detect_for_import
 
-        lm = landmarks_for_import(imgs, ids)
+        lm, failed = detect_for_import(imgs, ids, skip_undetected=skip_undetected)
     identity = None
     label_frame = None
     if labels is not None:
@@ -430,6 +434,13 @@ def load_session(
             identity = np.asarray(label_frame.pop("identity").astype(str).tolist(), dtype=object)
         if len(label_frame.columns) == 0:
             label_frame = None
+    if detect_landmarks and failed.size:  # --skip-undetected: leave them out, row for row
+        keep = np.setdiff1d(np.arange(len(ids)), failed)
+        metadata = _note_left_out(metadata, [ids[i] for i in failed], len(ids))
+        imgs, resp, lm, ids = imgs[keep], resp[keep], lm[keep], [ids[i] for i in keep]
+        identity = None if identity is None else identity[keep]
+        if label_frame is not None:
+            label_frame = label_frame.iloc[keep].reset_index(drop=True)
     return SessionData(
         images=imgs,
         stimulus_ids=ids,
@@ -440,6 +451,28 @@ def load_session(
         responses=resp,
         response_unit=response_unit,
         window=window or DEFAULT_WINDOW,
+    )
+
+
+class SkippedStimuliWarning(UserWarning):
+    """Images left out of an import (``skip_undetected``): named here and in the file."""
+
+
+def _note_left_out(metadata: SessionMetadata, names: list[str], n: int) -> SessionMetadata:
+    """Warn about the images left out and return metadata whose description lists them all."""
+    import dataclasses
+
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    warnings.warn(
+        SkippedStimuliWarning(
+            f"left out {len(names)} of {n} images where no face was found (--skip-undetected), "
+            f"with their response rows: {shown}"
+        ),
+        stacklevel=3,
+    )
+    note = f"left out at import, no face found (--skip-undetected): {', '.join(names)}"
+    return dataclasses.replace(
+        metadata, session_description=f"{metadata.session_description.rstrip('.')}; {note}"
     )
 
 
@@ -456,6 +489,7 @@ def import_recording(
     window: tuple[float, float] | None = None,
     overwrite: bool = False,
     detect_landmarks: bool = False,
+    skip_undetected: bool = False,
 ) -> Path:
     """Convert lab files into one valid NWB recording.
 
@@ -483,6 +517,10 @@ def import_recording(
     detect_landmarks
         Detect the 68 standard landmarks with dlib (extra ``landmarks``); an InputError names
         the images where no face is found.
+    skip_undetected
+        With ``detect_landmarks``: leave out the images where no face is found, with their
+        response rows and labels; a :class:`SkippedStimuliWarning` names them and the file's
+        ``session_description`` lists them all.
     """
     from neurofacedis.nwb import metadata_defaults, write_session
     from neurofacedis.nwb.session import SessionMetadata
@@ -501,6 +539,7 @@ def import_recording(
         response_unit=response_unit,
         window=window,
         detect_landmarks=detect_landmarks,
+        skip_undetected=skip_undetected,
     )
     missing = metadata_defaults(meta)
     if missing:

@@ -4,7 +4,9 @@ Used by ``neurofacedis import --detect-landmarks`` so that models needing landma
 Active Appearance Model) can run on photographs that come without them. Needs the optional
 extra ``pip install 'neurofacedis[landmarks]'``: dlib's HOG face detector (``dlib-bin``
 wheel) and its 68-point shape predictor (Kazemi & Sullivan 2014) shipped in
-``face_recognition_models``. Faces where detection fails are reported, never dropped.
+``face_recognition_models``. Faces where detection fails are reported, never dropped
+silently: the import refuses, or leaves them out when asked (``--skip-undetected``) and says
+which.
 
 Citation: King DE (2009). Dlib-ml: a machine learning toolkit. JMLR 10:1755-1758.
 Kazemi V, Sullivan J (2014). One millisecond face alignment with an ensemble of regression
@@ -29,6 +31,7 @@ __all__ = [
     "LandmarkDetection",
     "detect_landmarks",
     "landmarks_for_import",
+    "detect_for_import",
     "predictor_path",
 ]
 
@@ -194,11 +197,37 @@ def landmarks_for_import(
     What ``neurofacedis import --detect-landmarks`` calls: a recording gets landmarks for
     all of its stimuli or none, so a failed face is reported rather than dropped or left NaN.
     """
+    return detect_for_import(images, stimulus_ids, progress=progress)[0]
+
+
+def detect_for_import(
+    images: np.ndarray,
+    stimulus_ids: Sequence[str],
+    *,
+    skip_undetected: bool = False,
+    progress: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Detect landmarks for an import; refuse, or (``skip_undetected``) report, faces not found.
+
+    Returns
+    -------
+    landmarks, failed
+        (n, 68, 2) landmarks (NaN rows where no face was found) and the indices of those
+        images, empty unless ``skip_undetected``. An InputError names the images without a
+        face when not skipping, or when no image has one.
+    """
     found = detect_landmarks(images, progress=progress)
-    if found.failed.size:
+    failed = found.failed
+    if failed.size and not skip_undetected:
         raise InputError(
             f"{found.failure_message(stimulus_ids)}; give landmarks for all images with "
-            "--landmarks FILE.npy, or leave those images out",
+            "--landmarks FILE.npy, or leave those images and their response rows out with "
+            "--skip-undetected",
             obj="--detect-landmarks",
         )
-    return found.landmarks
+    if failed.size == len(found.n_faces):
+        raise InputError(
+            f"no face found in any of the {failed.size} images: nothing left to import",
+            obj="--detect-landmarks",
+        )
+    return found.landmarks, failed

@@ -218,3 +218,58 @@ def test_natural_order_groups_prefixes_and_keeps_padded_names(tmp_path, faces):
     _save_faces(tmp_path / "images", faces[:7], names)
     _, ids = read_images(tmp_path / "images")
     assert ids == ["face1", "face9", "face10", "house1", "house2", "lfw_099", "lfw_100"]
+
+
+def _stub_detector(monkeypatch) -> None:
+    """dlib stand-in: a face wherever the image is not flat; 68 points at (index, index)."""
+    import neurofacedis.landmarks as lmk
+
+    def detect(images, **kwargs):
+        n = len(images)
+        n_faces = np.array([int(np.asarray(im).std() > 0) for im in images])
+        points = np.repeat(np.arange(n, dtype=float)[:, None, None], 68, axis=1)
+        points = np.repeat(points, 2, axis=2)
+        points[n_faces == 0] = np.nan
+        return lmk.LandmarkDetection(points, np.where(n_faces > 0, 1.0, np.nan), n_faces)
+
+    monkeypatch.setattr(lmk, "detect_landmarks", detect)
+
+
+def test_skip_undetected_drops_faces_with_their_rows_and_lists_them(tmp_path, faces, capsys,
+                                                                    monkeypatch):
+    _stub_detector(monkeypatch)
+    images = faces[:5].copy()
+    images[[1, 3]] = 128  # 2.png and 4.png: no face to find
+    _save_faces(tmp_path / "images", images, [f"{i}.png" for i in range(1, 6)])
+    np.save(tmp_path / "r.npy", np.arange(1, 6, dtype=np.float32)[:, None, None] * np.ones(
+        (1, 2, 2), np.float32))
+    pd.DataFrame({"identity": ["a", "b", "c", "d", "e"]}).to_csv(tmp_path / "l.csv", index=False)
+    args = ["import", "--images", str(tmp_path / "images"), "--responses",
+            str(tmp_path / "r.npy"), "--labels", str(tmp_path / "l.csv"), "--detect-landmarks"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(tmp_path / "all.nwb")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: --detect-landmarks: no face found in 2 of 5 images: 2, 4;")
+    assert "--skip-undetected" in err and not (tmp_path / "all.nwb").exists()
+
+    out = tmp_path / "found.nwb"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(out), "--skip-undetected"])
+    assert exit_info.value.code == 0
+    captured = capsys.readouterr()
+    assert ("left out 2 of 5 images where no face was found (--skip-undetected), with their "
+            "response rows: 2, 4") in captured.err
+    with Recording.open(out) as rec:
+        assert rec.stimulus_ids == ["1", "3", "5"]
+        np.testing.assert_array_equal(rec.images[:], faces[[0, 2, 4]])
+        assert rec.responses.values[:, 0, 0].tolist() == [1.0, 3.0, 5.0]
+        assert rec.stimuli["identity"].tolist() == ["a", "c", "e"]
+        np.testing.assert_array_equal(rec.landmarks[:, 0, 0], [0.0, 2.0, 4.0])
+        assert rec.metadata.session_description.endswith(
+            "left out at import, no face found (--skip-undetected): 2, 4")
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[:-1], "--out", str(tmp_path / "x.nwb"), "--skip-undetected"])
+    assert exit_info.value.code == 2
+    assert "--skip-undetected: needs --detect-landmarks" in capsys.readouterr().err
