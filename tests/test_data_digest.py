@@ -51,16 +51,16 @@ def test_content_digest_of_non_hdf5_is_an_input_error(tmp_path):
         content_sha256(p)
 
 
-def _generated(command: str, sha: str | None):
-    f = {"path": "gen.nwb", "digest": "content"}
+def _generated(params: dict, sha: str | None):
+    f = {"path": "virtual_face_patch.nwb", "digest": "content"}
     f.update({"sha256": sha} if sha else {"unverified": True})
-    return parse_manifest({"schema_version": 1, "datasets": [{
+    return parse_manifest({"schema_version": 2, "datasets": [{
         "name": "gen", "description": "d", "kind": "generated", "license": "CC0-1.0",
-        "citation": "c", "generate": {"command": command, "seed": 3}, "files": [f]}]})
+        "citation": "c", "generate": {"dataset": "virtual_face_patch", "params": params},
+        "files": [f]}]})
 
 
-CMD = ("neurofacedis simulate {dest}/gen.nwb --seed 3 --identities 2 --views 2 --neurons 3 "
-       "--repeats 2 --size 16 --overwrite")
+CMD = {"seed": 3, "identities": 2, "views": 2, "neurons": 3, "repeats": 2, "size": 16}
 
 
 def test_generated_entry_is_regenerated_and_verified(tmp_path, monkeypatch):
@@ -75,14 +75,15 @@ def test_generated_entry_is_regenerated_and_verified(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="differs from the manifest"):
         fetch_dataset("gen", dest=tmp_path / "c", manifest=_generated(CMD, "0" * 64),
                       progress=False)
-    assert not (tmp_path / "c" / "gen.nwb").exists()
+    assert not (tmp_path / "c" / "virtual_face_patch.nwb").exists()
 
 
-def test_generator_commands_are_limited():
-    with pytest.raises(InputError, match="must start with 'neurofacedis'"):
-        _generated("neurofacedis data fetch other", None)
-    with pytest.raises(InputError, match="must start with 'neurofacedis'"):
-        _generated("python -c 'import os'", None)
+def test_generator_commands_are_refused():
+    with pytest.raises(InputError, match="'generate.command' was replaced"):
+        parse_manifest({"schema_version": 1, "datasets": [{
+            "name": "gen", "description": "d", "kind": "generated", "license": "CC0-1.0",
+            "citation": "c", "generate": {"command": "python -c 'import os'", "seed": 3},
+            "files": [{"path": "gen.nwb", "unverified": True}]}]})
 
 
 @pytest.mark.slow
@@ -106,7 +107,7 @@ def test_importing_the_cli_stays_light():
 
 def test_bad_generate_command_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUROFACEDIS_CACHE", str(tmp_path / "cache"))
-    m = _generated("neurofacedis simulate {dest}/gen.nwb --no-such-option", None)
-    with pytest.raises(InputError, match="generate command failed: No such option"):
+    m = _generated({**CMD, "no_such_option": 1}, None)
+    with pytest.raises(InputError, match="unknown parameter 'no_such_option'"):
         fetch_dataset("gen", dest=tmp_path / "a", manifest=m, allow_unverified=True,
                       progress=False)

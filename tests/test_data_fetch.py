@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from functools import partial
-from http.server import HTTPServer, SimpleHTTPRequestHandler
+from http.server import (
+    BaseHTTPRequestHandler,
+    HTTPServer,
+    SimpleHTTPRequestHandler,
+    ThreadingHTTPServer,
+)
 from pathlib import Path
 
 import numpy as np
@@ -222,8 +231,9 @@ def test_http_error_is_one_line(site, tmp_path):
 
 
 def test_file_url_and_base_url(site, tmp_path):
-    res = fetch_dataset("ds", dest=tmp_path / "a", progress=False,
-                        manifest=_manifest("x", url=(site / "good.bin").as_uri()))
+    local = _manifest("x", url=(site / "good.bin").as_uri())
+    res = fetch_dataset("ds", dest=tmp_path / "a", progress=False, manifest=local,
+                        allow_local_urls=True)
     assert res.files[0].verified
     # --base-url: every file from BASE/<path>
     (site / "data").mkdir()
@@ -234,6 +244,46 @@ def test_file_url_and_base_url(site, tmp_path):
     assert server.log[0][0] == "/data/good.bin" and res.files[0].verified
     with pytest.raises(InputError, match="scheme"):
         fetch_dataset("ds", dest=tmp_path / "c", manifest=_manifest("x"), base_url="ftp://h/")
+
+
+def test_local_urls_need_allow_local_urls(site, tmp_path, capsys):
+    """Issue 18 class 4: a stranger's manifest cannot copy this machine's files."""
+    from neurofacedis.cli import main
+
+    secret = tmp_path / "secret.txt"  # stands for ~/.ssh/id_rsa or /proc/self/environ
+    secret.write_text("private key\n")
+    sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    local = _manifest("x", url=secret.as_uri(), sha256=sha, size=None)
+    with pytest.raises(InputError) as exc:
+        fetch_dataset("ds", dest=tmp_path / "a", manifest=local, progress=False)
+    msg = str(exc.value)
+    assert "\n" not in msg and "--allow-local-urls" in msg and "datasets[0].files[0].url" in msg
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(InputError, match="--allow-local-urls"):  # a file:/// mirror too
+        fetch_dataset("ds", dest=tmp_path / "b", manifest=_manifest("https://h"),
+                      base_url=site.as_uri(), progress=False)
+    assert not (tmp_path / "b").exists()
+    # the user's own manifest: the flag copies the file
+    path = tmp_path / "mine.json"
+    doc = {"schema_version": 2, "datasets": [{
+        "name": "ds", "description": "d", "kind": "images", "license": "l", "citation": "c",
+        "files": [{"path": "s.txt", "url": secret.as_uri(), "sha256": sha}]}]}
+    path.write_text(json.dumps(doc))
+    argv = ["data", "fetch", "ds", "--manifest", str(path), "--dest", str(tmp_path / "c"), "-q"]
+    with pytest.raises(SystemExit) as code:
+        main(argv)
+    assert code.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(SystemExit) as code:
+        main([*argv, "--allow-local-urls"])
+    assert code.value.code == 0 and (tmp_path / "c" / "s.txt").read_text() == "private key\n"
+    # a host in a file URL is never ignored: refused even with the flag
+    doc["datasets"][0]["files"][0]["url"] = "file://evil.example" + secret.as_posix()
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SystemExit) as code:
+        main([*argv[:-1], "--dest", str(tmp_path / "d"), "--allow-local-urls"])
+    err = capsys.readouterr().err
+    assert code.value.code == 2 and err.count("\n") == 1 and "has a host" in err
+    assert not (tmp_path / "d").exists()
 
 
 def test_request_only_dataset_explains_where_to_ask(tmp_path):
@@ -299,3 +349,235 @@ def test_pack_fetch_analyze_gives_the_same_summary(tmp_path):
     assert b.summary["recording"]["sha256"] == a.summary["recording"]["sha256"]
     assert b.summary["metrics"] == a.summary["metrics"]
     assert np.isfinite(a.summary["metrics"]["alignment"]["pca"]["alignment"])
+
+
+# ---- issue 18 class 5: downloads are bounded in size, encoding and time ----------------------
+
+BOMB_PLAIN = bytes(8 << 20)  # 8 MiB of zeros: what the gzip body expands to
+BOMB = gzip.compress(BOMB_PLAIN, compresslevel=9)  # ~8 KiB on the wire
+
+
+class _HostileHandler(BaseHTTPRequestHandler):
+    """``/bomb`` gzip-encoded, ``/bigger`` past its declared size, ``/endless`` with no size,
+    ``/trickle`` one byte a second. Each request's headers are logged on the server."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        self.server.log.append((self.path, dict(self.headers)))
+        self.send_response(200)
+        if self.path == "/bomb":
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(BOMB)))
+        elif self.path == "/trickle":
+            self.send_header("Content-Length", "1000")
+        self.end_headers()  # no Content-Length otherwise: the body ends when the socket closes
+        try:
+            if self.path == "/bomb":
+                self.wfile.write(BOMB)
+            elif self.path == "/bigger":
+                self.wfile.write(PAYLOAD * 4)
+            elif self.path == "/endless":
+                for _ in range(4096):  # 256 MiB at most, should the client never stop
+                    self.wfile.write(PAYLOAD[:65536])
+            elif self.path == "/trickle":
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(1.0)
+        except OSError:  # the client hung up: what a bounded download does
+            pass
+
+
+@contextmanager
+def serve_hostile():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
+    server.daemon_threads = True
+    server.log = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _hostile_manifest(tmp_path: Path, url: str, **file_fields) -> Path:
+    path = tmp_path / "hostile.json"
+    f = {"path": "data/x.bin", "url": url, **file_fields}
+    path.write_text(json.dumps({"schema_version": 2, "datasets": [{
+        "name": "ds", "description": "d", "kind": "images", "license": "l", "citation": "c",
+        "files": [f]}]}))
+    return path
+
+
+@pytest.mark.parametrize("case, file_fields, flags, problem", [
+    # the manifest "declares" the hash of the 8 MiB expansion: stored as sent, it cannot match
+    ("bomb", {"sha256": hashlib.sha256(BOMB_PLAIN).hexdigest()}, ("--max-size", "1048576"),
+     "gzip-encoded (stored as sent, not decoded)"),
+    ("bigger", {"sha256": SHA, "size": len(PAYLOAD)}, (), "larger than the manifest's size"),
+    ("endless", {"sha256": SHA}, ("--max-size", "1048576"),
+     "larger than the size cap (--max-size) (1048576 bytes)"),
+    ("trickle", {"sha256": SHA}, ("--timeout", "2"), "not complete within the 2 s deadline"),
+])
+def test_hostile_server_ends_in_one_line_exit_2_and_no_partial_file(
+        tmp_path, capsys, case, file_fields, flags, problem):
+    from neurofacedis.cli import main
+
+    dest = tmp_path / "dest"
+    with serve_hostile() as (server, base):
+        manifest = _hostile_manifest(tmp_path, f"{base}/{case}", **file_fields)
+        start = time.monotonic()
+        with pytest.raises(SystemExit) as exc:
+            main(["data", "fetch", "ds", "--manifest", str(manifest), "--dest", str(dest),
+                  "-q", *flags])
+        elapsed = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1, err
+    assert problem in err and "ds/data/x.bin" in err
+    assert _files(dest) == []  # no file, no .part, no temporary file
+    assert server.log[0][1].get("Accept-Encoding") == "identity"
+    assert elapsed < 15
+
+
+def test_download_reads_no_more_than_the_cap(tmp_path):
+    """The downloader stops one byte past the cap; a declared size over the cap is refused
+    before anything is requested; the default cap is 1 GiB."""
+    from neurofacedis.data.fetch import DEFAULT_MAX_SIZE, DownloadRefused, ResumableDownloader
+
+    assert DEFAULT_MAX_SIZE == 1 << 30
+    part = tmp_path / "x.part"
+    with serve_hostile() as (server, base):
+        d = ResumableDownloader(part, progress=False, max_size=100_000)
+        with pytest.raises(DownloadRefused, match="100000 bytes"):
+            d(f"{base}/endless", tmp_path / "out", None)
+        m = _hostile_manifest(tmp_path, f"{base}/endless", sha256=SHA, size=2 << 30)
+        with pytest.raises(InputError, match=r"declared size 2147483648 bytes is over the "
+                                             r"1073741824-byte cap; pass a larger max_size"):
+            fetch_dataset("ds", dest=tmp_path / "d", manifest=m, progress=False)
+        assert len(server.log) == 1 and not (tmp_path / "d").exists()
+        # the bomb arrives as its compressed bytes: nothing is decoded
+        d = ResumableDownloader(part, progress=False, max_size=1 << 20)
+        d(f"{base}/bomb", tmp_path / "bomb.gz", None)
+    assert (tmp_path / "bomb.gz").read_bytes() == BOMB and d.encoding == "gzip"
+    assert not part.exists()
+
+
+# ---- issue 18 class 3 / issue 19: generation through the dataset hook, no command line -------
+
+SMALL = {"seed": 3, "identities": 2, "views": 2, "neurons": 3, "repeats": 2, "size": 16}
+
+
+def _generated_manifest(generate, sha=None, path="virtual_face_patch.nwb") -> dict:
+    f = {"path": path, "digest": "content"}
+    f.update({"sha256": sha} if sha else {"unverified": True})
+    return {"schema_version": 2, "datasets": [{
+        "name": "gen", "description": "d", "kind": "generated", "license": "CC0-1.0",
+        "citation": "c", "generate": generate, "files": [f]}]}
+
+
+def test_generate_calls_the_registered_dataset_not_the_cli(tmp_path):
+    """data fetch regenerates through registry.dataset(name).loader; neurofacedis.cli is never
+    imported (no cli -> data -> cli cycle); the result equals the loader's own output."""
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps(_generated_manifest(
+        {"dataset": "virtual_face_patch", "params": SMALL})))
+    code = f"""
+import json, sys
+from neurofacedis.data.fetch import fetch_dataset
+from neurofacedis.data.digest import content_sha256
+from neurofacedis.registry import get_registry
+res = fetch_dataset("gen", dest={str(tmp_path / 'dest')!r}, manifest={str(manifest)!r},
+                    allow_unverified=True, progress=False)
+own = get_registry().dataset("virtual_face_patch").spec.loader({str(tmp_path / 'own')!r},
+                                                                **{SMALL!r})
+print(json.dumps([res.files[0].sha256, content_sha256(own), str(res.files[0].path),
+                  "neurofacedis.cli" in sys.modules]))
+"""
+    env = {**os.environ, "NEUROFACEDIS_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    fetched, own, path, cli_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert fetched == own and not cli_loaded
+    assert path == str((tmp_path / "dest" / "virtual_face_patch.nwb").resolve())
+    assert _files(tmp_path / "dest") == [LOCK_NAME, "virtual_face_patch.nwb"]
+
+
+def test_data_modules_import_neither_the_cli_nor_subprocess():
+    """The library never runs its own CLI or a program named by a manifest."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "neurofacedis" / "data"
+    found = []
+    for py in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(py.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{py.name}: {n}" for n in names
+                      if n in {"subprocess", "shlex"} or n.startswith("neurofacedis.cli")
+                      or (py.name != "cli.py" and n == "typer")]
+    assert found == []
+
+
+def test_old_command_manifest_is_refused_and_nothing_is_written(tmp_path, capsys):
+    """The old form could write outside the destination (`{dest}/../outside.nwb`)."""
+    from neurofacedis.cli import main
+
+    outside = tmp_path / "outside.nwb"
+    outside.write_bytes(b"the user's file")
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps(_generated_manifest({
+        "command": "neurofacedis simulate {dest}/../outside.nwb --seed 3 --identities 2 "
+                   "--views 2 --neurons 3 --repeats 2 --size 16 --overwrite", "seed": 3})))
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "fetch", "gen", "--manifest", str(manifest), "--dest",
+              str(tmp_path / "dest"), "--allow-unverified", "-q"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "datasets[0].generate (gen): 'generate.command' was replaced" in err
+    assert "generate: {dataset: virtual_face_patch, params: {seed: 0" in err
+    assert outside.read_bytes() == b"the user's file" and not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("generate, problem", [
+    ({"dataset": "virtual_face_patc"},
+     "generate.dataset: unknown dataset 'virtual_face_patc'; did you mean 'virtual_face_patch'?"),
+    ({"dataset": "virtual_face_patch", "params": {"out": "/tmp/x.nwb"}},
+     "generate.params.out: unknown parameter 'out' of dataset 'virtual_face_patch'"),
+    ({"dataset": "virtual_face_patch", "params": {"identities": "75"}},
+     "generate.params.identities: expected int, got str '75'"),
+    ({"dataset": "virtual_face_patch", "params": {"identities": True}},
+     "generate.params.identities: expected int, got bool True"),
+    ({"dataset": "virtual_face_patch", "params": {"rgb": 1}},
+     "generate.params.rgb: expected bool, got int 1"),
+])
+def test_generator_and_params_are_checked_before_anything_is_written(tmp_path, generate,
+                                                                      problem):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(_generated_manifest(generate)))
+    with pytest.raises(InputError) as exc:
+        fetch_dataset("gen", dest=tmp_path / "dest", manifest=path, allow_unverified=True,
+                      progress=False)
+    assert str(exc.value).startswith(f"{path}: gen: {problem}"), str(exc.value)
+    assert "\n" not in str(exc.value) and not (tmp_path / "dest").exists()
+
+
+def test_generated_files_are_checked_before_they_reach_the_destination(tmp_path):
+    """Files the generator did not write, or with another digest, leave dest as it was."""
+    gen = {"dataset": "virtual_face_patch", "params": SMALL}
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("mine")
+    m = parse_manifest(_generated_manifest(gen, path="other.nwb"))
+    with pytest.raises(InputError, match="'virtual_face_patch' did not write this file "
+                                         r"\(it wrote: virtual_face_patch.nwb\)"):
+        fetch_dataset("gen", dest=dest, manifest=m, allow_unverified=True, progress=False)
+    assert _files(dest) == ["keep.txt"]
+    m = parse_manifest(_generated_manifest(gen, sha="0" * 64))
+    with pytest.raises(InputError, match="differs from the manifest's 0000"):
+        fetch_dataset("gen", dest=dest, manifest=m, progress=False)
+    assert _files(dest) == ["keep.txt"] and sorted(p.name for p in dest.iterdir()) == [
+        "keep.txt"]

@@ -54,9 +54,43 @@ def test_shipped_manifest_has_the_generated_demo_with_a_hash():
     demo = [d for d in m.datasets if d.kind == "generated"]
     assert len(demo) == 1
     (d,) = demo
-    assert d.generate is not None and "simulate" in d.generate.command
-    assert f"--seed {d.generate.seed} " in d.generate.command
+    assert d.generate is not None and d.generate.dataset == "virtual_face_patch"
+    assert d.generate.params == {"seed": 0, "identities": 75, "views": 8, "neurons": 100,
+                                 "repeats": 5}
     assert d.files and all(f.sha256 and len(f.sha256) == 64 for f in d.files)
+
+
+def _generated(generate) -> dict:
+    doc = _doc(digest="content")
+    doc["datasets"][0].update(kind="generated", generate=generate)
+    return doc
+
+
+def test_generate_is_structured_and_checked_by_the_schema():
+    g = parse_manifest(_generated({"dataset": "virtual_face_patch",
+                                   "params": {"seed": 3, "axis_fraction": 0.5, "rgb": True}}))
+    assert g.datasets[0].generate.params == {"seed": 3, "axis_fraction": 0.5, "rgb": True}
+    for bad, where in [
+        ({"dataset": "../x"}, "generate.dataset"),
+        ({"dataset": "virtual_face_patch", "params": {"seed": [1, 2]}}, "generate.params.seed"),
+        ({"dataset": "virtual_face_patch", "params": {"out": {"path": "/etc"}}},
+         "generate.params.out"),
+        ({"dataset": "virtual_face_patch", "output": "/tmp/x.nwb"}, "generate.output"),
+        ({"params": {"seed": 0}}, "generate.dataset"),
+    ]:
+        with pytest.raises(InputError) as exc:
+            parse_manifest(_generated(bad), file="m.yaml")
+        assert "\n" not in str(exc.value) and where in str(exc.value), (bad, str(exc.value))
+
+
+def test_old_generate_command_says_what_replaced_it():
+    old = {"command": "neurofacedis simulate {dest}/x.nwb --seed 0 --overwrite", "seed": 0}
+    with pytest.raises(InputError) as exc:
+        parse_manifest(_generated(old), file="m.yaml")
+    text = str(exc.value)
+    assert "\n" not in text and text.startswith("m.yaml: datasets[0].generate (ds): ")
+    assert "'generate.command' was replaced" in text
+    assert "generate: {dataset: virtual_face_patch, params: {seed: 0" in text
 
 
 @pytest.mark.parametrize(
@@ -92,6 +126,13 @@ def test_url_schemes_are_limited(url):
 @pytest.mark.parametrize("url", ["https://h/x.nwb", "http://127.0.0.1:8000/x", "file:///tmp/x"])
 def test_allowed_urls(url):
     assert parse_manifest(_doc(url=url)).datasets[0].files[0].url == url
+
+
+@pytest.mark.parametrize("url", ["file://host/etc/passwd", "file://localhost/etc/passwd",
+                                 "file://evil.example/x.nwb"])
+def test_file_urls_with_a_host_are_refused(url):
+    with pytest.raises(InputError, match="has a host"):
+        parse_manifest(_doc(url=url))
 
 
 def test_hash_or_unverified():
@@ -134,7 +175,7 @@ def test_unknown_keys_generated_rules_and_duplicates():
     with pytest.raises(InputError, match="needs 'generate'"):
         parse_manifest(doc)
     doc["datasets"][0]["generate"] = {"command": "rm -rf /", "seed": 0}
-    with pytest.raises(InputError, match="must start with 'neurofacedis'"):
+    with pytest.raises(InputError, match="'generate.command' was replaced"):
         parse_manifest(doc)
     doc = _doc()
     doc["datasets"].append(dict(doc["datasets"][0]))

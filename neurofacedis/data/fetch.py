@@ -5,8 +5,17 @@ file that fails its check never appears), with :class:`ResumableDownloader`, a p
 downloader that resumes an interrupted transfer from a ``.part`` file with an HTTP Range
 request and shows a rich progress bar. Files already present with the right hash are not
 downloaded again; the default destination is the user cache (see
-:func:`neurofacedis.cache.default_cache_dir`). ``generated`` datasets are regenerated with
-their ``neurofacedis`` command and checked against the manifest's digest.
+:func:`neurofacedis.cache.default_cache_dir`). ``generated`` datasets are regenerated through
+the dataset hook (:mod:`neurofacedis.data.generate`: a registered
+:class:`~neurofacedis.specs.DatasetSpec`, never a command line) and checked against the
+manifest's digest.
+
+A manifest may come from a stranger, so every download is bounded: only ``https``/``http``
+URLs are fetched (``file:///`` only with ``allow_local_urls``); at most the manifest's declared
+size, else ``max_size`` (:data:`DEFAULT_MAX_SIZE`) bytes are read; the body is asked for and
+stored as sent (``Accept-Encoding: identity``, never decoded, so a compressed body cannot
+expand); and each file must arrive within ``timeout`` seconds overall (not per read). A
+download refused for size or time leaves no partial file.
 
 Every fetch writes ``neurofacedis-data.lock.json`` in the destination: the sha256 seen for
 each file, which is how an ``unverified`` entry (fetched only with ``allow_unverified``)
@@ -18,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from neurofacedis.data.manifest import (
+    LOCAL_SCHEMES,
     DatasetEntry,
     FileEntry,
     Manifest,
@@ -37,7 +47,10 @@ from neurofacedis.data.manifest import (
 from neurofacedis.errors import InputError
 
 __all__ = [
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_TIMEOUT",
     "LOCK_NAME",
+    "DownloadRefused",
     "FetchedFile",
     "FetchResult",
     "ResumableDownloader",
@@ -49,6 +62,15 @@ __all__ = [
 
 #: Name of the lock file written into every fetch destination.
 LOCK_NAME = "neurofacedis-data.lock.json"
+
+#: Bytes read for a file whose size the manifest does not declare (``max_size``; 1 GiB).
+DEFAULT_MAX_SIZE = 1 << 30
+
+#: Seconds one file may take to download, overall (``timeout``; one hour).
+DEFAULT_TIMEOUT = 3600.0
+
+#: Longest wait for one read from the server (never beyond the file's deadline).
+READ_TIMEOUT = 30.0
 
 _CHUNK = 1 << 16
 
@@ -90,14 +112,18 @@ class FetchResult:
     notes: tuple[str, ...] = field(default=())
 
 
+class DownloadRefused(ValueError):
+    """A download stopped by a bound (size cap, deadline); its partial file is removed."""
+
+
 class ResumableDownloader:
-    """A pooch downloader for ``http``, ``https`` and ``file`` URLs that can resume.
+    """A bounded pooch downloader for ``http``, ``https`` and ``file`` URLs that can resume.
 
     Bytes go to ``partial`` (kept when the connection breaks, so the next call sends
     ``Range: bytes=N-`` and appends); when complete, ``partial`` is moved onto pooch's
     temporary output file, which pooch hash-checks before renaming it into place. A server
-    that ignores the Range header (200 instead of 206) makes it start over. ``max_size``
-    stops a response that is larger than the manifest says.
+    that ignores the Range header (200 instead of 206) makes it start over. The body is
+    requested with ``Accept-Encoding: identity`` and stored exactly as sent (never decoded).
 
     Parameters
     ----------
@@ -106,9 +132,11 @@ class ResumableDownloader:
     progress
         Show a rich progress bar on stderr.
     max_size
-        Refuse more bytes than this (the manifest's ``size``), or None.
+        Never read more than this many bytes (the manifest's ``size``, else a cap); a larger
+        body is refused and its partial file removed. None: no cap (not used by fetch).
     timeout
-        Seconds to wait for the server to connect or send data.
+        Seconds the whole file may take (an overall deadline, not per read); past it the
+        download is refused and its partial file removed.
     """
 
     def __init__(
@@ -116,22 +144,28 @@ class ResumableDownloader:
         partial: Path,
         *,
         progress: bool = True,
-        max_size: int | None = None,
-        timeout: float = 30.0,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        timeout: float = DEFAULT_TIMEOUT,
         label: str = "",
+        size_hint: str = "the size cap",
     ) -> None:
         self.partial = Path(partial)
         self.progress = progress
         self.max_size = max_size
         self.timeout = timeout
         self.label = label or self.partial.name.removesuffix(".part")
+        self.size_hint = size_hint
         #: Offsets this downloader resumed from (for tests and logs).
         self.resumed_from: list[int] = []
+        #: The Content-Encoding the server sent (stored as sent, not decoded).
+        self.encoding = "identity"
+        self._deadline = float("inf")
 
     def __call__(self, url: str, output_file: Any, pooch: Any, check_only: bool = False) -> bool:
         """Download ``url`` into ``output_file`` (pooch's downloader protocol)."""
         if check_only:
             return self._exists(url)
+        self._deadline = time.monotonic() + self.timeout
         if urlsplit(url).scheme == "file":
             self._copy_file(url)
         else:
@@ -145,9 +179,37 @@ class ResumableDownloader:
             self.partial.unlink()
         return True
 
+    # -- bounds ----------------------------------------------------------------------------
+
+    def _left(self) -> float:
+        return self._deadline - time.monotonic()
+
+    def _check_deadline(self) -> None:
+        if self._left() <= 0:
+            self.partial.unlink(missing_ok=True)
+            raise DownloadRefused(
+                f"not complete within the {self.timeout:g} s deadline (timeout, --timeout); "
+                "partial download removed"
+            )
+
+    def _check_size(self, n: int) -> None:
+        if self.max_size is not None and n > self.max_size:
+            self.partial.unlink(missing_ok=True)
+            raise DownloadRefused(
+                f"download is larger than {self.size_hint} ({self.max_size} bytes); "
+                "partial download removed"
+            )
+
+    def _room(self, done: int) -> int:
+        """Bytes to ask for next: one past the cap at most, so a larger body is seen."""
+        if self.max_size is None:
+            return _CHUNK
+        return max(1, min(_CHUNK, self.max_size + 1 - done))
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _bar(self, total: int | None, done: int):
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -155,55 +217,61 @@ class ResumableDownloader:
             TextColumn,
             TransferSpeedColumn,
         )
-
-        from neurofacedis.cli import console
+        from rich.text import Text
 
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
-            console=console(stderr=True),
+            console=Console(stderr=True),
             disable=not self.progress,
             transient=True,
         )
-        task = bar.add_task(self.label, total=total, completed=done)
+        task = bar.add_task(Text(self.label), total=total, completed=done)
         return bar, task
-
-    def _check_size(self, n: int) -> None:
-        if self.max_size is not None and n > self.max_size:
-            self.partial.unlink(missing_ok=True)
-            raise ValueError(f"download is larger than the manifest's size ({self.max_size} bytes)")
 
     def _exists(self, url: str) -> bool:
         if urlsplit(url).scheme == "file":
             return Path(unquote(urlsplit(url).path)).is_file()
         import requests
 
-        with requests.head(url, timeout=self.timeout, allow_redirects=True) as r:
+        headers = {"Accept-Encoding": "identity"}
+        timeout = min(READ_TIMEOUT, self.timeout)
+        with requests.head(url, headers=headers, timeout=timeout, allow_redirects=True) as r:
             return r.ok
 
     def _copy_file(self, url: str) -> None:
         src = Path(unquote(urlsplit(url).path))
         if not src.is_file():
             raise FileNotFoundError(f"no such file: {src}")
-        total = src.stat().st_size
-        self._check_size(total)
+        self._check_size(src.stat().st_size)
         self.partial.parent.mkdir(parents=True, exist_ok=True)
-        bar, task = self._bar(total, 0)
+        bar, task = self._bar(src.stat().st_size, 0)
+        done = 0
         with bar, open(src, "rb") as fin, open(self.partial, "wb") as fout:
-            while chunk := fin.read(_CHUNK):
+            while chunk := fin.read(self._room(done)):
                 fout.write(chunk)
+                done += len(chunk)
                 bar.advance(task, len(chunk))
+                self._check_size(done)
+                self._check_deadline()
 
     def _http(self, url: str) -> None:
         import requests
 
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         for _attempt in range(2):
+            self._check_deadline()
             have = self.partial.stat().st_size if self.partial.exists() else 0
-            headers = {"Range": f"bytes={have}-"} if have else {}
-            with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
+            if self.max_size is not None and have > self.max_size:
+                self.partial.unlink()
+                have = 0
+            headers = {"Accept-Encoding": "identity"}
+            if have:
+                headers["Range"] = f"bytes={have}-"
+            wait = max(0.01, min(READ_TIMEOUT, self._left()))
+            with requests.get(url, headers=headers, stream=True, timeout=wait) as r:
                 if have and r.status_code == 416:  # partial is stale or already complete
                     self.partial.unlink()
                     continue
@@ -213,24 +281,45 @@ class ResumableDownloader:
                     self.resumed_from.append(have)
                 else:
                     mode, have = "wb", 0
+                self.encoding = r.headers.get("Content-Encoding", "identity") or "identity"
                 length = r.headers.get("Content-Length")
                 total = have + int(length) if length and length.isdigit() else None
                 if total is not None:
                     self._check_size(total)
-                bar, task = self._bar(total, have)
-                done = have
-                with bar, open(self.partial, mode) as fh:
-                    for chunk in r.iter_content(chunk_size=_CHUNK):
-                        fh.write(chunk)
-                        done += len(chunk)
-                        self._check_size(done)
-                        bar.advance(task, len(chunk))
+                done = self._stream(r, mode, have, total)
                 if total is not None and done < total:
                     raise requests.exceptions.ConnectionError(
                         f"connection closed after {done} of {total} bytes"
                     )
             return
         raise ValueError("server refused the byte range twice")
+
+    def _stream(self, response: Any, mode: str, have: int, total: int | None) -> int:
+        """Copy the raw (undecoded) body to ``partial`` within the bounds; bytes now held."""
+        import requests
+        import urllib3
+
+        raw = response.raw
+        read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, no waiting
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        bar, task = self._bar(total, have)
+        done = have
+        with bar, open(self.partial, mode) as fh:
+            while True:
+                self._check_deadline()
+                if sock is not None:  # a silent server may not outlast the deadline
+                    sock.settimeout(max(0.01, min(READ_TIMEOUT, self._left())))
+                try:
+                    chunk = read(self._room(done), decode_content=False)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    self._check_deadline()
+                    raise requests.exceptions.ConnectionError(str(exc)) from None
+                if not chunk:
+                    return done
+                fh.write(chunk)
+                done += len(chunk)
+                self._check_size(done)
+                bar.advance(task, len(chunk))
 
 
 def _range_start(response: Any) -> int | None:
@@ -303,6 +392,9 @@ def fetch_dataset(
     allow_unverified: bool = False,
     base_url: str | None = None,
     progress: bool = True,
+    allow_local_urls: bool = False,
+    max_size: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> FetchResult:
     """Download (or regenerate) dataset ``name`` into ``dest`` and check every file's hash.
 
@@ -321,16 +413,31 @@ def fetch_dataset(
         dataset was uploaded).
     progress
         Show progress bars.
+    allow_local_urls
+        Copy ``file:///`` URLs (files of this machine); for your own manifest only. Without
+        it only ``https`` and ``http`` are fetched.
+    max_size
+        Most bytes read for a file whose size the manifest does not declare (default
+        :data:`DEFAULT_MAX_SIZE`, 1 GiB); a declared size above it is refused before download.
+    timeout
+        Seconds each file may take overall (default :data:`DEFAULT_TIMEOUT`).
 
     Raises
     ------
     InputError
-        Unknown or unsafe names/paths, unverified files without ``allow_unverified``, data
-        that must be requested, download failures, or a hash mismatch (the file is removed).
+        Unknown or unsafe names/paths, a local URL without ``allow_local_urls``, unverified
+        files without ``allow_unverified``, data that must be requested, an unknown generator
+        or parameter, download failures, a size or time bound exceeded, or a hash mismatch
+        (the file is removed).
     """
+    source = None if isinstance(manifest, Manifest) or manifest is None else Path(manifest)
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     entry = m.get(name)
     dest = Path(dest) if dest is not None else default_data_dir(entry.name)
+    cap = DEFAULT_MAX_SIZE if max_size is None else max_size
+    if cap < 1 or not timeout > 0:
+        what = "max_size (--max-size)" if cap < 1 else "timeout (--timeout)"
+        raise InputError(f"{what} must be positive", obj=what.split()[0])
     if base_url is not None:
         try:
             check_url(base_url)
@@ -345,7 +452,7 @@ def fetch_dataset(
         )
     if not entry.files:
         raise InputError("the manifest lists no files for this dataset", obj=entry.name)
-    # Check every destination before writing anything.
+    # Check every destination, URL and generator before writing anything.
     targets = [(f, safe_join(dest, f.path)) for f in entry.files]
     unverified = [f for f in entry.files if f.sha256 is None]
     if unverified and not allow_unverified:
@@ -354,18 +461,26 @@ def fetch_dataset(
             "--allow-unverified to fetch them and record the hash seen",
             obj=f"{entry.name}/{unverified[0].path}",
         )
+    generator = None
+    if entry.kind == "generated":
+        from neurofacedis.data.generate import resolve_generator
+
+        generator = resolve_generator(entry, file=source)
+    else:
+        _check_sources(m, entry, base_url, allow_local_urls, cap, source)
     if dest.exists() and not dest.is_dir():
         raise InputError("destination is not a folder", file=dest)
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with _dest_lock(dest):
-            if entry.kind == "generated":
-                fetched = _generate(entry, dest, targets)
+            if generator is not None:
+                fetched = _generate(entry, generator, dest, targets)
             else:
                 locked = read_lock(dest)["datasets"].get(entry.name, {}).get("files", {})
+                bounds = {"cap": cap, "timeout": timeout, "progress": progress}
                 fetched = [
-                    _fetch_one(entry, f, target, dest, base_url, progress, locked.get(f.path))
+                    _fetch_one(entry, f, target, base_url, bounds, locked.get(f.path))
                     for f, target in targets
                 ]
             lock_file = _write_lock(dest, entry.name, fetched)
@@ -381,13 +496,42 @@ def fetch_dataset(
     return FetchResult(entry.name, dest, tuple(fetched), lock_file, notes)
 
 
+def _check_sources(
+    m: Manifest,
+    entry: DatasetEntry,
+    base_url: str | None,
+    allow_local_urls: bool,
+    cap: int,
+    source: Path | None,
+) -> None:
+    """Refuse local URLs (unless allowed) and declared sizes over the cap, before any write."""
+    index = m.datasets.index(entry)
+    for j, f in enumerate(entry.files):
+        url = entry.url_for(f, base_url)
+        where = f"datasets[{index}].files[{j}]"
+        if url is not None and urlsplit(url).scheme in LOCAL_SCHEMES and not allow_local_urls:
+            obj = "--base-url" if base_url is not None else f"{where}.url ({entry.name})"
+            raise InputError(
+                f"{urlsplit(url).scheme} URL {url!r} reads a file of this machine; refused "
+                "(for your own manifest pass allow_local_urls=True, --allow-local-urls)",
+                file=source,
+                obj=obj,
+            )
+        if f.size is not None and f.size > cap:
+            raise InputError(
+                f"declared size {f.size} bytes is over the {cap}-byte cap; pass a larger "
+                "max_size (--max-size) to fetch it",
+                file=source,
+                obj=f"{where}.size ({entry.name})",
+            )
+
+
 def _fetch_one(
     entry: DatasetEntry,
     f: FileEntry,
     target: Path,
-    dest: Path,
     base_url: str | None,
-    progress: bool,
+    bounds: dict[str, Any],
     locked: dict[str, Any] | None,
 ) -> FetchedFile:
     import pooch
@@ -404,11 +548,16 @@ def _fetch_one(
     if expected is None and f.sha256 is None and locked and locked.get("digest") == "file":
         expected = locked.get("sha256")
     downloader = ResumableDownloader(
-        target.with_name(target.name + ".part"), progress=progress, max_size=f.size, label=f.path
+        target.with_name(target.name + ".part"),
+        progress=bounds["progress"],
+        max_size=f.size if f.size is not None else bounds["cap"],
+        timeout=bounds["timeout"],
+        label=f.path,
+        size_hint="the manifest's size" if f.size is not None else "the size cap (--max-size)",
     )
     logger = pooch.get_logger()
     level = logger.level
-    if not progress:  # quiet: no "Downloading data from ..." line either
+    if not bounds["progress"]:  # quiet: no "Downloading data from ..." line either
         logger.setLevel("WARNING")
     try:
         pooch.retrieve(
@@ -422,8 +571,14 @@ def _fetch_one(
     except ValueError as exc:
         _remove_if_bad(target, expected)
         seen = str(exc).split("but got ")[-1].split(".")[0] if "but got" in str(exc) else ""
+        encoded = (
+            f"; the server sent it {downloader.encoding}-encoded (stored as sent, not decoded)"
+            if downloader.encoding != "identity"
+            else ""
+        )
         problem = (
-            f"sha256 mismatch (expected {expected}, got {seen}); file refused and removed"
+            f"sha256 mismatch (expected {expected}, got {seen}){encoded}; file refused and "
+            "removed"
             if seen
             else f"download refused: {exc}"
         )
@@ -466,46 +621,41 @@ def _remove_if_bad(target: Path, expected: str | None) -> None:
 
 
 def _generate(
-    entry: DatasetEntry, dest: Path, targets: list[tuple[FileEntry, Path]]
+    entry: DatasetEntry, generator: Any, dest: Path, targets: list[tuple[FileEntry, Path]]
 ) -> list[FetchedFile]:
-    """Regenerate a ``generated`` dataset in-process and check it against the manifest."""
-    gen = entry.generate
-    if gen is None:  # DatasetEntry validation makes this unreachable
-        raise InputError("no 'generate' section", obj=entry.name)
-    done = []
-    if all(t.exists() for _, t in targets):
-        done = [(f, t, _digest(t, f.digest)) for f, t in targets]
-    if not done or any(f.sha256 is not None and h != f.sha256 for f, _, h in done):
-        from neurofacedis.cli import app
+    """Regenerate a ``generated`` dataset through its registered loader; check and move it.
 
-        words = [w.replace("{dest}", str(dest)) for w in shlex.split(gen.command)]
-        try:
-            code = app(args=words[1:], standalone_mode=False)
-        except Exception as exc:
-            # click usage errors (typer >= 0.2x vendors click, so match by behaviour)
-            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
-                raise
-            raise InputError(
-                f"generate command failed: {exc.format_message()}", obj=entry.name
-            ) from None
-        if isinstance(code, int) and code:
-            raise InputError(f"generate command exited with {code}", obj=entry.name)
+    Files already in place with the manifest's digest are kept. Otherwise the loader writes
+    into a temporary folder inside ``dest`` (:func:`~neurofacedis.data.generate.run_generator`);
+    each expected file is checked there and only then moved onto its target, so a mismatch
+    leaves ``dest`` as it was.
+    """
+    from neurofacedis.data.generate import discard, run_generator
+
+    if all(t.is_file() for _, t in targets):
+        done = [(f, t, _digest(t, f.digest)) for f, t in targets]
+        if all(f.sha256 is None or h == f.sha256 for f, _, h in done):
+            return [_fetched(f, t, h) for f, t, h in done]
+    work, files = run_generator(generator, dest, [f.path for f, _ in targets])
+    try:
         done = []
         for f, t in targets:
-            if not t.exists():
+            h = _digest(files[f.path], f.digest)
+            if f.sha256 is not None and h != f.sha256:
                 raise InputError(
-                    "the generate command did not write this file", file=t, obj=entry.name
+                    f"regenerated {f.digest} sha256 {h} differs from the manifest's {f.sha256} "
+                    "(different library versions?); file removed",
+                    file=t,
+                    obj=entry.name,
                 )
-            done.append((f, t, _digest(t, f.digest)))
-    out = []
-    for f, t, h in done:
-        if f.sha256 is not None and h != f.sha256:
-            t.unlink()
-            raise InputError(
-                f"regenerated {f.digest} sha256 {h} differs from the manifest's {f.sha256} "
-                "(different library versions?); file removed",
-                file=t,
-                obj=entry.name,
-            )
-        out.append(FetchedFile(t, h, t.stat().st_size, f.sha256 is not None, f.digest, None))
-    return out
+            done.append((f, t, h))
+        for f, t, _ in done:
+            t.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(files[f.path], t)
+    finally:
+        discard(work)
+    return [_fetched(f, t, h) for f, t, h in done]
+
+
+def _fetched(f: FileEntry, t: Path, h: str) -> FetchedFile:
+    return FetchedFile(t, h, t.stat().st_size, f.sha256 is not None, f.digest, None)

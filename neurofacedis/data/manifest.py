@@ -2,7 +2,9 @@
 
 ``data_manifest.yaml`` is read with ``yaml.safe_load`` and validated with pydantic models
 (unknown keys are errors, so typos surface). Every name and path is checked so that nothing
-fetched can land outside the destination folder. :func:`update_manifest` edits one entry
+fetched can land outside the destination folder. A manifest holds data only: a ``generated``
+dataset names a registered dataset plugin and its parameters (``generate: {dataset: ...,
+params: {...}}``), never a command line. :func:`update_manifest` edits one entry
 and keeps the rest of the file (comments, order) as it was, through ruamel.yaml's
 round-trip mode. The schema is documented in docs/sharing.md.
 """
@@ -19,7 +21,18 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neurofacedis.errors import InputError, UnknownNameError
 
@@ -31,7 +44,7 @@ __all__ = [
     "FileEntry",
     "Generator",
     "Source",
-    "GENERATOR_COMMANDS",
+    "LOCAL_SCHEMES",
     "default_manifest_path",
     "load_manifest",
     "update_manifest",
@@ -41,13 +54,21 @@ __all__ = [
 
 #: Version of the manifest schema this package reads and writes. Bump it (and document the
 #: change in docs/sharing.md) when a field changes meaning or becomes required.
-SCHEMA_VERSION = 1
+#: Version 2: ``generate`` names a registered dataset and its parameters (version 1 held a
+#: command line, now refused with a message saying how to write the new form).
+SCHEMA_VERSION = 2
 
 #: URL schemes a manifest may name; anything else (ftp, s3, javascript, ...) is refused.
 URL_SCHEMES = frozenset({"https", "http", "file"})
 
-#: neurofacedis sub-commands a ``generate.command`` may run.
-GENERATOR_COMMANDS = frozenset({"simulate"})
+#: Schemes that read this machine's files: fetched only with ``allow_local_urls=True``.
+LOCAL_SCHEMES = frozenset({"file"})
+
+_OLD_GENERATE = (
+    "'generate.command' was replaced by structured generation (schema version 2): write "
+    "generate: {dataset: virtual_face_patch, params: {seed: 0, identities: 75, ...}} "
+    "(see docs/sharing.md)"
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -75,7 +96,12 @@ def check_relative_path(text: str) -> str:
 
 
 def check_url(text: str) -> str:
-    """Return ``text`` if it is an http(s) URL with a host or an absolute file URL."""
+    """Return ``text`` if it is an http(s) URL with a host or an absolute ``file:///`` URL.
+
+    A file URL with a host (``file://host/path``) is refused: the host would be ignored and
+    the path read on this machine. Whether a file URL may be *fetched* is decided by
+    :func:`neurofacedis.data.fetch_dataset` (``allow_local_urls``).
+    """
     parts = urlsplit(text)
     if parts.scheme not in URL_SCHEMES:
         raise ValueError(
@@ -84,6 +110,8 @@ def check_url(text: str) -> str:
         )
     if parts.scheme in {"http", "https"} and not parts.hostname:
         raise ValueError(f"URL {text!r} has no host")
+    if parts.scheme == "file" and parts.netloc:
+        raise ValueError(f"file URL {text!r} has a host; only file:///PATH (this machine) is read")
     if parts.scheme == "file" and not parts.path.startswith("/"):
         raise ValueError(f"file URL {text!r} must be absolute (file:///...)")
     return text
@@ -158,29 +186,46 @@ class FileEntry(_Model):
         return self
 
 
-class Generator(_Model):
-    """How to regenerate a ``generated`` dataset: a neurofacedis command and its seed.
+#: A parameter value in ``generate.params``: a plain scalar (checked against the dataset's
+#: declared :class:`~neurofacedis.specs.Param` types when fetched).
+ParamValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
-    ``command`` is a ``neurofacedis`` command line (``{dest}`` stands for the destination
-    folder), run in-process by :func:`neurofacedis.data.fetch_dataset`; only the
-    ``neurofacedis`` commands in :data:`GENERATOR_COMMANDS` are allowed, so a manifest cannot
-    run arbitrary code.
+
+class Generator(_Model):
+    """How to regenerate a ``generated`` dataset: a registered dataset and its parameters.
+
+    ``dataset`` names a :class:`~neurofacedis.specs.DatasetSpec` registered through the
+    ``neurofacedis_register_datasets`` hook (``neurofacedis plugins`` lists them); ``params``
+    are its keyword parameters (scalars; unknown names and wrong types are refused when
+    fetched). The output folder is chosen by the fetcher, inside the destination: a manifest
+    names only the expected files (``files``), never where a generator writes.
     """
 
-    command: str
-    seed: int
+    dataset: str
+    params: dict[str, ParamValue] = Field(default_factory=dict)
     note: str | None = None
 
-    @field_validator("command")
+    @model_validator(mode="before")
     @classmethod
-    def _command(cls, v: str) -> str:
-        words = v.split()
-        if len(words) < 2 or words[0] != "neurofacedis" or words[1] not in GENERATOR_COMMANDS:
-            raise ValueError(
-                f"command must start with 'neurofacedis' and one of {sorted(GENERATOR_COMMANDS)}"
-            )
+    def _no_command(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "command" in data:
+            raise ValueError(_OLD_GENERATE)
+        return data
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        if not v.isidentifier():
+            raise ValueError(f"dataset {v!r} is not a registered dataset name (an identifier)")
         return v
 
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in v if not k.isidentifier()]
+        if bad:
+            raise ValueError(f"parameter name {bad[0]!r} is not an identifier")
+        return v
 
 
 class Source(_Model):
@@ -201,9 +246,10 @@ class DatasetEntry(_Model):
     """One dataset: what it is, where its files come from, how to cite it.
 
     ``kind`` is ``nwb`` (recordings), ``images`` (stimulus images) or ``generated``
-    (reproduced locally by ``generate.command``). ``access: request`` marks data behind a
-    licence agreement: fetch explains where to ask (``homepage``/``sources``) instead of
-    downloading. ``unverified: true`` marks every file of the entry as unhashed.
+    (reproduced locally by the registered dataset ``generate.dataset``). ``access: request``
+    marks data behind a licence agreement: fetch explains where to ask (``homepage``/
+    ``sources``) instead of downloading. ``unverified: true`` marks every file of the entry
+    as unhashed.
     """
 
     name: str
@@ -251,7 +297,7 @@ class DatasetEntry(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> DatasetEntry:
         if self.kind == "generated" and self.generate is None:
-            raise ValueError("a 'generated' dataset needs 'generate' (command and seed)")
+            raise ValueError("a 'generated' dataset needs 'generate' (dataset and params)")
         if self.kind != "generated" and self.generate is not None:
             raise ValueError("'generate' is only for kind 'generated'")
         if self.access == "request" and self.homepage is None and not self.sources:
