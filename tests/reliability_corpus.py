@@ -742,17 +742,48 @@ def build_corpus(root: str | Path) -> list[Case]:
     manifest("unknown-key", doc(licence="CC0"), "extra inputs are not permitted", "licence")
     manifest("schema-from-future", json.dumps({"schema_version": 99, "datasets": []}),
              "newer than this neurofacedis reads")
+    # issue 18 class 3: generation is a registered dataset and checked parameters, never a
+    # command line, and the manifest never says where anything is written
     manifest("generator-runs-shell",
              doc(kind="generated", files=[{"path": "a.nwb", "sha256": "0" * 64}],
                  generate={"command": "rm -rf /", "seed": 0}),
-             "command must start with 'neurofacedis'", "command")
+             "'generate.command' was replaced", "generate")
+    manifest("generator-nbsp-smuggled-command",
+             doc(kind="generated", files=[{"path": "a.nwb", "sha256": "0" * 64}],
+                 generate={"command": "neurofacedis simulate\u00a0x data export {dest} --zarr"
+                                      " {dest} --overwrite", "seed": 0}),
+             "'generate.command' was replaced", "generate")
+    manifest("generator-unknown-dataset",
+             doc(kind="generated", files=[{"path": "a.nwb", "sha256": "0" * 64}],
+                 generate={"dataset": "simulate", "params": {"seed": 0}}),
+             "unknown dataset 'simulate'", "generate.dataset")
+    manifest("generator-output-param",
+             doc(kind="generated", files=[{"path": "a.nwb", "sha256": "0" * 64}],
+                 generate={"dataset": "virtual_face_patch", "params": {"out": "/tmp/x.nwb"}}),
+             "unknown parameter 'out'", "generate.params.out")
+    manifest("generator-param-type",
+             doc(kind="generated", files=[{"path": "a.nwb", "sha256": "0" * 64}],
+                 generate={"dataset": "virtual_face_patch", "params": {"seed": "0; rm -rf ~"}}),
+             "expected int, got str", "generate.params.seed")
+    # issue 18 class 4: files of this machine only with --allow-local-urls; a host never ignored
+    manifest("file-url-without-allow-local-urls", doc(), "reads a file of this machine", "url")
+    manifest("file-url-with-host",
+             doc(files=[{"path": "a.nwb", "url": "file://evil.example" + payload.as_posix(),
+                         "sha256": "0" * 64}]),
+             "has a host", "url", extra=("--allow-local-urls",))
+    # issue 18 class 5: a declared size over the cap is refused before anything is requested
+    manifest("declared-size-over-cap",
+             doc(files=[{"path": "a.nwb", "url": "https://example.invalid/a.nwb",
+                         "sha256": "0" * 64, "size": 1 << 50}]),
+             "over the 1073741824-byte cap", "size")
     manifest("non-utf8", b"schema_version: 1\ndatasets:\n  - name: \xff\xfe\n",
              "cannot read manifest")
     manifest("duplicate-names", json.dumps({"schema_version": 1, "datasets": [entry(),
                                                                             entry()]}),
              "duplicate dataset names")
     # a well-formed manifest whose file does not match its hash: refused before use
-    manifest("hash-mismatch", doc(), "sha256 mismatch", "rec.nwb")
+    manifest("hash-mismatch", doc(), "sha256 mismatch", "rec.nwb",
+             extra=("--allow-local-urls",))
     cases[-1] = replace(cases[-1], file=payload.as_uri())
     manifest("base-url-ftp", doc(), "not allowed", extra=("--base-url", "ftp://example.org/"))
     cases[-1] = replace(cases[-1], file="--base-url")

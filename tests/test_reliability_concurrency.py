@@ -178,7 +178,7 @@ def test_four_fetches_into_one_destination(tmp_path):
                                     "sha256": sha(payload)}]}]}))
     dest = tmp_path / "dest"
     argv = ["data", "fetch", "shared", "--manifest", str(manifest), "--dest", str(dest), "-q",
-            "--json"]
+            "--json", "--allow-local-urls"]
     env = {**os.environ, "NEUROFACEDIS_CACHE": str(tmp_path / "user-cache")}
     done = start_together(FETCH, [argv] * 4, tmp_path, env)
     for proc, stdout, stderr in done:

@@ -3,7 +3,8 @@
 - The code base never unpickles: a scan of every Python file's syntax tree fails on pickle
   imports, ``torch.load`` without ``weights_only=True``, ``yaml.load`` without a safe loader,
   ``allow_pickle=True``, ``read_pickle``, ``eval``/``exec`` (and the docs' code on the same).
-- A manifest URL must use an allowed scheme; nothing is fetched or created otherwise.
+- A manifest URL must use an allowed scheme (https, http; file:/// only with
+  ``allow_local_urls``, never with a host); nothing is fetched or created otherwise.
 - Hashes are checked before use: a fetched file that does not match is refused and removed; a
   damaged model-cache entry is fitted again instead of loaded.
 - Plugins load only from installed entry points of the ``neurofacedis`` group.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -182,6 +184,30 @@ def test_manifest_urls_outside_the_allow_list_are_refused(tmp_path, url):
     assert not dest.exists()
 
 
+def test_file_urls_need_the_opt_in_and_never_have_a_host(tmp_path):
+    """Issue 18 class 4: a stranger's manifest cannot copy this machine's files."""
+    from neurofacedis.data import fetch_dataset
+
+    secret = tmp_path / "id_rsa"
+    secret.write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    dest = tmp_path / "dest"
+    for url in (secret.as_uri(), "file:///proc/self/environ"):
+        with pytest.raises(InputError) as err:
+            fetch_dataset("shared", manifest=_manifest(tmp_path, url, sha), dest=dest,
+                          progress=False)
+        assert "--allow-local-urls" in str(err.value) and "url" in err.value.obj
+        assert not dest.exists()
+    for url in ("file://evil.example" + secret.as_posix(), "file://localhost/etc/passwd"):
+        with pytest.raises(InputError, match="has a host"):
+            fetch_dataset("shared", manifest=_manifest(tmp_path, url, sha), dest=dest,
+                          allow_local_urls=True, progress=False)
+        assert not dest.exists()
+    res = fetch_dataset("shared", manifest=_manifest(tmp_path, secret.as_uri(), sha), dest=dest,
+                        allow_local_urls=True, progress=False)  # the user's own manifest
+    assert res.files[0].verified and (dest / "rec.nwb").read_bytes() == secret.read_bytes()
+
+
 def test_fetched_file_with_wrong_hash_is_refused_before_use(tmp_path):
     from neurofacedis.data import fetch_dataset
 
@@ -190,7 +216,7 @@ def test_fetched_file_with_wrong_hash_is_refused_before_use(tmp_path):
     dest = tmp_path / "dest"
     with pytest.raises(InputError, match="sha256 mismatch"):
         fetch_dataset("shared", manifest=_manifest(tmp_path, site.as_uri()), dest=dest,
-                      progress=False)
+                      allow_local_urls=True, progress=False)
     assert not (dest / "rec.nwb").exists() and not dest.exists()
 
 

@@ -26,9 +26,9 @@ _MANIFEST_HELP = "Manifest file (default: the one shipped with neurofacedis)."
 
 
 def _console(stderr: bool = False):
-    from neurofacedis.cli import console
+    from rich.console import Console  # not neurofacedis.cli: nothing here imports it back
 
-    return console(stderr=stderr)
+    return Console(stderr=stderr)
 
 
 @app.command("list")
@@ -79,6 +79,25 @@ def fetch(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="Download every file from URL/<path>.")
     ] = None,
+    allow_local_urls: Annotated[
+        bool,
+        typer.Option(
+            "--allow-local-urls",
+            help="Copy file:/// URLs (files of this machine); only for your own manifest.",
+        ),
+    ] = False,
+    max_size: Annotated[
+        int | None,
+        typer.Option(
+            "--max-size", min=1,
+            help="Most bytes read for a file whose size the manifest does not declare "
+            "[default: 1 GiB]; a larger declared size is refused.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.001, help="Seconds each file may take, overall."),
+    ] = 3600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the fetched files as JSON.")
@@ -94,6 +113,9 @@ def fetch(
         allow_unverified=allow_unverified,
         base_url=base_url,
         progress=not (quiet or as_json),
+        allow_local_urls=allow_local_urls,
+        max_size=max_size,
+        timeout=timeout,
     )
     if as_json:
         typer.echo(
