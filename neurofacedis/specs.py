@@ -163,8 +163,10 @@ class MetricSpec:
 class DatasetSpec:
     """A dataset a plugin can produce.
 
-    ``loader(dest: Path, **params) -> Path`` writes an NWB recording under ``dest`` and returns
-    its path.
+    ``loader(dest: Path, **params) -> Path`` writes an NWB recording under ``dest`` (and
+    nowhere else) and returns its path. ``params`` declares every keyword it takes: a
+    manifest's ``generate: {dataset: NAME, params: {...}}`` is checked against them (names,
+    types) before ``neurofacedis data fetch`` calls the loader on a folder it chose.
     """
 
     name: str
