@@ -3,7 +3,8 @@
 Registers the model ``classifier``: a CNN trained with cross-entropy on identity (or other
 label columns, classification and regression at once), whose penultimate activations reduced
 by PCA are the latents; a lab's own pretrained network can be used instead, as is or with a
-new head (``weights=``, ``finetune=``). Held-out accuracy / RMSE per label goes into the
+new head (``weights=``, ``finetune=``; a TorchScript file is a program and loads only with
+``trust_code=true``). Held-out accuracy / RMSE per label goes into the
 model's ``provenance_extra``. See docs/models/classifier.md.
 """
 
@@ -56,7 +57,9 @@ def neurofacedis_register_models() -> list[ModelSpec]:
                 Param("holdout", 0.2, float, "fraction of training images held out for the "
                       "accuracy / RMSE report"),
                 Param("weights", "", str, "pretrained network: .safetensors state dict of the "
-                      "built-in net, or a TorchScript file"),
+                      "built-in net (or, with trust_code, a TorchScript file)"),
+                Param("trust_code", False, bool, "allow weights= to be TorchScript: a program "
+                      "that runs with your permissions when loaded; only from authors you trust"),
                 Param("finetune", False, bool, "with weights: freeze them, train a new head"),
                 Param("augment", True, bool, "random shifts and brightness jitter in training"),
                 Param("device", "auto", str, "auto = CUDA when present",

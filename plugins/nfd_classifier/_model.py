@@ -7,6 +7,12 @@ stimulus, reduced by PCA to K units, are compared with neurons. A lab's own pret
 network (safetensors state dict of the built-in architecture, or any TorchScript module) can
 replace the trained backbone, used as is or with a new head trained on top (``finetune``).
 
+A TorchScript file is a program, not weights: loading it runs code it carries (its
+``__setstate__`` can memory-map and overwrite any file the user can write). The format of
+``weights`` is read from the file's first bytes, never from its name; anything but safetensors
+is refused before it is opened by torch unless ``trust_code=true``. The path passes the input
+gate first (a regular file: a FIFO or a device is refused without being opened).
+
 Choices not fixed by the paper: four 3x3 conv-BN-ReLU-maxpool blocks with global average
 pooling, a 128-unit penultimate layer, Adam (lr 1e-3, weight decay 1e-4), batch 64, 600
 steps, light augmentation (random shifts up to 2 px, brightness/contrast jitter), regression
@@ -122,7 +128,11 @@ class FaceClassifier:
         Fraction of the training images kept out of training to report accuracy / RMSE.
     weights
         A pretrained network: ``.safetensors`` state dict of the built-in architecture, or
-        a TorchScript file (``torch.jit.save``). Empty: train from scratch.
+        (with ``trust_code``) a TorchScript file (``torch.jit.save``). Empty: train from
+        scratch.
+    trust_code
+        Allow ``weights`` (and a saved model's backbone) to be TorchScript, a program that
+        runs with the user's permissions when loaded. Off: such files are refused.
     finetune
         With ``weights``: freeze the network and train a new head (``fc`` + outputs) on the
         labels. Without it the pretrained network is used as is.
@@ -147,6 +157,7 @@ class FaceClassifier:
         size: int = 64,
         holdout: float = 0.2,
         weights: str = "",
+        trust_code: bool = False,
         finetune: bool = False,
         augment: bool = True,
         device: str = "auto",
@@ -168,7 +179,8 @@ class FaceClassifier:
             "label": str(label), "n_components": int(n_components), "layer": layer,
             "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr),
             "width": int(width), "hidden": int(hidden), "size": int(size),
-            "holdout": float(holdout), "weights": str(weights), "finetune": bool(finetune),
+            "holdout": float(holdout), "weights": str(weights), "trust_code": bool(trust_code),
+            "finetune": bool(finetune),
             "augment": bool(augment), "device": device, "threads": int(threads),
         }
         self.unit_names: list[str] = []
@@ -225,8 +237,6 @@ class FaceClassifier:
     # -- building the network -----------------------------------------------------------------
     def _build(self, x_probe: torch.Tensor, n_outputs: list[int] | None) -> None:
         """Build the network; ``n_outputs`` None: no new head (pretrained net used as is)."""
-        import torch
-
         from ._net import ConvBackbone, FaceNet, LabelHead
 
         p = self.params
@@ -238,14 +248,10 @@ class FaceClassifier:
             self._backbone = {"kind": "builtin", "width": p["width"]}
             self._net = FaceNet(backbone, head)
             return
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise InputError("weights file not found", file=path, obj=f"{_OBJ}.weights")
+        path = _code_gate(Path(weights).expanduser(), bool(p["trust_code"]))
         sha = _sha256(path)
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
+        if _weights_format(path) == "safetensors":
+            state = _load_safetensors(path)
             key = "backbone.conv1.0.weight"
             if key not in state:
                 raise InputError(f"not a state dict of the built-in network (no {key}); see "
@@ -269,11 +275,7 @@ class FaceClassifier:
             self._backbone = {"kind": "builtin", "width": width, "path": str(path),
                               "sha256": sha}
         else:
-            try:
-                backbone = torch.jit.load(str(path), map_location=x_probe.device)
-            except Exception as exc:  # torch raises RuntimeError / ValueError variously
-                raise InputError(f"not a TorchScript file ({type(exc).__name__})", file=path,
-                                 obj=f"{_OBJ}.weights") from None
+            backbone = _load_torchscript(path, bool(p["trust_code"]), x_probe.device)
             self._gray_to_rgb = False
             out_dim = self._probe(backbone, x_probe[:2], path)
             head = LabelHead(out_dim, p["hidden"], n_outputs) if n_outputs is not None else None
@@ -322,7 +324,7 @@ class FaceClassifier:
 
         net = self._net
         net.eval()
-        device = next(iter(net.state_dict().values())).device
+        device = _net_device(net)
         outs = []
         with torch.no_grad():
             for start in range(0, len(x), batch):
@@ -559,7 +561,7 @@ class FaceClassifier:
 
         net = self._net
         net.eval()
-        device = next(iter(net.state_dict().values())).device
+        device = _net_device(net)
         outs: list[list[np.ndarray]] = [[] for _ in self._targets]
         with torch.no_grad():
             for start in range(0, len(x), 256):
@@ -620,7 +622,6 @@ class FaceClassifier:
 
     def load(self, directory: Path) -> None:
         """Restore what :meth:`save` wrote (re-reading a TorchScript backbone, hash-checked)."""
-        import torch
         from safetensors.numpy import load_file as load_numpy
         from safetensors.torch import load_file
 
@@ -637,7 +638,8 @@ class FaceClassifier:
             raise InputError(f"not a saved classifier ({config.get('format')!r})",
                              file=directory)
         # where this process computes, not where the model was fitted (cuda -> a CPU machine)
-        here = {k: self.params[k] for k in ("device", "threads") if k in self.params}
+        here = {k: self.params[k] for k in ("device", "threads", "trust_code")
+                if k in self.params}
         self.params = {**config["params"], **here}
         self._channels = int(config["channels"])
         info = config["backbone"]
@@ -646,11 +648,11 @@ class FaceClassifier:
             backbone: Any = ConvBackbone(self._channels, int(info["width"]))
             self._gray_to_rgb = False
         else:
-            path = Path(info["path"])
-            if not path.is_file() or _sha256(path) != info["sha256"]:
+            path = _code_gate(Path(info["path"]), bool(self.params.get("trust_code")))
+            if _sha256(path) != info["sha256"]:
                 raise InputError("the TorchScript network this classifier was fitted on is "
                                  "missing or changed", file=path, obj=f"{_OBJ}.weights")
-            backbone = torch.jit.load(str(path), map_location="cpu")
+            backbone = _load_torchscript(path, bool(self.params.get("trust_code")), "cpu")
             self._gray_to_rgb = bool(info.get("gray_to_rgb", False))
         h = config["head"]
         head = None if h is None else LabelHead(h["in_features"], h["hidden"], h["outputs"])
@@ -667,6 +669,86 @@ class FaceClassifier:
         self.unit_names = [f"pc_{i:02d}" for i in range(len(self._pca["components"]))]
         self.provenance_extra = dict(config["provenance_extra"])
         self.history = {k: np.asarray(v, dtype=np.float64) for k, v in config["history"].items()}
+
+
+def _net_device(net: Any) -> torch.device:
+    """Return where a network computes (CPU for one without parameters or buffers)."""
+    import torch
+
+    first = next(iter(net.state_dict().values()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _weights_format(path: Path) -> str:
+    """Tell what a weights file holds, from its first bytes (never its name).
+
+    ``safetensors`` (an 8-byte little-endian header length, then a JSON header that fits in
+    the file), ``zip archive`` (TorchScript, or ``torch.save``'s default), ``pickle`` (older
+    ``torch.save``) or ``unknown``.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) == 9 and head[8:9] == b"{":
+        if 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size:
+            return "safetensors"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip archive"
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    return "unknown"
+
+
+def _code_gate(path: Path, trust_code: bool) -> Path:
+    """Gate a weights path: a regular file, and code-carrying formats only with trust_code.
+
+    Why: TorchScript (and pickle) files are programs; ``torch.jit.load`` runs what they
+    carry. The check reads 9 bytes with plain ``open`` after the input gate, nothing else.
+    """
+    from neurofacedis._inputs import check_input_path
+
+    path = check_input_path(path, what=f"{_OBJ}.weights")
+    kind = _weights_format(path)
+    if kind == "safetensors" or trust_code:
+        return path
+    what = "not a safetensors file" if kind == "unknown" else f"a {kind}, not a safetensors file"
+    raise InputError(
+        f"{what}: a TorchScript or pickle file is a program that runs when loaded, so it is "
+        "refused; load it only if you trust its author, with trust_code=true "
+        "(--param classifier.trust_code=true)",
+        file=path,
+        obj=f"{_OBJ}.weights",
+    )
+
+
+def _load_torchscript(path: Path, trust_code: bool, device: Any) -> Any:
+    """Load a TorchScript program: the one place it happens, only when the user opted in.
+
+    ``path`` has passed :func:`_code_gate`; the opt-in is checked again here so that no
+    caller can reach ``torch.jit.load`` without it.
+    """
+    import torch
+
+    path = _code_gate(path, trust_code)
+    if not trust_code:  # _code_gate let a safetensors file through: that is not TorchScript
+        raise InputError("a safetensors file, not a TorchScript network", file=path,
+                         obj=f"{_OBJ}.weights")
+    try:
+        return torch.jit.load(str(path), map_location=device)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError / ValueError variously
+        raise InputError(f"not a TorchScript file ({type(exc).__name__})", file=path,
+                         obj=f"{_OBJ}.weights") from None
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    """Read a safetensors state dict (plain tensors, no code); a damaged one is one line."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - SafetensorError and OSError variants
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise InputError(f"not a readable safetensors file ({first})", file=path,
+                         obj=f"{_OBJ}.weights") from None
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -194,7 +194,7 @@ def test_torchscript_backbone(small, tmp_path):
     path = tmp_path / "net.pt"
     example = model._tensor(images[:2])
     torch.jit.save(torch.jit.trace(model._net.backbone.eval(), example), str(path))
-    as_is = _model(**TINY, weights=str(path))
+    as_is = _model(**TINY, weights=str(path), trust_code=True)
     as_is.fit(images, None, seed=0, progress=_noop)
     assert as_is.provenance_extra["layer"] == "backbone"
     feats = model._activations(model._tensor(images), "backbone")
@@ -202,21 +202,24 @@ def test_torchscript_backbone(small, tmp_path):
 
     expected = PCA(n_components=6, random_state=0).fit_transform(feats)
     np.testing.assert_allclose(as_is.encode(images), expected, atol=1e-6)
-    tuned = _model(**TINY, weights=str(path), finetune=True)
+    tuned = _model(**TINY, weights=str(path), finetune=True, trust_code=True)
     tuned.fit(images, labels, seed=0, progress=_noop)
     assert tuned.provenance_extra["layer"] == "fc"
     out = tmp_path / "saved"
     out.mkdir()
     tuned.save(out)
-    loaded = _model()
+    loaded = _model(trust_code=True)
     loaded.load(out)
     np.testing.assert_array_equal(loaded.encode(images), tuned.encode(images))
+    # the loader's own opt-in decides, not the saved parameters
+    with pytest.raises(InputError, match="trust_code=true"):
+        _model().load(out)
     with pytest.raises(InputError, match="conv2 exists only"):
-        _model(**TINY, weights=str(path), layer="conv2").fit(images, None, seed=0,
-                                                             progress=_noop)
+        _model(**TINY, weights=str(path), layer="conv2", trust_code=True).fit(
+            images, None, seed=0, progress=_noop)
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(InputError, match="missing or changed"):
-        _model().load(out)
+        _model(trust_code=True).load(out)
 
 
 def test_torchscript_rgb_network_takes_grey_images(tmp_path):
@@ -226,7 +229,7 @@ def test_torchscript_rgb_network_takes_grey_images(tmp_path):
     path = tmp_path / "rgb.pt"
     torch.jit.save(torch.jit.script(net), str(path))
     images, _, _ = _faces(2, 3, size=16, seed=3)
-    model = _model(weights=str(path), size=0, n_components=3)
+    model = _model(weights=str(path), size=0, n_components=3, trust_code=True)
     model.fit(images, None, seed=0, progress=_noop)
     assert model.encode(images).shape == (6, 3)
     rgb = np.repeat(images[..., None], 3, axis=-1)
@@ -245,12 +248,18 @@ def test_clear_errors(small, tmp_path):
         _model(**TINY).fit(images, None, seed=0, progress=_noop)
     with pytest.raises(InputError, match="finetune needs weights"):
         _model(finetune=True)
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="no such file"):
         _model(weights=str(tmp_path / "nope.pt")).fit(images, None, seed=0, progress=_noop)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a network")
-    with pytest.raises(InputError, match="TorchScript"):
+    with pytest.raises(InputError, match="not a safetensors file: a TorchScript"):
         _model(weights=str(bad)).fit(images, None, seed=0, progress=_noop)
+    with pytest.raises(InputError, match="not a TorchScript file"):
+        _model(weights=str(bad), trust_code=True).fit(images, None, seed=0, progress=_noop)
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes((8).to_bytes(8, "little") + b'{"x": 1}')
+    with pytest.raises(InputError, match="not a readable safetensors file"):
+        _model(weights=str(damaged)).fit(images, None, seed=0, progress=_noop)
     with pytest.raises(InputError, match="channels"):
         model.encode(np.repeat(images[..., None], 3, axis=-1))
     with pytest.raises(InputError, match="not fitted"):
@@ -264,3 +273,81 @@ def test_passes_the_conformance_kit():
     registry = make_registry(nfd_classifier)
     z = check_model(registry.model("classifier").spec, plugin="nfd_classifier")
     assert z.shape == (24, 10) and np.isfinite(z).all()
+
+
+# ------------------------------------------------------------- weights that carry code
+
+
+def _code_carrying_torchscript(path, victim) -> None:
+    """Write a TorchScript file that overwrites ``victim`` when it is loaded (``__setstate__``).
+
+    TorchScript is a program: this one memory-maps a file the user can write and fills it.
+    """
+    import warnings
+
+    import torch
+
+    class Overwrites(torch.nn.Module):
+        def __init__(self, target: str):
+            super().__init__()
+            self.target = target
+            self.written = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1)
+
+        @torch.jit.export
+        def __getstate__(self) -> list[str]:
+            return [self.target]
+
+        @torch.jit.export
+        def __setstate__(self, state: list[str]) -> None:
+            self.target = state[0]
+            self.training = False
+            mapped = torch.from_file(self.target, shared=True, size=4, dtype=torch.uint8)
+            self.written = int(mapped.fill_(33).sum())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(Overwrites(str(victim))), str(path))
+
+
+def test_code_carrying_weights_are_refused_without_trust_code(tmp_path):
+    """A TorchScript file runs code when loaded: refused (by content, whatever its name) unless
+    trust_code=true, and the code never ran; with trust_code it loads (and its code runs)."""
+    images, _, _ = _faces(2, 3, size=16, seed=3)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"clean")
+    evil = tmp_path / "net.pt"
+    _code_carrying_torchscript(evil, victim)
+    disguised = tmp_path / "net.safetensors"
+    disguised.write_bytes(evil.read_bytes())
+    pickled = tmp_path / "legacy.pt"
+    pickled.write_bytes(b"\x80\x04K\x01.")  # a pickle stream (torch.save's legacy format)
+    for path, kind in ((evil, "zip archive"), (disguised, "zip archive"), (pickled, "pickle")):
+        with pytest.raises(InputError) as err:
+            _model(weights=str(path), size=0, n_components=2).fit(images, None, seed=0,
+                                                                   progress=_noop)
+        line = str(err.value)
+        assert "\n" not in line and kind in line and str(path) in line
+        assert "trust_code=true" in line and "--param classifier.trust_code=true" in line
+        assert err.value.obj == "classifier.weights"
+    assert victim.read_bytes() == b"clean"  # nothing was loaded, no code ran
+
+    trusted = _model(weights=str(evil), trust_code=True, size=0, n_components=2)
+    trusted.fit(images, None, seed=0, progress=_noop)
+    assert trusted.encode(images).shape == (6, 2)
+    assert victim.read_bytes() == b"!!!!n"  # the payload is live: the refusal is what stopped it
+
+
+def test_weights_must_be_a_regular_file(tmp_path):
+    import os
+
+    images, _, _ = _faces(2, 3, size=16, seed=3)
+    fifo = tmp_path / "weights.safetensors"
+    os.mkfifo(fifo)  # opening it would block forever
+    for path, problem in ((fifo, "named pipe"), (tmp_path, "a folder"),
+                          (tmp_path / "nope.pt", "no such file")):
+        with pytest.raises(InputError, match=problem):
+            _model(weights=str(path), trust_code=True).fit(images, None, seed=0,
+                                                           progress=_noop)
