@@ -217,10 +217,8 @@ class ResumableDownloader:
             TextColumn,
             TransferSpeedColumn,
         )
-        from rich.text import Text
-
         bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a file name is data, not markup
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -228,7 +226,7 @@ class ResumableDownloader:
             disable=not self.progress,
             transient=True,
         )
-        task = bar.add_task(Text(self.label), total=total, completed=done)
+        task = bar.add_task(self.label, total=total, completed=done)
         return bar, task
 
     def _exists(self, url: str) -> bool:
