@@ -154,6 +154,9 @@ def import_(
 def inspect_(
     file: Path = typer.Argument(..., help="NWB file (.nwb) or NWB Zarr folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    follow_links: bool = typer.Option(
+        False, "--follow-links", help="Read links to other files (listed with their sha256)."
+    ),
 ) -> None:
     """Show what a recording holds and nwbinspector's findings."""
     import json
@@ -161,7 +164,7 @@ def inspect_(
     from neurofacedis.inspection import inspect_file, render
     from neurofacedis.nwb._write import json_default
 
-    report = inspect_file(file)
+    report = inspect_file(file, follow_links=follow_links)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=json_default))
     else:
@@ -213,6 +216,10 @@ def analyze(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Run the grid on a running Dask cluster, e.g. tcp://HOST:8786."
     ),
+    follow_links: bool = typer.Option(
+        False, "--follow-links",
+        help="Read links to other files; summary.json records each linked file's sha256.",
+    ),
 ) -> None:
     """Fit or load models, store their latents, run the metrics, write results and a report."""
     from neurofacedis.runner import analyze as run_analysis
@@ -224,7 +231,7 @@ def analyze(
         out=out, train_images=train_images, test_fraction=test_fraction, split_by=split_by,
         split_seed=split_seed, window=win, select=select, cache_dir=cache_dir,
         use_cache=not no_cache, into=into, figures=not no_figures, quiet=quiet or as_json,
-        strict=strict, workers=workers, scheduler=scheduler,
+        strict=strict, workers=workers, scheduler=scheduler, follow_links=follow_links,
     )
     _render_summary(result.summary, as_json=as_json)
     if not result.ok:

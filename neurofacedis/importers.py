@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurofacedis._inputs import check_input_path
 from neurofacedis.errors import InputError
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def image_files(folder: str | Path) -> list[Path]:
     """
     folder = Path(folder)
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    for p in files:  # the input gate: regular files with UTF-8 names, before any is read
+        check_input_path(p, what="--images")
     files.sort(key=lambda p: (natural_key(p.name), p.name))
     problem = _order_problem([p.name for p in files])
     if problem:
@@ -155,7 +158,7 @@ def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:
     order, see :func:`image_files`; ``stim0000``... for a stack). Alpha channels are
     dropped; images must share a size.
     """
-    source = Path(source)
+    source = check_input_path(source, what="--images", folder="images")  # no FIFO, device
     if source.is_dir():
         from skimage import io
 
@@ -204,8 +207,7 @@ def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _load_array(path: Path, *, what: str, mat_var: str | None = None) -> np.ndarray:
-    if not path.is_file():
-        raise InputError("no such file", file=path)
+    path = check_input_path(path, what="")  # regular files only: no FIFO, device, folder
     suffix = path.suffix.lower()
     if suffix == ".npy":
         _check_npy_size(path)
@@ -372,9 +374,7 @@ def read_labels(path: str | Path, stimulus_ids: Sequence[str]) -> pd.DataFrame:
     """
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", file=path)
+    path = check_input_path(path, what="")  # regular files only: no FIFO, device, folder
     try:
         frame = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001

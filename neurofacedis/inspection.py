@@ -35,20 +35,23 @@ class Finding:
     message: str
 
 
-def nwbinspector_findings(path: str | Path) -> list[Finding]:
+def nwbinspector_findings(path: str | Path, *, follow_links: bool = False) -> list[Finding]:
     """Run nwbinspector (with pynwb validation for HDF5) on a file or NWB Zarr folder."""
     import nwbinspector
 
-    path = Path(path)
+    from neurofacedis._inputs import check_input_path, check_links
+
+    path = check_input_path(path, what="", folder="zarr")
     if path.is_dir():
         from neurofacedis.nwb import open_nwb
 
-        io, nwbfile = open_nwb(path)
+        io, nwbfile = open_nwb(path, follow_links=follow_links)
         try:
             messages = list(nwbinspector.inspect_nwbfile_object(nwbfile))
         finally:
             io.close()
     else:
+        check_links(path, follow_links=follow_links)  # nwbinspector would follow them
         messages = list(nwbinspector.inspect_nwbfile(nwbfile_path=str(path)))
     return [
         Finding(
@@ -75,11 +78,11 @@ def _subject(nwbfile: Any) -> dict[str, Any]:
     return {k: getattr(s, k, None) for k in ("subject_id", "species", "sex", "age")}
 
 
-def _analysis_summary(path: Path) -> dict[str, Any]:
+def _analysis_summary(path: Path, follow_links: bool = False) -> dict[str, Any]:
     from neurofacedis.nwb import MODULE, RESULTS_MODULE, open_nwb
     from neurofacedis.nwb._recording import latent_provenance
 
-    io, nwbfile = open_nwb(path)
+    io, nwbfile = open_nwb(path, follow_links=follow_links)
     try:
         module = nwbfile.processing.get(MODULE)
         objects = dict(module.data_interfaces) if module is not None else {}
@@ -106,10 +109,10 @@ def _analysis_summary(path: Path) -> dict[str, Any]:
         io.close()
 
 
-def _is_analysis(path: Path) -> bool:
+def _is_analysis(path: Path, follow_links: bool = False) -> bool:
     from neurofacedis.nwb import MODULE, RESULTS_MODULE, open_nwb
 
-    io, nwbfile = open_nwb(path)
+    io, nwbfile = open_nwb(path, follow_links=follow_links)
     try:
         if RESULTS_MODULE in nwbfile.processing:
             return True
@@ -126,18 +129,24 @@ def _is_analysis(path: Path) -> bool:
         io.close()
 
 
-def summarize(path: str | Path) -> dict[str, Any]:
+def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]:
     """Describe a recording (or an analysis.nwb) as a JSON-ready dict.
 
     A recording is read in full once (:meth:`Recording.validate`), so bad values raise
-    :class:`~neurofacedis.errors.InputError`.
+    :class:`~neurofacedis.errors.InputError`; so does a damaged chunk anywhere. Links to
+    other files are refused unless ``follow_links`` (then listed, with their sha256, under
+    ``linked_files``).
     """
+    from neurofacedis._inputs import check_input_path, damaged_objects
+    from neurofacedis.errors import InputError
     from neurofacedis.nwb import Recording
 
-    path = Path(path)
-    if _is_analysis(path):
-        return _analysis_summary(path)
-    with Recording.open(path) as rec:
+    path = check_input_path(path, what="", folder="zarr")
+    if _is_analysis(path, follow_links):  # links are checked when it opens
+        return _analysis_summary(path, follow_links)
+    for obj, problem in damaged_objects(path):  # every chunk, a block at a time
+        raise InputError(problem, file=path, obj=obj)
+    with Recording.open(path, follow_links=follow_links) as rec:
         rec.validate()
         stimuli = rec.stimuli
         factors = rec.factors
@@ -167,13 +176,14 @@ def summarize(path: str | Path) -> dict[str, Any]:
                 name: {"shape": list(da.shape), **da.attrs} for name, da in rec.latents.items()
             },
             "truth": rec.truth is not None,
+            **({"linked_files": rec.linked_files} if rec.linked_files else {}),
         }
 
 
-def inspect_file(path: str | Path) -> dict[str, Any]:
+def inspect_file(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]:
     """Summary (:func:`summarize`) plus nwbinspector's findings, as a JSON-ready dict."""
-    report = summarize(path)
-    findings = nwbinspector_findings(path)
+    report = summarize(path, follow_links=follow_links)
+    findings = nwbinspector_findings(path, follow_links=follow_links)
     report["findings"] = [asdict(f) for f in findings]
     report["serious_findings"] = sum(f.importance in SERIOUS for f in findings)
     return report

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from neurofacedis import __version__
+from neurofacedis._inputs import check_input_path
 from neurofacedis.errors import InputError, NeurofacedisError, PluginError, UnknownNameError
 from neurofacedis.progress import Reporter
 from neurofacedis.specs import MetricContext, label_columns
@@ -157,8 +158,7 @@ def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) ->
     model (the AAM and the classifier included) can be fitted on another session's stimuli.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("no such file or folder", file=path, obj="--train-images")
+    path = check_input_path(path, what="--train-images", folder="images")  # no FIFO, device
     kind = training_source_kind(path)
     if kind == "folder":
         from skimage import io
@@ -170,6 +170,7 @@ def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) ->
             raise InputError("folder holds no PNG/JPEG images", file=path, obj="--train-images")
         images = []
         for p in files:
+            check_input_path(p, what="--train-images")
             try:
                 images.append(io.imread(str(p)))
             except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
@@ -327,6 +328,7 @@ def analyze(
     console: Any = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    follow_links: bool = False,
 ) -> AnalysisResult:
     """Fit or load each model, store its latents, run the metrics and write the outputs.
 
@@ -369,6 +371,9 @@ def analyze(
         ``workers=N`` starts a LocalCluster of N one-thread processes on loopback,
         ``scheduler="tcp://HOST:PORT"`` uses a running cluster; neither = in this process.
         Results are identical; fitted models and latents travel through the model cache.
+    follow_links
+        Read the recording's links to other files (refused by default); summary.json's
+        ``recording.linked_files`` then lists each linked file and its sha256.
     """
     from neurofacedis.cache import ModelCache, cache_key
     from neurofacedis.nwb import Recording
@@ -397,12 +402,14 @@ def analyze(
 
     if workers is not None and scheduler is not None:
         raise InputError("give --workers or --scheduler, not both", obj="--workers")
+    if follow_links and (workers is not None or scheduler is not None):  # workers reopen it
+        raise InputError("runs locally only, not with --workers/--scheduler", obj="--follow-links")
     if workers is not None and int(workers) < 1:
         raise InputError(f"--workers must be >= 1, got {workers}", obj="--workers")
     recording_path = Path(recording)
     if out is not None and Path(out).exists() and not Path(out).is_dir():  # before any work
         raise InputError("exists and is not a folder", file=out, obj="--out")
-    rec = Recording.open(recording_path, window=window)
+    rec = Recording.open(recording_path, window=window, follow_links=follow_links)
     warnings: list[str] = list(registry.warnings)
     errors: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
@@ -1016,6 +1023,7 @@ def _summarise(*, rec, recording_path, jobs, results, metric_names, metric_entri
         "elapsed_seconds": round(elapsed, 2),
         "recording": {
             "path": str(recording_path), "identifier": rec.identifier, "sha256": rec.sha256(),
+            **({"linked_files": rec.linked_files} if rec.linked_files else {}),  # follow_links
             "n_stimuli": rec.n_stimuli, "n_neurons": rec.n_neurons, "n_repeats": rec.n_repeats,
             "response_source": rec.responses.attrs.get("source", ""),
             "window": list(rec.responses.attrs.get("window", [])),

@@ -808,10 +808,104 @@ def build_corpus(root: str | Path) -> list[Case]:
          str(out_file), "-q"),
         str(out_file), "not a folder"))
 
+    cases.extend(input_safety_cases(src, out, good_nwb))  # issue 18: classes 7, 8, 11-13
+
     names = [c.name for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise RuntimeError(f"duplicate case names: {sorted(dupes)}")
+    return cases
+
+
+# =========================================================================================
+# Issue 18, file-level input safety (classes 7, 8, 11, 12, 13): special files, paths that are
+# not UTF-8, links to other files, pickle codecs in Zarr, damaged compressed chunks. Each
+# refused by the input gate (neurofacedis/_inputs.py) in one line, exit 2.
+# =========================================================================================
+
+
+def input_safety_cases(src: Path, out: Path, good_nwb: Path) -> list[Case]:
+    """Write the special-file, link, codec and damaged-chunk inputs; return their cases."""
+    import h5py
+
+    from neurofacedis.data.export import export_zarr
+
+    cases: list[Case] = []
+    base = src / "input_safety"
+    base.mkdir()
+
+    def both(name: str, path: Path, problem: str, obj: str | None = None,
+             file: str | None = None) -> None:
+        shown = file if file is not None else str(path)
+        cases.append(Case(f"inspect-{name}", "input-safety", ("inspect", str(path)), shown,
+                          problem, obj))
+        cases.append(Case(f"analyze-{name}", "input-safety",
+                          ("analyze", str(path), "--model", "pca", "--metric", "alignment",
+                           "--out", str(out / f"analysis-{name}"), "-q"), shown, problem, obj))
+
+    def pack(name: str, path: Path, problem: str, obj: str | None = None) -> None:
+        cases.append(Case(f"pack-{name}", "input-safety",
+                          ("data", "pack", str(path), "--name", "shared", "--manifest",
+                           str(out / f"manifest-{name}.yaml")), str(path), problem, obj))
+
+    # 12. special files: refused from os.stat alone, never opened
+    fifo = base / "fifo.nwb"
+    os.mkfifo(fifo)
+    both("fifo", fifo, "a named pipe (fifo), not a regular file")
+    pack("fifo", fifo, "a named pipe (fifo)")
+    zero = base / "dev_zero.nwb"
+    zero.symlink_to("/dev/zero")
+    both("symlink-to-dev-zero", zero, "a character device (through a symbolic link")
+    folder = base / "images_with_fifo"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"{i}.png").write_bytes(tiny_png(4, 4))
+    os.mkfifo(folder / "2.png")
+    np.save(base / "resp3.npy", np.ones((3, 4), np.float32))
+    cases.append(Case("import-images-folder-fifo-png", "input-safety",
+                      ("import", "--images", str(folder), "--responses", str(base / "resp3.npy"),
+                       "--out", str(out / "fifo-import.nwb")),
+                      str(folder / "2.png"), "a named pipe (fifo)", "--images"))
+    # 13. a path whose bytes are not UTF-8: refused before any work, shown with escapes
+    raw_name = os.fsdecode(os.fsencode(base) + b"/rec-\xff\xfe.nwb")
+    shutil.copy(good_nwb, raw_name)
+    both("non-utf8-path", Path(raw_name), "not valid utf-8",
+         file=os.fsencode(raw_name).decode("utf-8", "backslashreplace"))
+    # 7. an HDF5 external link: refused without --follow-links; never packed
+    linked, other = base / "external_link.nwb", base / "linked_images.h5"
+    shutil.copy(good_nwb, linked)
+    where = "processing/neurofacedis/stimulus_set/images"
+    with h5py.File(linked, "r+") as f, h5py.File(other, "w") as g:
+        f.copy(f[where], g, "images")
+        del f[where]
+        f[where] = h5py.ExternalLink(other.name, "/images")
+    both("external-link", linked, "external link to linked_images.h5:/images", f"/{where}")
+    pack("external-link", linked, "never shares a file that links to others", f"/{where}")
+    # 11. one damaged gzip chunk of the image stack
+    damaged = base / "damaged_chunk.nwb"
+    shutil.copy(good_nwb, damaged)
+    with h5py.File(damaged, "r") as f:
+        info = f[where].id.get_chunk_info(3)
+    with open(damaged, "r+b") as fh:
+        fh.seek(info.byte_offset + 2)
+        body = fh.read(info.size - 4)
+        fh.seek(info.byte_offset + 2)
+        fh.write(bytes(b ^ 0x5A for b in body))
+    both("damaged-chunk", damaged, "chunk is damaged", f"/{where}")
+    pack("damaged-chunk", damaged, "validation failed", f"/{where}")
+    # 8. a Zarr array whose filter is the pickle codec; a Zarr link to another store
+    store = export_zarr(good_nwb, base / "pickle_codec.nwb.zarr")
+    meta_file = store / "units/spike_times/.zarray"
+    meta = json.loads(meta_file.read_text())
+    meta["filters"] = [{"id": "pickle", "protocol": 5}]
+    meta_file.write_text(json.dumps(meta, sort_keys=True))
+    both("zarr-pickle-codec", store, "uses the pickle codec (filter)", "/units/spike_times")
+    store = export_zarr(good_nwb, base / "zarr_link.nwb.zarr")
+    attrs_file = store / "general/extracellular_ephys/recording_site/.zattrs"
+    attrs = json.loads(attrs_file.read_text())
+    attrs["zarr_link"][0]["source"] = "../elsewhere.nwb.zarr"
+    attrs_file.write_text(json.dumps(attrs, sort_keys=True))
+    both("zarr-link", store, "zarr link to ../elsewhere.nwb.zarr", "recording_site/device")
     return cases
 
 

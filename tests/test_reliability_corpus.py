@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,11 @@ def snapshot(root: Path) -> dict[str, str]:
             out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
         for f in filenames:
             full = os.path.join(dirpath, f)
+            mode = os.lstat(full).st_mode
+            if not stat.S_ISREG(mode):  # never open a FIFO or a link to /dev/zero
+                out[os.path.relpath(full, root)] = (
+                    f"link {os.readlink(full)}" if stat.S_ISLNK(mode) else f"special {mode:o}")
+                continue
             with open(full, "rb") as fh:
                 out[os.path.relpath(full, root)] = hashlib.sha256(fh.read()).hexdigest()
     return out
@@ -73,7 +79,7 @@ def test_corpus_has_40_distinct_bad_inputs_of_every_kind(corpus):
     missing = [k for k in REQUIRED if k not in names]
     assert not missing
     commands = {c.argv[0] if c.argv[0] != "data" else " ".join(c.argv[:2]) for c in cases}
-    assert commands == {"inspect", "analyze", "import", "data fetch"}
+    assert commands == {"inspect", "analyze", "import", "data fetch", "data pack"}
     # regenerating writes the same inputs (seeded): compare the lab-format files' hashes
     again = build_corpus(root.parent / (root.name + "-again"))
     assert [c.name for c in again] == [c.name for c in cases]

@@ -157,11 +157,18 @@ def validate(
     failures_only: Annotated[
         bool, typer.Option("--failures-only", help="Hide passing checks.")
     ] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip reading every chunk of every dataset.")
+    ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option("--follow-links", help="Read links to other files (listed with sha256)."),
+    ] = False,
 ) -> None:
     """Check files with nwbinspector and the project's own checks; exit 1 on failures."""
     from neurofacedis.data.validate import render_table, validate_files
 
-    report = validate_files(files, dandi=dandi)
+    report = validate_files(files, dandi=dandi, quick=quick, follow_links=follow_links)
     if as_json:
         typer.echo(report.to_json())
     else:

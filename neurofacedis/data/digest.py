@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from neurofacedis._inputs import check_input_path, hdf5_open_error, reading
 from neurofacedis.errors import InputError
 
 __all__ = ["content_sha256", "EXCLUDED_ATTRIBUTES", "EXCLUDED_PATHS"]
@@ -45,11 +46,13 @@ def content_sha256(path: str | Path) -> str:
     """
     import h5py
 
-    path = Path(path)
+    path = check_input_path(path, what="")
     h = hashlib.sha256()
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
+        if "unable to lock file" in str(exc):
+            raise hdf5_open_error(exc, path) from None
         raise InputError(f"not a readable HDF5 file ({exc})", file=path) from None
     with f:
         _hash_group(f, f, h)
@@ -99,6 +102,11 @@ def _hash_dataset(f: Any, ds: Any, path: str, h: Any) -> None:
     _put(h, "D", path.encode())
     _put(h, "t", str(ds.shape).encode())
     _hash_attrs(f, ds, h)
+    with reading(ds):  # a damaged chunk: one line naming the file and the object
+        _hash_values(f, ds, h)
+
+
+def _hash_values(f: Any, ds: Any, h: Any) -> None:
     dt = ds.dtype
     if _is_plain(dt):
         tag = dt.newbyteorder("<").str if dt.kind in "iufc" else dt.str

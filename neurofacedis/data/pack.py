@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neurofacedis._inputs import check_input_path, check_links
 from neurofacedis.data.fetch import file_sha256
 from neurofacedis.data.manifest import (
     DatasetEntry,
@@ -132,9 +133,16 @@ def pack_files(
     if not files:
         raise InputError("no files to pack", obj="FILE")
     for f in files:
-        if not f.is_file():
-            what = "a folder (Zarr): pack the HDF5 file" if f.is_dir() else "no such file"
-            raise InputError(what, file=f)
+        if check_input_path(f, what="", folder="zarr").is_dir():
+            raise InputError("a folder (Zarr): pack the HDF5 file", file=f)
+        try:  # a shared file must be whole: links to other files are never packed
+            check_links(f, follow_links=False)
+        except InputError as exc:
+            if "links to other files" not in exc.problem:
+                raise
+            what = exc.problem.split(":")[0]
+            raise InputError(f"{what}: data pack never shares a file that links to others",
+                             file=f, obj=exc.obj) from None
     if base_url is not None:
         try:
             check_url(base_url)

@@ -6,6 +6,12 @@ latent rows, responses and latents must be finite (NaN only as a missing repeat)
 ``ndx-neurofacedis`` schema must be cached in the file with its version, and every
 ModelLatents object must carry complete provenance. Works on HDF5 files and Zarr folders.
 
+Before anything opens a file, it passes the input gate (:mod:`neurofacedis._inputs`): a FIFO,
+device or socket is refused at once; links to other files are a failing finding (and the file
+is not opened, since nwbinspector would follow them) unless ``follow_links``. Unless
+``quick``, every chunk of every dataset is read (a block at a time) and a damaged one is a
+failing finding naming the object.
+
 Severities: ``fail`` (nwbinspector CRITICAL, PYNWB_VALIDATION, ERROR and
 BEST_PRACTICE_VIOLATION; any failed project check) makes the report not ok; ``warn``
 (BEST_PRACTICE_SUGGESTION) and ``ok`` rows are shown but do not.
@@ -24,6 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from neurofacedis._inputs import (
+    check_input_path,
+    check_links,
+    damaged_objects,
+    hdf5_open_error,
+    reading,
+)
 from neurofacedis.errors import InputError
 
 __all__ = [
@@ -119,16 +132,24 @@ def cached_namespaces(path: str | Path) -> dict[str, list[str]]:
         return {} if spec is None else {k: sorted(spec[k].group_keys()) for k in spec.group_keys()}
     import h5py
 
+    if not h5py.is_hdf5(path):
+        raise InputError("not an HDF5 file (NWB files are HDF5 or Zarr)", file=path)
     try:
         f = h5py.File(path, "r")
-    except OSError:
-        raise InputError("not an HDF5 file (NWB files are HDF5 or Zarr)", file=path) from None
+    except OSError as exc:
+        raise hdf5_open_error(exc, path) from None
     with f:
         spec = f.get("specifications")
         return {} if spec is None else {k: sorted(spec[k].keys()) for k in spec.keys()}
 
 
-def validate_files(paths: Sequence[str | Path], *, dandi: bool = False) -> ValidationReport:
+def validate_files(
+    paths: Sequence[str | Path],
+    *,
+    dandi: bool = False,
+    quick: bool = False,
+    follow_links: bool = False,
+) -> ValidationReport:
     """Run nwbinspector and the project's checks on each file.
 
     Parameters
@@ -138,20 +159,59 @@ def validate_files(paths: Sequence[str | Path], *, dandi: bool = False) -> Valid
     dandi
         Use nwbinspector's ``dandi`` configuration (what ``dandi validate`` enforces before an
         upload: subject id, species, sex, ... become violations).
+    quick
+        Skip reading every chunk of every dataset (damaged chunks then go unnoticed).
+    follow_links
+        Read links to other files (listed as findings with their sha256) instead of failing.
 
     Raises
     ------
     InputError
-        A path that does not exist.
+        A path that does not exist, is not a regular file or Zarr store, or is not UTF-8.
     """
+    paths = [check_input_path(p, what="", folder="zarr") for p in paths]  # all, before work
     report = ValidationReport()
-    for p in paths:
-        path = Path(p)
-        if not path.exists():
-            raise InputError("no such file", file=path)
+    for path in paths:
+        opened = _link_findings(path, follow_links=follow_links)
+        report.findings.extend(opened)
+        if any(f.status == "fail" for f in opened):
+            continue  # links refused, or the file cannot be opened at all
         report.findings.extend(_inspector(path, dandi=dandi))
         report.findings.extend(_project_checks(path))
+        if not quick:
+            report.findings.extend(_chunk_findings(path))
     return report
+
+
+def _link_findings(path: Path, *, follow_links: bool) -> list[Finding]:
+    """Links to other files: a failure unless followed; followed ones listed with sha256."""
+    file = str(path)
+    try:
+        linked = check_links(path, follow_links=follow_links)
+    except InputError as exc:
+        if exc.problem.startswith("not an HDF5 file"):
+            return []  # nwbinspector and the project checks say so
+        check = "links" if "link" in exc.problem else "read"
+        return [Finding(file, check, "fail", exc.obj or "/", exc.problem)]
+    return [
+        Finding(file, "links", "ok", "; ".join(e["links"]), f"reads {e['path']} "
+                f"(sha256 {e['sha256']})")
+        for e in linked
+    ]
+
+
+def _chunk_findings(path: Path) -> list[Finding]:
+    """Read every chunk of every dataset; each damaged object is a failing finding."""
+    file = str(path)
+    try:
+        damaged = list(damaged_objects(path))
+    except InputError as exc:
+        return [Finding(file, "chunks", "fail", exc.obj or "/", exc.problem)]
+    except Exception as exc:  # noqa: BLE001 (a store that cannot be walked is a finding)
+        return [Finding(file, "chunks", "fail", "/", f"cannot read: {type(exc).__name__}")]
+    if not damaged:
+        return [Finding(file, "chunks", "ok", "/", "every chunk of every dataset read")]
+    return [Finding(file, "chunks", "fail", obj, problem) for obj, problem in damaged]
 
 
 def _inspector(path: Path, *, dandi: bool) -> list[Finding]:
@@ -295,7 +355,8 @@ def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
         yield finding("stimuli", False, "/", "no FaceStimulusSet or StimulusTable")
 
     for r in responses:
-        data = np.asarray(r.data[:], dtype=np.float64)
+        with reading(r.data):
+            data = np.asarray(r.data[:], dtype=np.float64)
         where = _where(r)
         if n_stim is not None:
             yield finding(
@@ -313,7 +374,8 @@ def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
                 "responses", False, "/", "no StimulusResponses and no Units + presentations"
             )
         elif n_stim is not None:
-            idx = np.asarray(pres["stimulus_index"][:])
+            with reading(pres["stimulus_index"].data):
+                idx = np.asarray(pres["stimulus_index"][:])
             ok = bool(idx.size) and idx.min() >= 0 and idx.max() < n_stim
             yield finding(
                 "presentations index stimuli",
@@ -323,7 +385,8 @@ def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
             )
 
     for lat in latents:
-        data = np.asarray(lat.data[:], dtype=np.float64)
+        with reading(lat.data):
+            data = np.asarray(lat.data[:], dtype=np.float64)
         where = _where(lat)
         if n_stim is not None:
             yield finding(

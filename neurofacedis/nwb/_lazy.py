@@ -84,7 +84,15 @@ def read_rows(dataset: Any, rows: np.ndarray | slice, rest: tuple = ()) -> np.nd
 
     HDF5 fancy indexing needs increasing unique indices, so rows are sorted and de-duplicated
     for the read and put back in the asked order afterwards; Zarr arrays use ``oindex``.
+    A read that fails (a damaged chunk) is one line naming the file and the object.
     """
+    from neurofacedis._inputs import reading
+
+    with reading(dataset):
+        return _read_rows(dataset, rows, rest)
+
+
+def _read_rows(dataset: Any, rows: np.ndarray | slice, rest: tuple) -> np.ndarray:
     if isinstance(rows, slice):
         return np.asarray(dataset[(rows, *rest)])
     if rows.size == 0:
@@ -159,7 +167,10 @@ class LazyImages:
         return out[(slice(None), *rest)] if rest else out
 
     def _frame(self, i: int) -> np.ndarray:
-        frame = np.asarray(self._per_image[i][()])  # type: ignore[index]
+        from neurofacedis._inputs import reading
+
+        with reading(self._per_image[i]):  # type: ignore[index]
+            frame = np.asarray(self._per_image[i][()])  # type: ignore[index]
         if frame.ndim == 3 and frame.shape[-1] == 4:  # RGBA: drop alpha
             frame = frame[..., :3]
         return _to_uint8(frame)

@@ -94,18 +94,29 @@ def _construct_error(exc: BaseException) -> tuple[str, str] | None:
     return where, reason
 
 
-def open_nwb(path: str | Path) -> tuple[Any, Any]:
+def open_nwb(path: str | Path, *, follow_links: bool = False) -> tuple[Any, Any]:
     """Open an NWB file (HDF5) or NWB Zarr folder read-only: ``(io, nwbfile)``.
 
+    The path passes :func:`neurofacedis._inputs.check_input_path` (a regular file or a Zarr
+    store, nothing else); a Zarr store's codecs are checked (no pickle) and links to other
+    files are refused unless ``follow_links``.
+
     Raises :class:`~neurofacedis.errors.InputError` naming the file when it is missing, not
-    HDF5/Zarr, truncated, or not NWB.
+    HDF5/Zarr, truncated, in use by another program, linked to other files, or not NWB.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", file=path)
+    io, nwbfile, _ = _open_checked(path, follow_links=follow_links)
+    return io, nwbfile
+
+
+def _open_checked(path: str | Path, *, follow_links: bool) -> tuple[Any, Any, list[dict]]:
+    """:func:`open_nwb`, also returning the linked files (``check_links``'s list)."""
+    from neurofacedis._inputs import check_input_path, check_links, hdf5_open_error
+
+    path = check_input_path(path, what="", folder="zarr")
     if path.is_dir():
         from hdmf_zarr.nwb import NWBZarrIO
 
+        linked = check_links(path, follow_links=follow_links)  # codecs checked here too
         try:
             io = NWBZarrIO(str(path), mode="r")
         except Exception as exc:  # noqa: BLE001 - any failure means "not readable"
@@ -115,15 +126,18 @@ def open_nwb(path: str | Path) -> tuple[Any, Any]:
     else:
         import h5py
 
-        if not h5py.is_hdf5(path):
+        try:
+            is_hdf5 = h5py.is_hdf5(path)
+        except OSError as exc:
+            raise hdf5_open_error(exc, path) from None
+        if not is_hdf5:
             raise InputError("not an HDF5 file (NWB files are HDF5 or Zarr)", file=path)
         try:
             with h5py.File(path, "r"):
                 pass
         except OSError as exc:
-            raise InputError(
-                f"truncated or damaged HDF5 file ({_one_line(exc)})", file=path
-            ) from None
+            raise hdf5_open_error(exc, path) from None
+        linked = check_links(path, follow_links=follow_links)
         from pynwb import NWBHDF5IO
 
         try:
@@ -145,7 +159,7 @@ def open_nwb(path: str | Path) -> tuple[Any, Any]:
         if built is not None:
             raise InputError(_one_line_text(built[1]), file=path, obj=built[0]) from None
         raise InputError(f"not a readable NWB file ({_one_line(exc)})", file=path) from None
-    return io, nwbfile
+    return io, nwbfile, linked
 
 
 @dataclass
@@ -202,6 +216,7 @@ class Recording:
         window: tuple[float, float] | None = None,
         index_column: str | None = None,
         images_name: str | None = None,
+        follow_links: bool = False,
     ) -> Recording:
         """Open a recording lazily.
 
@@ -218,20 +233,30 @@ class Recording:
         images_name
             Name of the ``Images`` container in stimulus_template when a plain file has
             several.
+        follow_links
+            Read links to other files (HDF5 external links, Zarr links) instead of refusing
+            them; every linked file and its sha256 is then in :attr:`linked_files`.
         """
         path = Path(path)
         if window is not None and not float(window[1]) > float(window[0]):
             raise InputError(
                 f"window must have stop > start, got {window}", file=path, obj="window"
             )
-        io, nwbfile = open_nwb(path)
+        io, nwbfile, linked = _open_checked(path, follow_links=follow_links)
         try:
-            return cls(
+            rec = cls(
                 path, io, nwbfile, window=window, index_column=index_column, images_name=images_name
             )
         except BaseException:
             io.close()
             raise
+        rec._linked_files = linked
+        return rec
+
+    @property
+    def linked_files(self) -> list[dict[str, Any]]:
+        """Files this recording links to (read with ``follow_links``): path, sha256, links."""
+        return list(getattr(self, "_linked_files", []))
 
     def close(self) -> None:
         """Close the underlying file."""
