@@ -295,9 +295,8 @@ def test_zarr_pickle_codec_is_refused_before_any_read(tmp_path, rec, capsys, mon
 
 
 def test_numcodecs_is_pinned_to_versions_that_refuse_pickle():
-    import tomllib
-
     import numcodecs
+    import tomllib
     from numcodecs.errors import UnsafeDecodeError
 
     deps = tomllib.loads(Path(__file__).parents[1].joinpath("pyproject.toml").read_text())
