@@ -581,3 +581,17 @@ def test_generated_files_are_checked_before_they_reach_the_destination(tmp_path)
         fetch_dataset("gen", dest=dest, manifest=m, progress=False)
     assert _files(dest) == ["keep.txt"] and sorted(p.name for p in dest.iterdir()) == [
         "keep.txt"]
+
+
+def test_progress_bar_shows_the_download(site, tmp_path, monkeypatch, capsys):
+    """With progress on, a rich bar (on a terminal) names the file and counts its bytes."""
+    monkeypatch.setenv("FORCE_COLOR", "0")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    with serve_directory(site) as (_, base):
+        m = _manifest(base, path="data/[b]good.bin")
+        res = fetch_dataset("ds", dest=tmp_path / "d", manifest=m, progress=True)
+    assert res.files[0].verified
+    err = capsys.readouterr().err
+    assert "[b]good.bin" in err and "262.1 kB" in err

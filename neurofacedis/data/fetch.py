@@ -217,10 +217,8 @@ class ResumableDownloader:
             TextColumn,
             TransferSpeedColumn,
         )
-        from rich.text import Text
-
         bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a file name is data, not markup
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -228,7 +226,7 @@ class ResumableDownloader:
             disable=not self.progress,
             transient=True,
         )
-        task = bar.add_task(Text(self.label), total=total, completed=done)
+        task = bar.add_task(self.label, total=total, completed=done)
         return bar, task
 
     def _exists(self, url: str) -> bool:
@@ -443,24 +441,9 @@ def fetch_dataset(
             check_url(base_url)
         except ValueError as exc:
             raise InputError(str(exc), obj="--base-url") from None
-    if entry.access == "request":
-        where = entry.homepage or ", ".join(s.url for s in entry.sources)
-        raise InputError(
-            f"not downloadable (licensed data): request it from {where}, then run "
-            f"'neurofacedis data pack FILE... --name {entry.name}'",
-            obj=entry.name,
-        )
-    if not entry.files:
-        raise InputError("the manifest lists no files for this dataset", obj=entry.name)
+    _check_entry(entry, allow_unverified)
     # Check every destination, URL and generator before writing anything.
     targets = [(f, safe_join(dest, f.path)) for f in entry.files]
-    unverified = [f for f in entry.files if f.sha256 is None]
-    if unverified and not allow_unverified:
-        raise InputError(
-            f"{len(unverified)} file(s) have no sha256 in the manifest; pass "
-            "--allow-unverified to fetch them and record the hash seen",
-            obj=f"{entry.name}/{unverified[0].path}",
-        )
     generator = None
     if entry.kind == "generated":
         from neurofacedis.data.generate import resolve_generator
@@ -494,6 +477,26 @@ def fetch_dataset(
         if not f.verified
     )
     return FetchResult(entry.name, dest, tuple(fetched), lock_file, notes)
+
+
+def _check_entry(entry: DatasetEntry, allow_unverified: bool) -> None:
+    """Refuse data that must be requested, an entry without files, and unverified files."""
+    if entry.access == "request":
+        where = entry.homepage or ", ".join(s.url for s in entry.sources)
+        raise InputError(
+            f"not downloadable (licensed data): request it from {where}, then run "
+            f"'neurofacedis data pack FILE... --name {entry.name}'",
+            obj=entry.name,
+        )
+    if not entry.files:
+        raise InputError("the manifest lists no files for this dataset", obj=entry.name)
+    unverified = [f for f in entry.files if f.sha256 is None]
+    if unverified and not allow_unverified:
+        raise InputError(
+            f"{len(unverified)} file(s) have no sha256 in the manifest; pass "
+            "--allow-unverified to fetch them and record the hash seen",
+            obj=f"{entry.name}/{unverified[0].path}",
+        )
 
 
 def _check_sources(
