@@ -526,7 +526,8 @@ def check_model(
         raise _fail(entry, "unit_names differ after save/load")
     if not np.array_equal(zl, z):
         raise _fail(entry, "save/load round trip changes the latents (max diff "
-                           f"{float(np.abs(zl - z).max()):.3g})")
+                           f"{float(np.abs(zl - z).max()):.3g}); "
+                           + _contiguity_hint(first))
 
     fit(second)
     z2 = check_latents(entry, second.encode(rec.images, landmarks=rec.landmarks),
@@ -535,6 +536,26 @@ def check_model(
         raise _fail(entry, f"fitting twice with seed {seed} gives different latents (max diff "
                            f"{float(np.abs(z2 - z).max()):.3g})")
     return z
+
+
+def _contiguity_hint(model: Any) -> str:
+    """Say how a round trip most often breaks: safetensors and Fortran-ordered arrays.
+
+    Why: safetensors writes an array's bytes as if it were C-ordered, so a Fortran-ordered
+    one (sklearn's ``components_``, a transpose, many ``np.linalg`` results) loads scrambled,
+    silently.
+    The fitted model's array attributes (and dicts of arrays) in that order are named.
+    """
+    fortran = []
+    for name, value in sorted(vars(model).items()):
+        values = value.items() if isinstance(value, Mapping) else [("", value)]
+        for key, arr in values:
+            if isinstance(arr, np.ndarray) and arr.ndim > 1 and arr.flags.f_contiguous \
+                    and not arr.flags.c_contiguous:
+                fortran.append(f"{name}[{key!r}]" if key else name)
+    found = f" (Fortran-ordered: {', '.join(fortran)})" if fortran else ""
+    return ("if save writes safetensors, save contiguous arrays (np.ascontiguousarray): "
+            f"it stores a Fortran-ordered array's bytes as if C-ordered{found}")
 
 
 def check_metric(
