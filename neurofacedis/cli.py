@@ -443,12 +443,15 @@ def reproduce(
 
 @app.command()
 def plugins(
+    name: str | None = typer.Argument(
+        None, help="Show only this model, metric, dataset or plugin (e.g. classifier)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON row per entry."),
     strict: bool = typer.Option(
         False, "--strict", help="Fail on a broken plugin or invalid spec instead of warning."
     ),
 ) -> None:
-    """List installed models, metrics and datasets: parameters, version, source distribution."""
+    """List installed models, metrics and datasets: parameters with their help, version, source."""
     import json
     import warnings
 
@@ -458,6 +461,8 @@ def plugins(
         warnings.simplefilter("ignore", PluginWarning)  # shown below, once, as plain lines
         registry = get_registry(strict=strict)
     rows = plugin_table(registry)
+    if name is not None:
+        rows = _plugin_rows_named(rows, name)
     err = console(stderr=True)
     notes = [f"warning: {line}" for line in registry.warnings]
     if registry.missing:
@@ -476,17 +481,36 @@ def plugins(
     table = Table(title="neurofacedis plugins", show_lines=True)
     for column in ("kind", "name", "plugin"):
         table.add_column(column, no_wrap=True)
-    table.add_column("summary; parameters (defaults)", ratio=1)
+    table.add_column("summary; parameters: name=default  help", ratio=1)
     for row in rows:
         source = "\n".join(x for x in (row["plugin"], row["distribution"], row["version"]) if x)
         cell = Text(row["summary"])
         if row["requires"]:
             cell.append(f" [requires: {', '.join(row['requires'])}]", style="yellow")
-        if row["params"]:
-            params = ", ".join(f"{p['name']}={p['default']!r}" for p in row["params"])
-            cell.append("\n" + params, style="dim")
+        for p in row["params"]:
+            cell.append(f"\n{p['name']}={p['default']!r}", style="bold")
+            text = p["help"] or ""
+            if p["choices"]:
+                text += f" (one of: {', '.join(str(c) for c in p['choices'])})"
+            if text:
+                cell.append(f"  {text}", style="dim")
         table.add_row(row["kind"], row["name"], source, cell)
     console().print(table)
+
+
+def _plugin_rows_named(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Keep the rows whose entry or plugin is ``name``; an unknown name is one line."""
+    import difflib
+
+    from neurofacedis.errors import UnknownNameError
+
+    kept = [r for r in rows if name in (r["name"], r["plugin"])]
+    if kept:
+        return kept
+    known = sorted({r["name"] for r in rows} | {r["plugin"] for r in rows})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"installed: {', '.join(known)}"
+    raise UnknownNameError(f"no model, metric, dataset or plugin called {name!r}; {hint}")
 
 
 # --- data: sharing datasets (commands in neurofacedis/data/cli.py) ------------------------

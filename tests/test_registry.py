@@ -177,6 +177,37 @@ def test_plugins_cli_table(capsys):
     assert "pca" in result.output and "nfd_linear" in result.output
 
 
+def test_plugins_cli_shows_each_parameters_help(capsys):
+    """Issue 26, item 7: every parameter's help (and choices), not only its default."""
+    from typer.testing import CliRunner
+
+    from neurofacedis.cli import app
+    from neurofacedis.registry import get_registry
+
+    wide = {"COLUMNS": "400"}  # one line per parameter, whatever the terminal
+    result = CliRunner().invoke(app, ["plugins", "classifier"], env=wide)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    spec = get_registry().model("classifier").spec
+    for p in spec.params:
+        line = next(x for x in lines if f" {p.name}={p.default!r}  " in x)
+        assert p.help in line, (p.name, line)
+    assert any("device='auto'  auto = CUDA when present (one of: auto, cpu, cuda)" in x
+               for x in lines)
+    assert "pca" not in result.output.split()  # only the entry asked for
+    by_plugin = CliRunner().invoke(app, ["plugins", "nfd_linear"], env=wide)
+    assert by_plugin.exit_code == 0 and "number of principal components (units)" in \
+        by_plugin.output
+    from neurofacedis.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["plugins", "clasifier"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("error: no model, metric, dataset or plugin called 'clasifier'; "
+                           "did you mean 'classifier'?")
+
+
 # --- loading entry points one by one -------------------------------------------------------
 
 
