@@ -410,8 +410,29 @@ def reading(dataset: Any) -> Iterator[None]:
         ) from None
 
 
-def _read_all(ds: Any) -> None:
-    """Read ``ds`` completely, a block of whole chunks (about 16 MB) at a time."""
+def _chunk_selection(offset: tuple[int, ...], chunks: tuple[int, ...],
+                     shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(o, min(o + c, s)) for o, c, s in zip(offset, chunks, shape, strict=True))
+
+
+def _stored_zarr_chunks(arr: Any, folder: Path) -> Iterator[tuple[int, ...]]:
+    """Grid indices of the chunks a Zarr v2 array has on disk (missing ones hold fill)."""
+    import re
+
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d.isdigit()]
+        for name in files:
+            key = os.path.relpath(os.path.join(top, name), folder).replace(os.sep, ".")
+            if re.fullmatch(r"\d+(\.\d+)*", key) and key.count(".") == len(arr.shape) - 1:
+                yield tuple(int(k) for k in key.split("."))
+
+
+def _read_stored(ds: Any, folder: Path | None) -> None:
+    """Read every chunk ``ds`` stores (HDF5, or Zarr in ``folder``), one chunk or block at a time.
+
+    Only stored chunks are read: a dataset declaring a huge shape it never wrote costs
+    nothing, and unstored chunks (fill values) cannot be damaged.
+    """
     import numpy as np
 
     shape = tuple(int(s) for s in ds.shape)
@@ -420,13 +441,21 @@ def _read_all(ds: Any) -> None:
         return
     if 0 in shape:
         return
-    chunks = tuple(int(c) for c in (ds.chunks or shape))
-    row_bytes = max(1, ds.dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64)))
-    step = chunks[0] * max(1, _BLOCK // max(1, chunks[0] * row_bytes))
-    if chunks[0] * row_bytes > _BLOCK and hasattr(ds, "iter_chunks") and ds.chunks:
-        for sel in ds.iter_chunks():
-            ds[sel]
+    if folder is not None:  # zarr
+        chunks = tuple(int(c) for c in ds.chunks)
+        for idx in _stored_zarr_chunks(ds, folder):
+            ds[_chunk_selection(tuple(i * c for i, c in zip(idx, chunks, strict=True)),
+                                chunks, shape)]
         return
+    if ds.chunks:
+        chunks = tuple(int(c) for c in ds.chunks)
+        for i in range(ds.id.get_num_chunks()):
+            ds[_chunk_selection(tuple(ds.id.get_chunk_info(i).chunk_offset), chunks, shape)]
+        return
+    if ds.id.get_storage_size() == 0:
+        return  # never written: fill values only
+    row_bytes = max(1, ds.dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64)))
+    step = max(1, _BLOCK // row_bytes)
     for start in range(0, shape[0], step):
         ds[start : start + step]
 
@@ -453,12 +482,22 @@ def _datasets(path: Path) -> Iterator[tuple[str, Any]]:
 def damaged_objects(path: str | Path) -> Iterator[tuple[str, str]]:
     """Read every chunk of every dataset; yield ``(object, problem)`` for each unreadable one.
 
-    Memory stays bounded: one block of whole chunks (about 16 MB, or one chunk) at a time.
-    Links are not followed (check them first with :func:`check_links`).
+    Memory stays bounded: one chunk (or 16 MB of a contiguous dataset) at a time; only stored
+    chunks are read, and a dataset declaring more than ``NEUROFACEDIS_MAX_BYTES`` is reported
+    without reading. Links are not followed (check them first with :func:`check_links`).
     """
-    for name, ds in _datasets(Path(path)):
+    from neurofacedis.nwb._lazy import check_declared_size, max_read_bytes
+
+    max_read_bytes()  # a bad NEUROFACEDIS_MAX_BYTES is its own error, not a damaged object
+    path = Path(path)
+    if path.is_dir():
+        check_zarr_store(path)  # no pickle codec is ever handed a chunk
+    for name, ds in _datasets(path):
+        if getattr(ds, "external", None) or getattr(ds, "is_virtual", False):
+            continue  # other files: see check_links
         try:
+            check_declared_size(ds, file=path, obj=name)
             with reading(ds):
-                _read_all(ds)
+                _read_stored(ds, path / name.lstrip("/") if path.is_dir() else None)
         except InputError as exc:
             yield name, exc.problem
