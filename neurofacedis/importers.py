@@ -134,21 +134,10 @@ def _prefix_problem(names: list[str], keys: list[tuple[str | int, ...]]) -> str:
 
 
 def _as_uint8(images: np.ndarray, file: Path, obj: str) -> np.ndarray:
-    from skimage.util import img_as_ubyte
+    """Convert images to uint8 by the one pixel rule (:mod:`neurofacedis._pixels`)."""
+    from neurofacedis._pixels import to_uint8
 
-    if images.dtype == np.uint8:
-        return images
-    if images.dtype == bool or np.issubdtype(images.dtype, np.integer):
-        if images.size and (images.min() < 0 or images.max() > 255):
-            raise InputError("integer images must lie in 0..255", file=file, obj=obj)
-        return images.astype(np.uint8)
-    if np.issubdtype(images.dtype, np.floating):
-        if not np.isfinite(images).all():
-            raise InputError("non-finite pixel values", file=file, obj=obj)
-        if images.size and (images.min() < 0 or images.max() > 1):
-            raise InputError("float images must lie in [0, 1]", file=file, obj=obj)
-        return img_as_ubyte(images)
-    raise InputError(f"unsupported image dtype {images.dtype}", file=file, obj=obj)
+    return to_uint8(images, file=file, obj=obj)
 
 
 def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:

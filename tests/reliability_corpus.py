@@ -641,7 +641,8 @@ def build_corpus(root: str | Path) -> list[Case]:
         images=npy("img_nan", np.where(good.images > 200, np.nan, good.images / 255.0)))
     imp("images-negative-int", "must lie in 0..255",
         images=npy("img_neg", good.images.astype(np.int16) - 10))
-    imp("images-float-over-one", "must lie in [0, 1]", images=npy("img_float", good.images * 1.0))
+    imp("images-float-over-255", "must lie in [0, 1] (or 0-255)",  # 0-255 floats: read, warned
+        images=npy("img_float", good.images * 4.0))
     imp("images-2d", "expected (n, h, w)", images=npy("img_2d", good.images[0]))
     imp("images-zero", "no stimuli", images=npy("img_zero", good.images[:0]))
     imp("images-five-channels", "expected (n, h, w)",
@@ -809,6 +810,7 @@ def build_corpus(root: str | Path) -> list[Case]:
         str(out_file), "not a folder"))
 
     cases.extend(input_safety_cases(src, out, good_nwb))  # issue 18: classes 7, 8, 11-13
+    cases.extend(content_safety_cases(src, out, good_nwb))  # issue 18: classes 9, 10, 15
 
     names = [c.name for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
@@ -906,6 +908,103 @@ def input_safety_cases(src: Path, out: Path, good_nwb: Path) -> list[Case]:
     attrs["zarr_link"][0]["source"] = "../elsewhere.nwb.zarr"
     attrs_file.write_text(json.dumps(attrs, sort_keys=True))
     both("zarr-link", store, "zarr link to ../elsewhere.nwb.zarr", "recording_site/device")
+    return cases
+
+
+# ---- issue 18, classes 9, 10, 15: content the one reader refuses (separate block) -----------
+
+
+def content_safety_cases(src: Path, out: Path, good_nwb: Path) -> list[Case]:
+    """Write references, compound values, bad regions, duplicate unit ids, declared petabytes
+    in truth and metadata, and NaN / out-of-range float pixels; return their cases."""
+    import h5py
+
+    from neurofacedis.nwb import write_session
+    from neurofacedis.simulate import simulate_session
+
+    cases: list[Case] = []
+    base = src / "content_safety"
+    base.mkdir()
+    spikes = base / "spikes.nwb"
+    write_session(spikes, base_session(processed=False))
+    processed = base / "processed.nwb"
+    write_session(processed, base_session(spikes=False))
+    truth = base / "truth.nwb"
+    write_session(truth, simulate_session(seed=0, n_identities=3, n_views=2, n_neurons=4,
+                                          n_repeats=2, image_size=16))
+
+    def case(name: str, source: Path, edit: Callable[[Path], None], problem: str, obj: str,
+             *, analyze: bool = True) -> None:
+        path = base / f"{name}.nwb"
+        shutil.copy(source, path)
+        edit(path)
+        cases.append(Case(f"inspect-{name}", "content", ("inspect", str(path)), str(path),
+                          problem, obj))
+        if analyze:
+            cases.append(Case(f"analyze-{name}", "content",
+                              ("analyze", str(path), "--model", "pca", "--metric", "alignment",
+                               "--out", str(out / f"analysis-{name}"), "-q"), str(path),
+                              problem, obj))
+
+    def refs(where: str) -> Callable[[Path], None]:
+        def edit(p: Path) -> None:
+            with h5py.File(p, "r") as f:
+                shape, ref = f[where].shape, f["units"].ref
+            _replace_dataset(p, where, np.full(shape, ref, dtype=h5py.ref_dtype),
+                             dtype=h5py.ref_dtype)
+        return edit
+
+    def compound(where: str) -> Callable[[Path], None]:
+        def edit(p: Path) -> None:
+            with h5py.File(p, "r") as f:
+                shape = f[where].shape
+            _replace_dataset(p, where, np.zeros(shape, dtype=[("a", "f8"), ("b", "i4")]))
+        return edit
+
+    def values(where: str, data: np.ndarray) -> Callable[[Path], None]:
+        return lambda p: _replace_dataset(p, where, data)
+
+    def huge(where: str, shape: tuple[int, ...], dtype: str) -> Callable[[Path], None]:
+        def edit(p: Path) -> None:
+            with h5py.File(p, "r+") as f:
+                if where not in f:
+                    f.create_dataset(where, data=np.array(["face"], dtype=object),
+                                     dtype=h5py.string_dtype())
+            _huge_dataset(p, where, shape, dtype)
+        return edit
+
+    # 9. references / compound values where numbers are expected; regions; duplicate ids
+    case("object_refs_unit_ids", spikes, refs("units/id"), "object references", "units/id")
+    case("object_refs_spike_times", spikes, refs("units/spike_times"), "object references",
+         "units/spike_times")
+    case("compound_images", good_nwb, compound("processing/neurofacedis/stimulus_set/images"),
+         "compound type", "stimulus_set/images")
+    case("compound_start_time", spikes, compound("intervals/presentations/start_time"),
+         "compound type", "intervals/presentations/start_time")
+    region = "processing/neurofacedis/responses/units"
+    case("region_past_table", processed, values(region, np.array([0, 1, 2, 9])),
+         "row index 9 (entry 3) is outside table", region)
+    case("region_negative_index", processed, values(region, np.array([0, -1, 2, 3])),
+         "row index -1 (entry 1) is outside table", region)
+    case("duplicate_unit_ids", spikes, values("units/id", np.array([3, 5, 3, 7])),
+         "duplicate unit id 3", "units/id")
+    # 10. declared petabytes in the simulator's truth and in metadata (inspect reads them)
+    case("huge_declared_truth", truth,
+         huge("processing/neurofacedis/truth/tuning_weights", (1 << 40, 1 << 10), "float64"),
+         "declares shape", "truth/tuning_weights", analyze=False)
+    case("huge_declared_keywords", good_nwb, huge("general/keywords", (1 << 47,), "S8"),
+         "declares shape", "general/keywords", analyze=False)
+    # 15. the pixel rule: NaN pixels and floats above 255 are refused
+    nan_frames = [np.full((4, 4), 0.5) for _ in range(3)]
+    nan_frames[1][0, 0] = np.nan
+    nan_path = base / "nan_pixels_src.nwb"
+    _plain_nwb(nan_path, nan_frames)
+    case("nan_pixels", nan_path, lambda p: None, "non-finite pixel values",
+         "stimulus_template/faces/f1")
+    big_path = base / "float_pixels_src.nwb"
+    _plain_nwb(big_path, [np.full((4, 4), 300.0 * i) for i in range(3)])
+    case("float_pixels_over_255", big_path, lambda p: None, "must lie in [0, 1] (or 0-255)",
+         "stimulus_template/faces")
     return cases
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,40 @@ import numpy as np
 
 from neurofacedis.errors import InputError
 
-__all__ = ["LazyImages", "normalize_index", "read_rows", "max_read_bytes", "check_declared_size"]
+__all__ = [
+    "LazyImages",
+    "normalize_index",
+    "read_rows",
+    "max_read_bytes",
+    "parse_byte_size",
+    "check_declared_size",
+    "check_dataset",
+    "dataset_kind",
+    "read_dataset",
+]
 
 #: Environment variable that sets the largest dataset (bytes) a recording may declare.
 MAX_BYTES_ENV = "NEUROFACEDIS_MAX_BYTES"
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_byte_size(text: str, *, name: str = MAX_BYTES_ENV) -> int:
+    """Parse a byte count: digits, optionally followed by K, M, G or T (powers of 1024).
+
+    Anything else (``inf``, ``1e999``, ``nan``, a sign, a fraction, zero, garbage) is an
+    :class:`~neurofacedis.errors.InputError` naming ``name``.
+    """
+    match = re.fullmatch(r"\s*([0-9]{1,30})\s*(?:([KMGT])(?:i?B)?|B)?\s*", text, re.IGNORECASE)
+    value = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()] if match else 0
+    if value <= 0:
+        raise InputError(
+            f"must be a whole number of bytes > 0, optionally with K, M, G or T "
+            f"(e.g. 67108864 or 64M), got {text!r}",
+            obj=name,
+        )
+    return value
 
 
 def max_read_bytes() -> int:
@@ -22,14 +53,11 @@ def max_read_bytes() -> int:
 
     Why: a file from a stranger can declare a terabyte-sized dataset in a few bytes of
     metadata; reading it would exhaust memory. Anything larger than this machine's memory
-    cannot be analysed anyway.
+    cannot be analysed anyway. The setting is parsed strictly (:func:`parse_byte_size`).
     """
-    env = os.environ.get(MAX_BYTES_ENV)
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            raise InputError(f"not a number of bytes: {env!r}", obj=MAX_BYTES_ENV) from None
+    env = os.environ.get(MAX_BYTES_ENV, "")
+    if env.strip():  # unset or empty: the default
+        return parse_byte_size(env)
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):  # not POSIX: a generous fixed limit
@@ -45,7 +73,11 @@ def check_declared_size(data: Any, *, file: str | Path, obj: str) -> None:
     dtype = getattr(data, "dtype", None)
     if shape is None or dtype is None:
         return
-    itemsize = max(int(np.dtype(dtype).itemsize), 1)
+    try:
+        itemsize = max(int(np.dtype(dtype).itemsize), 1)
+    except TypeError:  # hdmf's compound dtypes are lists: the dataset knows its size
+        itemsize = max(int(getattr(getattr(data, "dataset", None), "dtype", np.dtype("V8"))
+                           .itemsize), 1)
     nbytes = itemsize
     for s in shape:
         nbytes *= int(s)
@@ -57,6 +89,127 @@ def check_declared_size(data: Any, *, file: str | Path, obj: str) -> None:
             file=file,
             obj=obj,
         )
+
+
+def dataset_kind(data: Any) -> str:
+    """Say what a dataset holds, from its metadata only (nothing is read).
+
+    One of ``"number"`` (bool, int, float), ``"text"``, ``"references"`` (HDF5 object or
+    region references, hdmf-zarr references), ``"compound"`` (a table of named fields) or
+    ``"other"`` (complex, opaque...). Plain Python lists count as text or numbers.
+    """
+    names = {cls.__name__ for cls in type(data).__mro__}
+    if names & {"AbstractH5TableDataset", "AbstractZarrTableDataset"}:
+        return "compound"
+    if any("ReferenceDataset" in n or n == "DatasetOfReferences" for n in names):
+        return "references"
+    inner = getattr(data, "dataset", data)
+    dtype = getattr(inner, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(data).dtype
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        return "other"
+    if dtype.names is not None:
+        return "compound"
+    if dtype.kind in "biuf":
+        return "number"
+    if dtype.kind in "SU":
+        return "text"
+    if dtype.kind == "O":
+        import h5py
+
+        if h5py.check_ref_dtype(dtype) is not None:
+            return "references"
+        return "text"  # h5py / zarr variable-length strings
+    return "other"
+
+
+def _describe(data: Any, kind: str) -> str:
+    """Words for what a dataset holds, for a refusal."""
+    if kind == "references":
+        return "HDF5 object references"
+    inner = getattr(data, "dataset", data)
+    dtype = getattr(inner, "dtype", None)
+    if kind == "compound":
+        fields = ", ".join(getattr(np.dtype(dtype), "names", None) or ()) if dtype else ""
+        return f"a compound type (fields {fields})" if fields else "a compound type"
+    return f"{kind} (dtype {dtype})" if kind == "text" else f"dtype {dtype}"
+
+
+_WANT = {"number": "numeric", "text": "text", "value": "numbers or text",
+         "references": "object references"}
+_ALLOWED = {"number": {"number"}, "text": {"text", "number"}, "value": {"text", "number"},
+            "references": {"references"}}
+
+
+def check_dataset(data: Any, *, file: str | Path, obj: str, expect: str = "number") -> str:
+    """Check a dataset's element kind and declared size before anything is read.
+
+    ``expect`` is ``"number"``, ``"text"`` (text; numbers are shown as text), ``"value"``
+    (numbers or text) or ``"references"``. Returns :func:`dataset_kind`.
+    """
+    kind = dataset_kind(data)
+    if kind not in _ALLOWED[expect]:
+        raise InputError(f"must be {_WANT[expect]}, got {_describe(data, kind)}",
+                         file=file, obj=obj)
+    check_declared_size(data, file=file, obj=obj)
+    return kind
+
+
+def read_dataset(
+    data: Any, *, file: str | Path, obj: str, expect: str = "number", index: Any = None
+) -> np.ndarray | list:
+    """Read ``data[index]`` after checking it: the one bounded read of a recording's datasets.
+
+    The declared size (:func:`check_declared_size`) and the element kind
+    (:func:`check_dataset`) are checked from metadata first; text comes back as an object
+    array of ``str`` (invalid UTF-8 is refused), references as a list of objects, anything
+    else as a numpy array. ``index`` defaults to everything (``[()]`` for a scalar).
+    """
+    if data is None:
+        return np.asarray([], dtype=object)
+    if isinstance(data, (str, bytes)):
+        data = [data]
+    kind = check_dataset(data, file=file, obj=obj, expect=expect)
+    from neurofacedis._inputs import reading
+
+    with reading(data):
+        try:
+            if isinstance(data, (list, tuple)):
+                raw = list(data) if index is None else data[index]
+            elif index is None:
+                raw = data[()] if getattr(data, "shape", None) == () else data[:]
+            else:
+                raw = data[index]
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"text is not valid UTF-8 (byte {exc.object[exc.start:exc.start + 1]!r})",
+                file=file, obj=obj,
+            ) from None
+    if kind == "references":
+        return list(raw) if not isinstance(raw, list) else raw
+    arr = np.asarray(raw)
+    if kind == "text" or arr.dtype.kind in "OSU":
+        return _as_text(arr, file=file, obj=obj)
+    return arr
+
+
+def _as_text(arr: np.ndarray, *, file: str | Path, obj: str) -> np.ndarray:
+    out = np.empty(arr.shape, dtype=object)
+    flat = out.reshape(-1)
+    for i, v in enumerate(arr.reshape(-1)):
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"text is not valid UTF-8 (byte {exc.object[exc.start:exc.start + 1]!r})",
+                    file=file, obj=obj,
+                ) from None
+        flat[i] = v if isinstance(v, str) else str(v)
+    return out
 
 
 def normalize_index(index: Any, n: int) -> tuple[np.ndarray | slice, bool]:
@@ -109,28 +262,29 @@ def _read_rows(dataset: Any, rows: np.ndarray | slice, rest: tuple) -> np.ndarra
     return block[inverse]
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    if np.issubdtype(image.dtype, np.floating):
-        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-    from skimage.util import img_as_ubyte
-
-    return img_as_ubyte(image)
-
-
 class LazyImages:
     """Read-only uint8 image stack (N, H, W[, 3]) that reads only the images indexed.
 
     Backed either by one stacked dataset (the FaceStimulusSet layout) or by one dataset per
     image (an NWB ``Images`` container of GrayscaleImage / RGBImage, in order_of_images).
+    Values become uint8 by the pixel rule (:mod:`neurofacedis._pixels`), decided once for the
+    whole stack: when the dtype needs it (not uint8 or bool), the first read scans every
+    image once, a block at a time, for the value range. Refusals name ``file`` and the
+    dataset; a rescaling warning is kept in :attr:`warnings`.
     """
+
+    #: Bytes read at a time when the value range is scanned.
+    SCAN_BYTES = 32 << 20
 
     def __init__(
         self,
         stacked: Any | None = None,
         per_image: Sequence[Any] | None = None,
         image_shape: tuple[int, ...] | None = None,
+        *,
+        file: str | Path | None = None,
+        where: str | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         self._stacked = stacked
         self._per_image = list(per_image) if per_image is not None else None
@@ -141,6 +295,12 @@ class LazyImages:
                 raise ValueError("give a stacked dataset, or per-image datasets and their shape")
             self.shape = (len(self._per_image), *image_shape)
         self.dtype = np.dtype(np.uint8)
+        self._file = file
+        self._where = where
+        self._names = list(names) if names is not None else None
+        self._rule: Any = None
+        #: Warnings of the pixel rule (rescaled values), one line each.
+        self.warnings: list[str] = []
 
     @property
     def ndim(self) -> int:
@@ -156,7 +316,7 @@ class LazyImages:
             index, rest = index[0], index[1:]
         rows, scalar = normalize_index(index, len(self))
         if self._stacked is not None:
-            out = _to_uint8(read_rows(self._stacked, rows))
+            out = self.rule().apply(read_rows(self._stacked, rows))
         else:
             picks = range(len(self))[rows] if isinstance(rows, slice) else rows.tolist()
             frames = [self._frame(i) for i in picks]
@@ -166,14 +326,57 @@ class LazyImages:
             return out[rest] if rest else out
         return out[(slice(None), *rest)] if rest else out
 
+    def rule(self) -> Any:
+        """Return the stack's :class:`~neurofacedis._pixels.PixelRule` (decided on first use)."""
+        if self._rule is None:
+            self._rule = self._decide()
+        return self._rule
+
+    def _decide(self) -> Any:
+        import warnings
+
+        from neurofacedis._pixels import PixelRange, PixelWarning, needs_range, pixel_rule
+
+        sources = [self._stacked] if self._stacked is not None else list(self._per_image or [])
+        names = self._names or [None] * len(sources)
+        dtypes = {np.dtype(s.dtype) for s in sources}
+        if len(dtypes) != 1:
+            raise InputError(f"images differ in dtype: {sorted(map(str, dtypes))[:3]}",
+                             file=self._file, obj=self._where)
+        dtype = dtypes.pop()
+        seen, culprit = None, None
+        if needs_range(dtype):
+            seen = PixelRange()
+            for source, name in zip(sources, names, strict=True):
+                before = seen.nonfinite
+                self._scan(source, seen)
+                if culprit is None and seen.nonfinite > before:
+                    culprit = name  # name the first image holding NaN / inf
+        rule = pixel_rule(dtype, seen, file=self._file, obj=culprit or self._where)
+        if rule.warning:
+            self.warnings.append(rule.warning)
+            warnings.warn(rule.warning, PixelWarning, stacklevel=3)
+        return rule
+
+    def _scan(self, source: Any, seen: Any) -> None:
+        n = int(source.shape[0]) if len(source.shape) else 0
+        if len(source.shape) < 3 or n == 0:  # one image (per-image layout): read it whole
+            seen.update(read_rows(source, slice(None)) if len(source.shape) else source[()])
+            return
+        row = max(1, int(np.prod(source.shape[1:], dtype=np.int64)) * source.dtype.itemsize)
+        step = max(1, self.SCAN_BYTES // row)
+        for start in range(0, n, step):
+            seen.update(read_rows(source, slice(start, start + step)))
+
     def _frame(self, i: int) -> np.ndarray:
         from neurofacedis._inputs import reading
 
+        rule = self.rule()
         with reading(self._per_image[i]):  # type: ignore[index]
             frame = np.asarray(self._per_image[i][()])  # type: ignore[index]
         if frame.ndim == 3 and frame.shape[-1] == 4:  # RGBA: drop alpha
             frame = frame[..., :3]
-        return _to_uint8(frame)
+        return rule.apply(frame)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = self[:]

@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from neurofacedis.errors import InputError
-from neurofacedis.nwb._lazy import LazyImages, check_declared_size, normalize_index, read_rows
+from neurofacedis.nwb._lazy import (
+    LazyImages,
+    check_dataset,
+    check_declared_size,
+    dataset_kind,
+    normalize_index,
+    read_dataset,
+    read_rows,
+)
 from neurofacedis.nwb._spikes import count_responses, repeat_numbers
 from neurofacedis.nwb._write import MODULE, file_sha256
 from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
@@ -53,33 +61,64 @@ def _one_line_text(text: str) -> str:
 
 
 def _str_list(values: Any, *, file: Path | None = None, obj: str | None = None) -> list[str]:
+    """Read text values of a dataset, list or scalar through the one bounded reader."""
     if values is None:
         return []
-    if isinstance(values, (str, bytes)):
-        values = [values]
-    out = []
-    try:  # h5py decodes UTF-8 text as it reads, so the read itself can fail
-        for v in np.asarray(
-            values[:] if hasattr(values, "shape") else values, dtype=object
-        ).ravel():
-            out.append(v.decode() if isinstance(v, bytes) else str(v))
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"text is not valid UTF-8 (byte {exc.object[exc.start:exc.start + 1]!r})",
-            file=file,
-            obj=obj,
-        ) from None
-    return out
+    text = read_dataset(values, file=file or "", obj=obj or "", expect="text")
+    return [str(v) for v in np.asarray(text, dtype=object).ravel()]
 
 
 def _column_values(column: Any, *, file: Path | None = None, obj: str | None = None) -> np.ndarray:
+    """Read a table column: numbers, or text as an object array of str."""
+    return np.asarray(read_dataset(column.data, file=file or "", obj=obj or "", expect="value"))
+
+
+def _json_object(text: Any, *, file: Path, obj: str) -> dict[str, Any]:
+    """Parse a JSON attribute that must hold an object; one line naming it otherwise."""
     try:
-        data = np.asarray(column.data[:])
-    except UnicodeDecodeError:
-        return np.asarray(_str_list(column.data, file=file, obj=obj), dtype=object)
-    if data.dtype.kind in "OSU":
-        return np.asarray(_str_list(data, file=file, obj=obj), dtype=object)
-    return data
+        value = json.loads(str(text))
+    except ValueError as exc:
+        raise InputError(f"not valid JSON ({_one_line(exc)})", file=file, obj=obj) from None
+    if not isinstance(value, dict):
+        raise InputError(f"must be a JSON object, got {type(value).__name__}", file=file, obj=obj)
+    return value
+
+
+#: Typed datasets that may hold HDF5 object references (table columns, image orders).
+_REFERENCE_TYPES = frozenset({"VectorData", "ImageReferences", "TimeSeriesReferenceVectorData"})
+
+
+def _check_references(path: Path) -> None:
+    """Refuse HDF5 object references where an NWB object expects values, before hdmf reads.
+
+    Why: hdmf resolves references while it builds the file's objects; a reference where the
+    schema expects numbers (e.g. a table's ids pointing at the table) takes it tens of
+    seconds and gigabytes before it fails. Only metadata (dtypes, attributes) is looked at.
+    """
+    import h5py
+
+    found: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if found or not isinstance(obj, h5py.Dataset):
+            return
+        dtype = obj.dtype
+        fields = [dtype.fields[k][0] for k in dtype.names] if dtype.names else [dtype]
+        if not any(h5py.check_ref_dtype(f) is not None for f in fields):
+            return
+        kind = obj.attrs.get("neurodata_type")
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind not in _REFERENCE_TYPES:
+            found.append(name)
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    if found:
+        raise InputError(
+            "holds HDF5 object references where values are expected (refused before reading)",
+            file=path,
+            obj=found[0],
+        )
 
 
 def _construct_error(exc: BaseException) -> tuple[str, str] | None:
@@ -138,6 +177,7 @@ def _open_checked(path: str | Path, *, follow_links: bool) -> tuple[Any, Any, li
         except OSError as exc:
             raise hdf5_open_error(exc, path) from None
         linked = check_links(path, follow_links=follow_links)
+        _check_references(path)  # before hdmf builds (and chokes on) misplaced references
         from pynwb import NWBHDF5IO
 
         try:
@@ -147,6 +187,8 @@ def _open_checked(path: str | Path, *, follow_links: bool) -> tuple[Any, Any, li
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ii]gnoring cached namespace.*")
+            # checked by Recording, which names the region, its entry and the table
+            warnings.filterwarnings("ignore", message="DynamicTableRegion values .* out of bounds")
             nwbfile = io.read()
     except Exception as exc:  # noqa: BLE001
         io.close()
@@ -279,6 +321,20 @@ class Recording:
     def _err(self, obj: str, problem: str) -> InputError:
         return InputError(problem, file=self.path, obj=obj)
 
+    # --- the one bounded reader: every dataset read goes through read_dataset ---------------
+
+    def _read(self, data: Any, obj: str, *, expect: str = "number", index: Any = None) -> Any:
+        return read_dataset(data, file=self.path, obj=obj, expect=expect, index=index)
+
+    def _floats(self, data: Any, obj: str, *, index: Any = None) -> np.ndarray:
+        return np.asarray(self._read(data, obj, index=index), dtype=np.float64)
+
+    def _ints(self, data: Any, obj: str, *, index: Any = None) -> np.ndarray:
+        values = np.asarray(self._read(data, obj, index=index))
+        if values.dtype.kind == "f" and not np.all(values == np.round(values)):
+            raise self._err(obj, "must hold whole numbers")
+        return values.astype(np.int64)
+
     # --- discovery --------------------------------------------------------------------------
 
     def _find_typed(self, neurodata_type: str, preferred: str) -> Any | None:
@@ -302,12 +358,10 @@ class Recording:
             self._stim_where = f"processing/{MODULE}/{stacked.name}"
             images = stacked.images
             where = f"{self._stim_where}/images"
-            if images.ndim not in (3, 4) or images.shape[0] == 0:
+            check_dataset(images, file=self.path, obj=where)
+            if len(images.shape) not in (3, 4) or images.shape[0] == 0:
                 raise self._err(where, "no stimuli")
-            check_declared_size(images, file=self.path, obj=where)
-            if images.dtype.kind not in "biuf":
-                raise self._err(where, f"images must be numeric, got {images.dtype}")
-            self._images = LazyImages(stacked=images)
+            self._images = LazyImages(stacked=images, file=self.path, where=where)
             self._table = stacked.stimulus_table
             self._check_table(self._table, f"{self._stim_where}/stimulus_table", images.shape[0])
             self._ids = _str_list(
@@ -348,21 +402,27 @@ class Recording:
         self._images_container = container
         self._stim_where = f"stimulus_template/{container.name}"
         if container.order_of_images is not None:
-            frames = list(container.order_of_images.data[:])
+            frames = self._read(
+                container.order_of_images.data, f"{self._stim_where}/order_of_images",
+                expect="references",
+            )
         else:
             frames = [container.images[k] for k in sorted(container.images)]
         if not frames:
             raise self._err(self._stim_where, "no stimuli (empty Images container)")
         for f in frames:
-            check_declared_size(f.data, file=self.path, obj=f"{self._stim_where}/{f.name}")
-            if f.data.dtype.kind not in "biuf":
-                raise self._err(
-                    f"{self._stim_where}/{f.name}", f"images must be numeric, got {f.data.dtype}"
-                )
-        shapes = {tuple(f.data.shape[:2]) + ((3,) if f.data.ndim == 3 else ()) for f in frames}
+            if getattr(f, "data", None) is None:
+                raise self._err(f"{self._stim_where}/order_of_images",
+                                "must point to images, got a reference to another object")
+            check_dataset(f.data, file=self.path, obj=f"{self._stim_where}/{f.name}")
+        shapes = {tuple(f.data.shape[:2]) + ((3,) if len(f.data.shape) == 3 else ())
+                  for f in frames}
         if len(shapes) != 1:
             raise self._err(self._stim_where, f"images differ in shape: {sorted(shapes)[:3]}")
-        self._images = LazyImages(per_image=[f.data for f in frames], image_shape=shapes.pop())
+        self._images = LazyImages(
+            per_image=[f.data for f in frames], image_shape=shapes.pop(), file=self.path,
+            where=self._stim_where, names=[f"{self._stim_where}/{f.name}" for f in frames],
+        )
         self._ids = [f.name for f in frames]
 
     def _check_table(self, table: Any, where: str, n_rows: int | None = None) -> None:
@@ -442,9 +502,9 @@ class Recording:
             if values.dtype.kind == "f" and not np.all(values == np.round(values)):
                 raise self._err(where, "stimulus index column is not integer")
             index = values.astype(np.int64)
-        onsets = np.asarray(table["start_time"].data[:], dtype=np.float64)
+        onsets = self._floats(table["start_time"].data, f"intervals/{table.name}/start_time")
         stops = (
-            np.asarray(table["stop_time"].data[:], dtype=np.float64)
+            self._floats(table["stop_time"].data, f"intervals/{table.name}/stop_time")
             if "stop_time" in table.colnames
             else np.full(onsets.shape, np.nan)
         )
@@ -460,12 +520,9 @@ class Recording:
 
     def _from_index_series(self, series: Any) -> _Presentations:
         where = f"stimulus/{series.name}"
-        check_declared_size(series.data, file=self.path, obj=f"{where}/data")
+        index = self._ints(series.data, f"{where}/data")
         if series.timestamps is not None:
-            check_declared_size(series.timestamps, file=self.path, obj=f"{where}/timestamps")
-        index = np.asarray(series.data[:]).astype(np.int64)
-        if series.timestamps is not None:
-            onsets = np.asarray(series.timestamps[:], dtype=np.float64)
+            onsets = self._floats(series.timestamps, f"{where}/timestamps")
         else:
             onsets = series.starting_time + np.arange(index.size) / float(series.rate)
         if onsets.shape != index.shape:
@@ -508,9 +565,7 @@ class Recording:
                 raise self._err(
                     f"{where}/data", f"expected (stimuli, neurons, repeats), got {shape}"
                 )
-            check_declared_size(data, file=self.path, obj=f"{where}/data")
-            if data.dtype.kind not in "biuf":
-                raise self._err(f"{where}/data", f"responses must be numeric, got {data.dtype}")
+            check_dataset(data, file=self.path, obj=f"{where}/data")
             if shape[0] != n:
                 raise self._err(f"{where}/data", f"{shape[0]} response rows but {n} images")
             if shape[1] == 0:
@@ -532,7 +587,8 @@ class Recording:
         if spikes_present:
             self._check_table(self._units, "units")
             index = self._units["spike_times"]
-            ends = np.asarray(index.data[:], dtype=np.int64)
+            ends = self._ints(index.data, "units/spike_times_index")
+            check_dataset(index.target.data, file=self.path, obj="units/spike_times")
             counts = np.diff(np.concatenate([[0], ends]))
             if (counts < 0).any() or (ends.size and ends[-1] > len(index.target.data)):
                 raise self._err(
@@ -540,7 +596,7 @@ class Recording:
                 )
             if (counts == 0).any():
                 u = int(np.flatnonzero(counts == 0)[0])
-                uid = int(self._units.id.data[u])
+                uid = int(self._ints(self._units.id.data, "units/id", index=u))
                 raise self._err(
                     "units/spike_times",
                     f"unit {uid} (row {u}) has no spikes (remove silent units before analysis)",
@@ -570,6 +626,45 @@ class Recording:
                     f"using processed responses (window {stored})",
                     stacklevel=3,
                 )
+        self._check_neurons()
+
+    def _region_rows(self) -> np.ndarray:
+        """Rows of the table the responses' DynamicTableRegion points to, each checked."""
+        region = self._processed.units
+        where = f"processing/{MODULE}/{self._processed.name}/units"
+        rows = self._ints(region.data, where)
+        n = len(region.table.id)
+        bad = (rows < 0) | (rows >= n)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise self._err(
+                where,
+                f"row index {int(rows[i])} (entry {i}) is outside table "
+                f"{region.table.name!r} of {n} rows (indices run 0..{n - 1})",
+            )
+        return rows
+
+    def _check_neurons(self) -> None:
+        """Refuse neurons that cannot be told apart: the same unit id twice."""
+        region = getattr(self._processed, "units", None) if self._processed is not None else None
+        if self.response_source == "processed" and region is not None:
+            rows = self._region_rows()
+            where = f"processing/{MODULE}/{self._processed.name}/units"
+            ids = self._ints(self._processed.units.table.id.data,
+                             f"{self._processed.units.table.name}/id")[rows]
+        elif self._units is not None:
+            where, ids = "units/id", self._ints(self._units.id.data, "units/id")
+        else:
+            return
+        uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            dup = int(uniq[counts > 1][0])
+            cols = np.flatnonzero(ids == dup)[:2].tolist()
+            raise self._err(
+                where,
+                f"duplicate unit id {dup} (neurons {cols[0]} and {cols[1]}): per-neuron "
+                "results would be ambiguous; give each unit its own id",
+            )
 
     # --- identity and sizes -----------------------------------------------------------------
 
@@ -653,10 +748,10 @@ class Recording:
         if self._neuron_ids is None:
             if self.response_source == "processed":
                 region = self._processed.units
-                rows = np.asarray(region.data[:], dtype=np.int64)
-                ids = np.asarray(region.table.id.data[:], dtype=np.int64)[rows]
+                rows = self._region_rows()
+                ids = self._ints(region.table.id.data, f"{region.table.name}/id")[rows]
             else:
-                ids = np.asarray(self._units.id.data[:], dtype=np.int64)
+                ids = self._ints(self._units.id.data, "units/id")
             self._neuron_ids = ids
         return self._neuron_ids.copy()
 
@@ -667,7 +762,7 @@ class Recording:
             return []
         names = getattr(self._table, "factor_columns", None)
         if names is not None:
-            return _str_list(names)
+            return _str_list(names, file=self.path, obj=f"{self._stim_where}/factor_columns")
         return [
             c
             for c in self._table.colnames
@@ -686,6 +781,7 @@ class Recording:
         if self._table is None:
             return pd.DataFrame({"stimulus_id": self._ids, "identity": [""] * n})
         skip = set(self._factor_names()) | {"landmarks"}
+        skip |= self._not_labels(self._table, keep={"stimulus_id", "identity"})
         columns: dict[str, Any] = {}
         for name in self._table.colnames:
             column = self._table[name]
@@ -706,7 +802,12 @@ class Recording:
         if not names:
             return None
         frame = pd.DataFrame(
-            {name: np.asarray(self._table[name].data[:], dtype=np.float64) for name in names},
+            {
+                name: self._floats(
+                    self._table[name].data, f"{self._stim_where}/stimulus_table/{name}"
+                )
+                for name in names
+            },
             index=pd.RangeIndex(self.n_stimuli),
         )
         bad = [name for name in names if not np.isfinite(frame[name].to_numpy()).all()]
@@ -722,7 +823,7 @@ class Recording:
         if self._table is None or "landmarks" not in self._table.colnames:
             return None
         where = f"{self._stim_where}/stimulus_table/landmarks"
-        landmarks = np.asarray(self._table["landmarks"].data[:], dtype=np.float32)
+        landmarks = self._floats(self._table["landmarks"].data, where).astype(np.float32)
         if landmarks.ndim != 3 or landmarks.shape[2] != 2:
             raise self._err(where, f"expected (stimuli, L, 2), got shape {landmarks.shape}")
         if not np.isfinite(landmarks).all():
@@ -829,15 +930,19 @@ class Recording:
 
     def _spike_trains(self, units: np.ndarray) -> list[np.ndarray]:
         index = self._units["spike_times"]
-        ends = np.asarray(index.data[:], dtype=np.int64)
+        ends = self._ints(index.data, "units/spike_times_index")
         starts = np.concatenate([[0], ends[:-1]])
         flat_ds = index.target.data
         everything = units.size > len(ends) // 4
-        flat = np.asarray(flat_ds[:], dtype=np.float64) if everything else None
+        flat = self._floats(flat_ds, "units/spike_times") if everything else None
         trains = []
         for u in units:
             a, b = int(starts[u]), int(ends[u])
-            st = flat[a:b] if flat is not None else np.asarray(flat_ds[a:b], dtype=np.float64)
+            st = (
+                flat[a:b]
+                if flat is not None
+                else self._floats(flat_ds, "units/spike_times", index=slice(a, b))
+            )
             if not np.isfinite(st).all():
                 raise self._err(f"units/spike_times[{u}]", "non-finite spike times")
             if st.size > 1 and np.any(np.diff(st) < 0):
@@ -873,6 +978,7 @@ class Recording:
         if table is None:
             return None
         skip = {"spike_times", "electrode_group", "electrodes", "waveforms", "obs_intervals"}
+        skip |= self._not_labels(table)
         columns: dict[str, Any] = {}
         for name in table.colnames:
             column = table[name]
@@ -881,7 +987,7 @@ class Recording:
             values = _column_values(column, file=self.path, obj=f"{table.name}/{name}")
             if values.ndim == 1:
                 columns[name] = list(values) if values.dtype == object else values
-        index = pd.Index(np.asarray(table.id.data[:], dtype=np.int64), name="id")
+        index = pd.Index(self._ints(table.id.data, f"{table.name}/id"), name="id")
         return pd.DataFrame(columns, index=index)
 
     # --- latents, truth, metadata -----------------------------------------------------------
@@ -897,7 +1003,7 @@ class Recording:
         for name, obj in self._module.data_interfaces.items():
             if getattr(obj, "neurodata_type", None) != "ModelLatents":
                 continue
-            data = np.asarray(obj.data[:], dtype=np.float32)
+            data = self._floats(obj.data, f"processing/{MODULE}/{name}/data").astype(np.float32)
             if data.shape[0] != self.n_stimuli:
                 raise self._err(
                     f"processing/{MODULE}/{name}/data",
@@ -906,7 +1012,13 @@ class Recording:
             out[name] = xr.DataArray(
                 data,
                 dims=("stimulus", "unit"),
-                coords={"stimulus": list(self._ids), "unit": _str_list(obj.unit_names)},
+                coords={
+                    "stimulus": list(self._ids),
+                    "unit": _str_list(
+                        obj.unit_names, file=self.path,
+                        obj=f"processing/{MODULE}/{name}/unit_names",
+                    ),
+                },
                 attrs=latent_provenance(obj),
                 name=name,
             )
@@ -918,16 +1030,18 @@ class Recording:
         obj = self._find_typed("SimulationTruth", "truth")
         if obj is None:
             return None
+        where = f"processing/{MODULE}/{obj.name}"
         truth: dict[str, Any] = {
-            "tuning_weights": np.asarray(obj.tuning_weights[:], dtype=np.float64),
-            "factor_names": _str_list(obj.factor_names),
-            "code": _str_list(obj.code),
-            "baseline": np.asarray(obj.baseline[:], dtype=np.float64),
-            "gain": np.asarray(obj.gain[:], dtype=np.float64),
-            "params": json.loads(obj.parameters),
+            "tuning_weights": self._floats(obj.tuning_weights, f"{where}/tuning_weights"),
+            "factor_names": _str_list(obj.factor_names, file=self.path,
+                                      obj=f"{where}/factor_names"),
+            "code": _str_list(obj.code, file=self.path, obj=f"{where}/code"),
+            "baseline": self._floats(obj.baseline, f"{where}/baseline"),
+            "gain": self._floats(obj.gain, f"{where}/gain"),
+            "params": _json_object(obj.parameters, file=self.path, obj=f"{where}/parameters"),
         }
         if getattr(obj, "extra", None):
-            truth.update(json.loads(obj.extra))
+            truth.update(_json_object(obj.extra, file=self.path, obj=f"{where}/extra"))
         return truth
 
     @property
@@ -951,10 +1065,12 @@ class Recording:
             age=getattr(subject, "age", None),
             lab=f.lab,
             institution=f.institution,
-            experimenter=_str_list(f.experimenter),
+            experimenter=_str_list(f.experimenter, file=self.path, obj="general/experimenter"),
             brain_region=region,
-            keywords=_str_list(f.keywords),
-            related_publications=_str_list(f.related_publications),
+            keywords=_str_list(f.keywords, file=self.path, obj="general/keywords"),
+            related_publications=_str_list(
+                f.related_publications, file=self.path, obj="general/related_publications"
+            ),
         )
 
     def sha256(self) -> str:
@@ -963,10 +1079,28 @@ class Recording:
             self._sha = file_sha256(self.path)
         return self._sha
 
+    def _not_labels(self, table: Any, keep: frozenset | set = frozenset()) -> set[str]:
+        """Columns of object references or compound values: not labels, left out."""
+        return {
+            c.name
+            for c in table.columns
+            if c.name not in keep and dataset_kind(c.data) in ("references", "compound")
+        }
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings about how the recording was read (the pixel rule's rescaling), one line each.
+
+        The runner copies them into summary.json's ``warnings``.
+        """
+        return list(self._images.warnings)
+
     def validate(self) -> None:
         """Read everything once and raise InputError on bad values (infinite responses...)."""
         self.read_responses()
+        self._images.rule()  # the pixel rule: NaN, negative or out-of-range pixels
         _ = self.latents, self.truth, self.stimuli, self.factors, self.landmarks
+        _ = self.metadata, self.units
         if self.has_spike_times and self.response_source == "processed":
             self.spike_times  # noqa: B018 - checks spike times are finite
 
