@@ -27,14 +27,18 @@ def run_demo(
     cache_dir: str | Path | None = None,
     params: Any = None,
 ) -> Any:
-    """Write OUT/demo.nwb (seeded virtual face patch) and analyse it into OUT/analysis/."""
+    """Write OUT/demo.nwb (seeded virtual face patch) and analyse it into OUT/analysis/.
+
+    OUT is new, empty or an earlier demo output (replacing one is said on stderr); files in
+    it that the demo does not name are left alone (:func:`neurofacedis._outputs.claim_folder`).
+    """
+    from neurofacedis._outputs import claim_folder
     from neurofacedis.nwb import write_session
     from neurofacedis.registry import get_registry
     from neurofacedis.runner import analyze
     from neurofacedis.simulate import demo_session
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_folder(out, kind="demo")
     recording = out / "demo.nwb"
     write_session(recording, demo_session(seed=seed), overwrite=True)
     registry = get_registry()

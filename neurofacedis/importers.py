@@ -502,7 +502,7 @@ def import_recording(
     response_unit, window
         What a response value is ("spikes" or "spikes/s") and its counting window (s).
     overwrite
-        Replace an existing ``out``.
+        Replace an existing ``out`` (a regular file; never an input or a folder).
     detect_landmarks
         Detect the 68 standard landmarks with dlib (extra ``landmarks``); an InputError names
         the images where no face is found.
@@ -511,12 +511,12 @@ def import_recording(
         response rows and labels; a :class:`SkippedStimuliWarning` names them and the file's
         ``session_description`` lists them all.
     """
+    from neurofacedis._outputs import check_output_file
     from neurofacedis.nwb import metadata_defaults, write_session
     from neurofacedis.nwb.session import SessionMetadata
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError("already exists (use --overwrite)", file=out)
+    out = Path(out)  # never an input, never a folder; replaced only with overwrite
+    check_output_file(out, inputs=[images, responses, landmarks, labels], overwrite=overwrite)
     meta = metadata or SessionMetadata(identifier=out.stem)
     data = load_session(
         images,

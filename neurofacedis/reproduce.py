@@ -289,10 +289,10 @@ def reproduce(
 
     t0 = time.time()
     preset = _resolve(study, scale)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", file=out, obj="--out")
-    out.mkdir(parents=True, exist_ok=True)
+    from neurofacedis._outputs import claim_folder
+
+    # new, empty or an earlier reproduction; never an input, never holding one
+    out = claim_folder(out, kind="reproduce", inputs=[recording, train_images])
     notes: list[str] = []
     if recording is None:
         recording = _simulate(out / "virtual_face_patch.nwb", preset.session, seed)

@@ -2,6 +2,9 @@
 
 Everything is written into a temporary sibling folder that replaces OUT only when complete,
 so a crash or Ctrl-C leaves either the previous complete output or none, never half of one.
+OUT passes :func:`neurofacedis._outputs.check_output_folder` before and again (under the
+per-OUT lock) just before the swap: only an earlier analysis output is replaced, and that is
+said on stderr; the new folder carries the marker listing what it holds.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
+import os  # noqa: F401 (the swap's renames: tests reach them as results.os)
 import re
 import shutil
 import tempfile
@@ -19,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from neurofacedis._outputs import swap_into_place as _swap_into_place
+
 __all__ = ["write_outputs", "load_results", "render_report", "results_group"]
+
+#: The kind of output folder :func:`write_outputs` writes (in its marker).
+KIND = "analyze"
 
 
 def results_group(metric: str, label: str, seed: int) -> str:
@@ -42,14 +50,19 @@ def write_outputs(
     metric_objects: Mapping[tuple[str, str, int], Any],
     model_figures: Mapping[str, Any],
     figures: bool = True,
+    inputs: Sequence[Any] = (),
 ) -> Path:
-    """Write the five outputs into ``out`` atomically (temp folder + rename)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not out.is_dir():
-        from neurofacedis.errors import InputError
+    """Write the five outputs into ``out`` atomically (temp folder + rename).
 
-        raise InputError("exists and is not a folder", file=out, obj="--out")
+    ``out`` may not be, hold or lie inside ``inputs`` or the recording; an existing ``out`` is
+    replaced only when it is an earlier analysis output (see :mod:`neurofacedis._outputs`).
+    """
+    from neurofacedis._outputs import announce, check_output_folder, output_lock, write_marker
+
+    out = Path(out)
+    inputs = [getattr(recording, "path", None), *inputs]
+    check_output_folder(out, kind=KIND, inputs=inputs)
+    out.parent.mkdir(parents=True, exist_ok=True)
     from neurofacedis.cache import uninterrupted
 
     tmp = None
@@ -64,55 +77,15 @@ def write_outputs(
         _write_analysis_nwb(tmp / "analysis.nwb", recording, latents, summary)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         (tmp / "report.html").write_text(render_report(summary, fig_files))
-        with _out_lock(out), uninterrupted():
+        write_marker(tmp, kind=KIND, run_id=summary.get("run_id"))
+        with output_lock(out), uninterrupted():
+            announce(check_output_folder(out, kind=KIND, inputs=inputs))  # as it is now
             _swap_into_place(tmp, out)
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _out_lock(out: Path) -> Any:
-    """Return a file lock for ``out`` (in the user cache): runs writing one OUT swap in turn."""
-    import hashlib
-
-    from filelock import FileLock
-
-    from neurofacedis.cache import default_cache_dir
-
-    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
-    locks = default_cache_dir() / "locks"
-    try:
-        locks.mkdir(parents=True, exist_ok=True)
-        usable = os.access(locks, os.W_OK)
-    except OSError:
-        usable = False
-    if not usable:  # a read-only home (some clusters): lock beside OUT instead
-        return FileLock(str(out.parent / f".{out.name}.lock"))
-    return FileLock(str(locks / f"out-{key}.lock"))
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp``; an old ``out`` is kept until the new one is in place.
-
-    Whatever fails, ``out`` ends up the previous output or the new one, never absent while
-    the previous one is still at hand.
-    """
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.with_name(f".{out.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        os.replace(out, old)
-        os.replace(tmp, out)
-    except BaseException:
-        if old.exists() and not out.exists():
-            os.replace(old, out)  # put the previous output back
-        raise
-    finally:
-        if old.exists() and out.exists():
-            shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------- NetCDF

@@ -407,8 +407,10 @@ def analyze(
     if workers is not None and int(workers) < 1:
         raise InputError(f"--workers must be >= 1, got {workers}", obj="--workers")
     recording_path = Path(recording)
-    if out is not None and Path(out).exists() and not Path(out).is_dir():  # before any work
-        raise InputError("exists and is not a folder", file=out, obj="--out")
+    if out is not None:  # before any work: never an input, never a folder it did not write
+        from neurofacedis._outputs import check_output_folder
+
+        check_output_folder(out, kind="analyze", inputs=[recording_path, train_images])
     rec = Recording.open(recording_path, window=window, follow_links=follow_links)
     warnings: list[str] = list(registry.warnings)
     errors: list[dict[str, Any]] = []
@@ -614,6 +616,7 @@ def analyze(
                         out_path, summary=summary, results=results, jobs=jobs, recording=rec,
                         latents=latents_records, metric_objects=metric_objects,
                         model_figures=model_figures, figures=figures,
+                        inputs=[recording_path, train_images],
                     )
                 summary["outputs"] = {
                     k: str(out_path / v) for k, v in {

@@ -61,8 +61,10 @@ def dandi_path(subject: str, session: str) -> str:
 
 
 def _copy(src: Path, dst: Path, sha: str) -> None:
-    """Copy atomically; an existing identical file is kept, a different one refused."""
-    if dst.exists():
+    """Copy atomically; an existing identical file is kept, anything else refused."""
+    if os.path.lexists(dst):  # nothing already there is ever replaced
+        if not dst.is_file():
+            raise InputError("exists and is not a file; remove it first", file=dst)
         if file_sha256(dst) == sha:
             return
         raise InputError("exists with different content; remove it first", file=dst)
@@ -129,9 +131,13 @@ def pack_files(
         Missing files, failing validation, bad labels, duplicate names, or a DANDI target that
         exists with other content.
     """
+    from neurofacedis._outputs import check_output_file
+
     files = [Path(p) for p in paths]
     if not files:
         raise InputError("no files to pack", obj="FILE")
+    # the manifest is the one file pack replaces: never a packed file, never a folder
+    check_output_file(manifest, inputs=files, overwrite=True, what="--manifest")
     for f in files:
         if check_input_path(f, what="", folder="zarr").is_dir():
             raise InputError("a folder (Zarr): pack the HDF5 file", file=f)

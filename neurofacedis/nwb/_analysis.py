@@ -216,15 +216,24 @@ def add_latents(path: str | Path, latents: list[LatentsData]) -> None:
 
     The file is copied to a temporary file in the same folder, the latents are appended to the
     copy, and the copy replaces the original (os.replace); if anything fails the original is
-    untouched.
+    untouched. The whole read-copy-append-replace holds a lock on the recording (keyed by its
+    resolved path), so two runs adding latents at once both end up in the file: the second
+    waits, at most ``NEUROFACEDIS_LOCK_TIMEOUT`` seconds, then fails with one line.
     """
-    from pynwb import NWBHDF5IO, ProcessingModule
-
-    from neurofacedis.nwb._recording import Recording
+    from neurofacedis._outputs import output_lock
 
     path = Path(path)
     if path.is_dir():
         raise InputError("add_latents needs an HDF5 .nwb file, not a Zarr folder", file=path)
+    with output_lock(path, doing="adding latents to"):
+        _append_latents(path, latents)
+
+
+def _append_latents(path: Path, latents: list[LatentsData]) -> None:
+    from pynwb import NWBHDF5IO, ProcessingModule
+
+    from neurofacedis.nwb._recording import Recording
+
     with Recording.open(path) as rec:
         n_stimuli = rec.n_stimuli
         source = _source_text(rec)

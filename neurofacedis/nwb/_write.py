@@ -104,11 +104,14 @@ def to_json(value: Any) -> str:
 def atomic_path(path: str | Path, *, overwrite: bool, suffix: str = ".nwb") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it into place (os.replace).
 
-    Nothing is left behind when the body raises, and an existing ``path`` is untouched.
+    Nothing is left behind when the body raises, and an existing ``path`` is untouched. With
+    ``overwrite`` only a regular file (or a link, which alone is replaced) is replaced, never
+    a folder or a special file.
     """
+    from neurofacedis._outputs import check_output_file
+
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError("already exists (use overwrite)", file=path)
+    check_output_file(path, overwrite=overwrite, what="")
     if not path.parent.is_dir():
         raise InputError("folder does not exist", file=path.parent)
     from neurofacedis.cache import uninterrupted
