@@ -13,7 +13,6 @@ import base64
 import html
 import json
 import os  # noqa: F401 (the swap's renames: tests reach them as results.os)
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from neurofacedis._outputs import swap_into_place as _swap_into_place
+from neurofacedis._util import safe_name as _safe
 
 __all__ = ["write_outputs", "load_results", "render_report", "results_group"]
 
@@ -33,10 +33,6 @@ KIND = "analyze"
 def results_group(metric: str, label: str, seed: int) -> str:
     """NetCDF group of one metric result in results.nc: ``metric/label/seedN`` (sanitised)."""
     return f"{_safe(metric)}/{_safe(label)}/seed{int(seed)}"
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "x"
 
 
 def write_outputs(
@@ -384,7 +380,7 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
     if summary.get("selection"):
         parts.append("<h2>Model selection (UDR)</h2>")
         parts.append(_table(["model", "selected seed", "UDR per seed"],
-                            [[lab, s["selected_seed"], json.dumps(s["udr"])]
+                            [[lab, s["selected_seed"], json.dumps(s.get("scores", s.get("udr")))]
                              for lab, s in summary["selection"].items()]))
     # figures
     if figure_files:

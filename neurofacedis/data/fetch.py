@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from neurofacedis._util import file_sha256
 from neurofacedis.data.manifest import (
     LOCAL_SCHEMES,
     DatasetEntry,
@@ -80,13 +81,6 @@ def default_data_dir(name: str) -> Path:
     from neurofacedis.cache import default_cache_dir
 
     return default_cache_dir() / "data" / name
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (hex), via pooch's hashing."""
-    import pooch
-
-    return pooch.file_hash(str(path), alg="sha256")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from neurofacedis._util import first_line as _one_line_text
+from neurofacedis._util import one_line as _one_line
 from neurofacedis.errors import InputError
 from neurofacedis.nwb._lazy import (
     LazyImages,
@@ -48,16 +50,6 @@ PRESENTATION_INDEX_COLUMNS: tuple[str, ...] = (
 )
 
 _STACKED_PATH = f"processing/{MODULE}/stimulus_set"
-
-
-def _one_line(exc: BaseException) -> str:
-    return _one_line_text(str(exc)) or type(exc).__name__
-
-
-def _one_line_text(text: str) -> str:
-    lines = text.strip().splitlines()
-    first = lines[0] if lines else ""
-    return (first[:160] + "...") if len(first) > 160 else first
 
 
 def _str_list(values: Any, *, file: Path | None = None, obj: str | None = None) -> list[str]:

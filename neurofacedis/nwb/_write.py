@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neurofacedis._util import file_sha256
 from neurofacedis.errors import InputError
 from neurofacedis.nwb._schema import (
     FaceStimulusSet,
@@ -63,25 +63,6 @@ def metadata_defaults(meta: SessionMetadata) -> list[str]:
     if not meta.experimenter:
         missing.append("experimenter")
     return missing
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, or of a Zarr folder (every file's relative path and bytes, sorted)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_dir():
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
-            with open(item, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-        return digest.hexdigest()
-    if not path.is_file():
-        raise InputError("no such file", file=path)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def json_default(value: Any) -> Any:
