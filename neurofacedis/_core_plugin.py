@@ -1,6 +1,7 @@
 """The ``core`` plugin: what neurofacedis itself registers. Always loaded, cannot be disabled.
 
-It offers the embedded default dataset, the virtual face patch. It goes through the same hooks
+It offers the embedded default dataset, the virtual face patch, and the built-in requirements
+(:mod:`neurofacedis.requirements`). It goes through the same hooks
 as every other plugin, so the registry, ``neurofacedis plugins`` and the runner treat it alike.
 """
 
@@ -9,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurofacedis.hookspecs import hookimpl
-from neurofacedis.specs import DatasetSpec, Param
+from neurofacedis.specs import DatasetSpec, Param, RequirementSpec
 
-__all__ = ["neurofacedis_register_datasets", "load_virtual_face_patch"]
+__all__ = [
+    "neurofacedis_register_datasets", "neurofacedis_register_requirements",
+    "load_virtual_face_patch",
+]
 
 _CITATION = (
     "Chang L, Tsao DY (2017) The code for facial identity in the primate brain. Cell 169:1013; "
@@ -91,3 +95,11 @@ def neurofacedis_register_datasets() -> list[DatasetSpec]:
             citation=_CITATION,
         )
     ]
+
+
+@hookimpl
+def neurofacedis_register_requirements() -> list[RequirementSpec]:
+    """Register the built-in requirements (repeats, decoder, factors, seeds, ...)."""
+    from neurofacedis.requirements import builtin_requirements
+
+    return builtin_requirements()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pluggy
 
-from neurofacedis.specs import DatasetSpec, MetricSpec, ModelSpec
+from neurofacedis.specs import DatasetSpec, MetricSpec, ModelSpec, RequirementSpec
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
 
@@ -46,9 +46,10 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
     Returns
     -------
     list[MetricSpec]
-        One spec per metric. ``requires`` names what the metric needs (see
-        :data:`neurofacedis.specs.REQUIREMENTS`); the runner skips it, with that reason, when
-        the recording or model cannot provide it. ``factory(**params)`` must return an object
+        One spec per metric. ``requires`` names what the metric needs (the built-in
+        :data:`neurofacedis.specs.REQUIREMENTS` or a name registered with
+        :func:`neurofacedis_register_requirements`); the runner skips it, with that reason,
+        when the recording or model cannot provide it. ``factory(**params)`` must return an object
         that follows :class:`neurofacedis.specs.Metric`.
     """
 
@@ -64,4 +65,22 @@ def neurofacedis_register_datasets() -> list[DatasetSpec]:
     list[DatasetSpec]
         One spec per dataset. ``loader(dest, **params)`` writes an NWB recording under
         ``dest`` and returns its path.
+    """
+
+
+@hookspec
+def neurofacedis_register_requirements() -> list[RequirementSpec]:
+    """Register requirements that models and metrics may name in ``requires`` (optional hook).
+
+    Called once per plugin when the registry is built, before model and metric specs are
+    validated (so their ``requires`` may name these); results of all plugins are collected.
+    The core plugin registers the built-in ones (:data:`neurofacedis.specs.REQUIREMENTS`).
+
+    Returns
+    -------
+    list[RequirementSpec]
+        One spec per requirement. Names must be unique across all plugins (a duplicate is
+        warned about and the first one kept). ``check(ctx)`` gets a
+        :class:`neurofacedis.specs.RequirementContext` and returns None when met, otherwise
+        what is lacking; the runner skips the metric with ``needs <description>[; ...]``.
     """

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "Finding",
     "SERIOUS",
+    "inspector_messages",
     "nwbinspector_findings",
     "serious_findings",
     "summarize",
@@ -35,24 +36,58 @@ class Finding:
     message: str
 
 
-def nwbinspector_findings(path: str | Path, *, follow_links: bool = False) -> list[Finding]:
-    """Run nwbinspector (with pynwb validation for HDF5) on a file or NWB Zarr folder."""
-    import nwbinspector
+def inspector_messages(path: str | Path, config: dict | None = None, *,
+                       follow_links: bool = False) -> list[Any]:
+    """Run nwbinspector, and pynwb's schema validation, on an HDF5 file or an NWB Zarr store.
 
+    The one nwbinspector wrapper: :func:`nwbinspector_findings` (``neurofacedis inspect``)
+    and :mod:`neurofacedis.data.validate` (``neurofacedis data validate``) both use it.
+    Returns nwbinspector's ``InspectorMessage`` objects (None entries dropped); ``config`` is
+    an nwbinspector configuration (e.g. ``load_config("dandi")``).
+    """
+    from nwbinspector import inspect_nwbfile
+
+    path = Path(path)
+    if not path.is_dir():
+        return [m for m in inspect_nwbfile(nwbfile_path=str(path), config=config) if m]
+    # nwbinspector 0.7 opens Zarr through pynwb.read_nwb, which passes HDF5-only arguments to
+    # hdmf-zarr; open it here with the file's cached namespaces, as pynwb.validate(path=) does.
+    import pynwb
+    from hdmf_zarr.nwb import NWBZarrIO
+    from nwbinspector import Importance, InspectorMessage, inspect_nwbfile_object
+    from pynwb.validation import get_cached_namespaces_to_validate
+
+    from neurofacedis.nwb import open_nwb
+
+    with NWBZarrIO(str(path), mode="r", load_namespaces=False) as probe:
+        _, manager, _ = get_cached_namespaces_to_validate(io=probe)
+    kwargs = {"manager": manager} if manager is not None else {"load_namespaces": True}
+    with NWBZarrIO(str(path), mode="r", **kwargs) as io:
+        messages = [
+            InspectorMessage(
+                message=e.reason,
+                importance=Importance.PYNWB_VALIDATION,
+                check_function_name=e.name,
+                location=e.location,
+                file_path=str(path),
+            )
+            for e in pynwb.validate(io=io)
+        ]
+    io, nwbfile = open_nwb(path, follow_links=follow_links)  # the manager cannot build them
+    try:
+        messages.extend(inspect_nwbfile_object(nwbfile_object=nwbfile, config=config))
+    finally:
+        io.close()
+    return [m for m in messages if m]
+
+
+def nwbinspector_findings(path: str | Path, *, follow_links: bool = False) -> list[Finding]:
+    """Run nwbinspector (with pynwb validation) on a file or NWB Zarr folder."""
     from neurofacedis._inputs import check_input_path, check_links
 
     path = check_input_path(path, what="", folder="zarr")
-    if path.is_dir():
-        from neurofacedis.nwb import open_nwb
-
-        io, nwbfile = open_nwb(path, follow_links=follow_links)
-        try:
-            messages = list(nwbinspector.inspect_nwbfile_object(nwbfile))
-        finally:
-            io.close()
-    else:
+    if not path.is_dir():
         check_links(path, follow_links=follow_links)  # nwbinspector would follow them
-        messages = list(nwbinspector.inspect_nwbfile(nwbfile_path=str(path)))
     return [
         Finding(
             importance=m.importance.name,
@@ -61,8 +96,7 @@ def nwbinspector_findings(path: str | Path, *, follow_links: bool = False) -> li
             location=str(m.location or ""),
             message=str(m.message).splitlines()[0] if m.message else "",
         )
-        for m in messages
-        if m is not None
+        for m in inspector_messages(path, follow_links=follow_links)
     ]
 
 

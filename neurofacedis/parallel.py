@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import tempfile
-import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -39,13 +38,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neurofacedis._util import one_line as _one_line
+from neurofacedis._util import safe_name
+from neurofacedis._util import traceback_tail as _tb
 from neurofacedis.errors import InputError
+from neurofacedis.jobs import FitJob, fit_and_encode, fit_key, metric_context
+from neurofacedis.run_inputs import RunInputs, load_inputs, load_responses
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from neurofacedis.cache import ModelCache
-    from neurofacedis.runner import FitJob
 
 __all__ = [
     "open_client", "run_on", "DaskRun", "WorkerRun", "MetricOutcome", "RETRIES",
@@ -171,7 +174,7 @@ class DaskRun:
         for job in jobs:
             ref = {"label": job.label, "name": job.name, "params": job.params,
                    "seed": int(job.seed), "plugin_version": job.plugin_version}
-            key = f"nfd-fit-{_safe(job.job_id)}-{tokenize(self.spec, ref)}"
+            key = f"nfd-fit-{safe_name(job.job_id)[:80]}-{tokenize(self.spec, ref)}"
             fut = self.client.submit(_fit_task, self.spec, ref, key=key, retries=RETRIES)
             futures[fut] = job
         outcomes: dict[str, dict[str, Any]] = {}
@@ -222,7 +225,7 @@ class DaskRun:
             ref = self._refs[job.job_id]
             sibs = [self._refs[s.job_id] for s in siblings]
             token = tokenize(self.spec, ref, sibs, params)
-            key = f"nfd-metric-{_safe(name)}-{_safe(job.job_id)}-{token}"
+            key = f"nfd-metric-{safe_name(name)[:80]}-{safe_name(job.job_id)[:80]}-{token}"
             fut = self.client.submit(_metric_task, self.spec, name, params, ref, sibs, key=key,
                                      retries=RETRIES)
             futures[fut] = i
@@ -349,7 +352,7 @@ _MODELS: OrderedDict[str, Any] = OrderedDict()
 @dataclass
 class _WorkerInputs:
     spec: WorkerRun
-    data: Any  # runner._Inputs
+    data: RunInputs
     truth: Any
     encode_hash: str
     responses: Any = None
@@ -359,14 +362,13 @@ class _WorkerInputs:
 def _worker_inputs(spec: WorkerRun, *, responses: bool) -> _WorkerInputs:
     from neurofacedis.cache import array_sha256
     from neurofacedis.nwb import Recording
-    from neurofacedis.runner import _load_inputs, load_responses
 
     cur = _MEMO.get("inputs")
     if cur is None or cur.spec != spec:
         _MEMO.clear()
         _MODELS.clear()
         with Recording.open(spec.recording, window=spec.window) as rec:
-            data = _load_inputs(rec, train_images=spec.train_images, split_by=spec.split_by,
+            data = load_inputs(rec, train_images=spec.train_images, split_by=spec.split_by,
                                 test_fraction=spec.test_fraction, split_seed=spec.split_seed)
             truth = rec.truth
         h = array_sha256(data.images)
@@ -385,7 +387,6 @@ def _fit_task(spec: WorkerRun, ref: dict[str, Any]) -> dict[str, Any]:
     from neurofacedis.cache import ModelCache, cache_key
     from neurofacedis.progress import Reporter
     from neurofacedis.registry import check_latents, get_registry
-    from neurofacedis.runner import FitJob, _fit_and_encode, _fit_key
 
     inputs = _worker_inputs(spec, responses=False)
     data = inputs.data
@@ -399,7 +400,7 @@ def _fit_task(spec: WorkerRun, ref: dict[str, Any]) -> dict[str, Any]:
                      seed=int(ref["seed"]), entry=entry, plugin=entry.plugin,
                      distribution=entry.distribution, plugin_version=str(entry.version))
         cache = ModelCache(spec.cache_root)
-        key = _fit_key(job, data.train_hash, data.annotations_hash, cache_key)
+        key = fit_key(job, data.train_hash, data.annotations_hash, cache_key)
         entry_dir = cache.entry_dir(key)
         lat_file = entry_dir / "latents" / f"{inputs.encode_hash}.safetensors"
         meta_file = entry_dir / "meta.json"
@@ -408,7 +409,7 @@ def _fit_task(spec: WorkerRun, ref: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, "cache": "hit", "key": key, "entry": str(entry_dir),
                     "latents": str(lat_file), "fit_seconds": float(meta.get("fit_seconds", 0)),
                     "extra": dict(meta.get("extra", {}))}
-        _fit_and_encode(job, cache=cache, cache_key=cache_key, train_hash=data.train_hash,
+        fit_and_encode(job, cache=cache, cache_key=cache_key, train_hash=data.train_hash,
                         annotations_hash=data.annotations_hash, fit_images=data.fit_images,
                         fit_labels=data.fit_labels,
                         fit_landmarks=data.fit_landmarks, images=data.images,
@@ -430,8 +431,6 @@ def _remember_model(entry_dir: str, model: Any) -> None:
 
 
 def _job_from_ref(ref: dict[str, Any], *, registry: Any, with_model: bool) -> FitJob:
-    from neurofacedis.runner import FitJob
-
     entry = registry.model(ref["name"])
     latents, active, names = read_latents(Path(ref["latents"]))
     job = FitJob(label=ref["label"], name=ref["name"], params=dict(ref["params"]),
@@ -451,10 +450,7 @@ def _job_from_ref(ref: dict[str, Any], *, registry: Any, with_model: bool) -> Fi
 def _metric_task(spec: WorkerRun, name: str, params: dict[str, Any], ref: dict[str, Any],
                  sibling_refs: list[dict[str, Any]]) -> dict[str, Any]:
     """Compute one metric on one fit, exactly as the in-process runner does."""
-    from types import SimpleNamespace
-
     from neurofacedis.registry import check_metric_result, get_registry
-    from neurofacedis.runner import _context
 
     inputs = _worker_inputs(spec, responses=True)
     data = inputs.data
@@ -463,29 +459,12 @@ def _metric_task(spec: WorkerRun, name: str, params: dict[str, Any], ref: dict[s
         mentry = registry.metric(name)
         job = _job_from_ref(ref, registry=registry, with_model=True)
         siblings = [_job_from_ref(r, registry=registry, with_model=False) for r in sibling_refs]
-        ctx = _context(job, rec=SimpleNamespace(truth=inputs.truth), responses=inputs.responses,
-                       train=data.train, test=data.test, images=data.images,
-                       factors=data.factors, stimuli=data.stimuli, siblings=siblings,
-                       stim_ids=data.stim_ids, metric=name, split_seed=spec.split_seed,
-                       mean=inputs.mean)
+        ctx = metric_context(job, truth=inputs.truth, responses=inputs.responses,
+                             train=data.train, test=data.test, images=data.images,
+                             factors=data.factors, stimuli=data.stimuli, siblings=siblings,
+                             metric=name, split_seed=spec.split_seed, mean=inputs.mean)
         result = mentry.spec.factory(**params).compute(ctx)
         result = check_metric_result(mentry, result)
     except Exception as exc:
         return {"ok": False, "error": _one_line(exc), "traceback": _tb(exc)}
     return {"ok": True, "result": result}
-
-
-# ------------------------------------------------------------------------------------ helpers
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _tb(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.=-" else "_" for c in text)[:80]

@@ -13,11 +13,9 @@ Nothing heavy is imported here: plugins import torch, sklearn... inside their fu
 from __future__ import annotations
 
 import difflib
-import itertools
 import keyword
 import math
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +27,19 @@ import numpy as np
 import pluggy
 
 from neurofacedis import hookspecs
-from neurofacedis.errors import InputError, PluginError, UnknownNameError
-from neurofacedis.specs import REQUIREMENTS, DatasetSpec, MetricSpec, ModelSpec, Param
+from neurofacedis._util import one_line as _one_line
+from neurofacedis.errors import PluginError, UnknownNameError
+from neurofacedis.params import expand_grid, parse_param_args  # re-exported (compatibility)
+from neurofacedis.params import type_phrase as _a
+from neurofacedis.params import value_ok as _value_ok
+from neurofacedis.specs import (
+    REQUIREMENTS,
+    DatasetSpec,
+    MetricSpec,
+    ModelSpec,
+    Param,
+    RequirementSpec,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -62,14 +71,16 @@ CORE = "core"
 _CORE_MODULE = "neurofacedis._core_plugin"
 _DIST = "neurofacedis"
 _NOT_INSTALLED = "not installed: run make test / pip install -e ."
-#: First-party plugin packages live here in a source checkout (one folder per plugin).
-_PLUGINS_DIR = Path(__file__).resolve().parents[1] / "plugins"
+#: A source checkout's project file: its ``[project.entry-points.neurofacedis]`` table declares
+#: the first-party plugins (an installed wheel has none; its entry points are all installed).
+_PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 _KINDS: dict[str, tuple[str, type]] = {
     "model": ("neurofacedis_register_models", ModelSpec),
     "metric": ("neurofacedis_register_metrics", MetricSpec),
     "dataset": ("neurofacedis_register_datasets", DatasetSpec),
 }
+_REQUIREMENT_HOOK = "neurofacedis_register_requirements"
 _PARAM_TYPES = (int, float, str, bool)
 
 
@@ -97,7 +108,7 @@ class Entry:
     """One registered model, metric or dataset and the plugin that registered it."""
 
     kind: str
-    spec: ModelSpec | MetricSpec | DatasetSpec
+    spec: ModelSpec | MetricSpec | DatasetSpec | RequirementSpec
     plugin: str
     distribution: str = ""
     version: str = ""
@@ -138,11 +149,6 @@ def _problem(pm: _PluginManager, message: str, *, plugin: str | None = None) -> 
         raise PluginError(message)
     pm.load_warnings.append(message)
     warnings.warn(message, PluginWarning, stacklevel=3)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -300,24 +306,6 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _a(kind: type) -> str:
-    """Say 'an int', 'a float'... in messages."""
-    return ("an " if kind is int else "a ") + kind.__name__
-
-
-def _value_ok(value: Any, kind: type) -> bool:
-    """Tell whether ``value`` is exactly of the declared parameter type (a bool is no int)."""
-    if kind is bool:
-        return isinstance(value, (bool, np.bool_))
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    if kind is int:
-        return isinstance(value, (int, np.integer))
-    if kind is float:
-        return isinstance(value, (float, np.floating))
-    return isinstance(value, str)
-
-
 def _is_identifier(name: Any) -> bool:
     return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
 
@@ -349,12 +337,16 @@ def _param_problems(param: Any, where: str) -> list[str]:
     return problems
 
 
-def spec_problems(spec: Any, kind: str) -> list[str]:
-    """Everything wrong with a spec registered as ``kind`` ("model", "metric", "dataset").
+def spec_problems(spec: Any, kind: str, *,
+                  requirements: Mapping[str, Any] | None = None) -> list[str]:
+    """Everything wrong with a spec registered as ``kind`` (model, metric, dataset, requirement).
 
     An empty list means valid. Used by the registry (which drops invalid specs) and by
-    :mod:`neurofacedis.testing` (which fails on them).
+    :mod:`neurofacedis.testing` (which fails on them). ``requirements`` is the table that
+    ``requires`` may name; None means the built-ins plus those of the installed plugins.
     """
+    if kind == "requirement":
+        return _requirement_problems(spec)
     expected = _KINDS[kind][1]
     if not isinstance(spec, expected):
         return [f"expected a {expected.__name__}, got {_type_name(spec)}"]
@@ -386,13 +378,34 @@ def spec_problems(spec: Any, kind: str) -> list[str]:
         ):
             problems.append(f"requires must be a frozenset of str, got {_type_name(requires)}")
         else:
-            unknown = sorted(str(r) for r in requires if r not in REQUIREMENTS)
-            if unknown:
-                problems.append(
-                    f"unknown requirement(s) {', '.join(unknown)}; "
-                    f"known: {', '.join(REQUIREMENTS)}"
-                )
+            problems += _requires_problems(requires, requirements)
         problems += _testing_params_problems(spec, params)
+    return problems
+
+
+def _requires_problems(requires: Any, table: Mapping[str, Any] | None) -> list[str]:
+    unknown = sorted(str(r) for r in requires if r not in REQUIREMENTS)
+    if unknown and table is None:  # a spec checked on its own: ask the installed plugins
+        table = get_registry().requirements
+    known = [*REQUIREMENTS, *sorted(set(table or ()) - set(REQUIREMENTS))]
+    unknown = [r for r in unknown if r not in known]
+    if not unknown:
+        return []
+    return [f"unknown requirement(s) {', '.join(unknown)}; known: {', '.join(known)}"]
+
+
+def _requirement_problems(spec: Any) -> list[str]:
+    if not isinstance(spec, RequirementSpec):
+        return [f"expected a RequirementSpec, got {_type_name(spec)}"]
+    if not _is_identifier(spec.name):
+        return [f"name {spec.name!r} is not a Python identifier"]
+    problems = []
+    if not isinstance(spec.description, str) or not spec.description.strip():
+        problems.append("description must be a non-empty str (the skip reason says it)")
+    if not callable(spec.check):
+        problems.append("check is not callable")
+    if not isinstance(spec.summary, str):
+        problems.append("summary must be a str")
     return problems
 
 
@@ -428,8 +441,12 @@ class Registry:
         ``plugin name -> PluginSource`` of every plugin that loaded.
     failed
         ``plugin name -> problem`` of plugins left out.
+    requirements
+        ``name -> Entry`` of every requirement (:class:`~neurofacedis.specs.RequirementSpec`)
+        that ``requires`` may name: the built-ins and those plugins register.
     missing
-        First-party plugins (folders in ``plugins/``) with no installed entry point.
+        First-party plugins declared in the checkout's pyproject.toml entry points and not
+        installed (a stale ``pip install -e .``).
     """
 
     models: dict[str, Entry] = field(default_factory=dict)
@@ -439,6 +456,7 @@ class Registry:
     plugins: dict[str, PluginSource] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    requirements: dict[str, Entry] = field(default_factory=dict)
 
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager, *, strict: bool = False) -> Registry:
@@ -467,44 +485,12 @@ class Registry:
             reg.warnings.append(message)
             warnings.warn(message, PluginWarning, stacklevel=4)
 
+        _collect(pm, order, _REQUIREMENT_HOOK, "requirement", reg.requirements, problem)
+        for spec in _builtin_requirements():  # always known, even without the core plugin
+            reg.requirements.setdefault(spec.name, Entry("requirement", spec, CORE))
         for kind, (hook_name, _spec_type) in _KINDS.items():
-            table = reg._table(kind)
-            impls = getattr(pm.hook, hook_name).get_hookimpls()
-            impls = sorted(impls, key=lambda i: order.index(i.plugin_name))
-            for impl in impls:
-                src = pm.source(impl.plugin_name)
-                try:
-                    specs = impl.function()
-                except Exception as exc:  # noqa: BLE001 - third-party code
-                    problem(f"{src.label()}: {hook_name}() raised {_one_line(exc)}", src.name)
-                    continue
-                if specs is None:
-                    continue
-                if isinstance(specs, (str, bytes, Mapping)) or not isinstance(
-                    specs, (list, tuple)
-                ):
-                    problem(
-                        f"{src.label()}: {hook_name}() returned {_type_name(specs)}, "
-                        "expected a list of specs",
-                        src.name,
-                    )
-                    continue
-                for spec in specs:
-                    issues = spec_problems(spec, kind)
-                    name = getattr(spec, "name", "?")
-                    if issues:
-                        problem(
-                            f"{src.label()}: {kind} {name!r} left out: {'; '.join(issues)}"
-                        )
-                        continue
-                    if name in table:
-                        first = table[name]
-                        problem(
-                            f"{src.label()}: duplicate {kind} name {name!r} ignored; "
-                            f"kept the one from plugin {first.plugin!r}"
-                        )
-                        continue
-                    table[name] = Entry(kind, spec, src.name, src.distribution, src.version)
+            _collect(pm, order, hook_name, kind, reg._table(kind), problem,
+                     requirements=reg.requirements)
         return reg
 
     def _table(self, kind: str) -> dict[str, Entry]:
@@ -554,136 +540,95 @@ class Registry:
         return message
 
 
+def _builtin_requirements() -> list[RequirementSpec]:
+    from neurofacedis.requirements import builtin_requirements
+
+    return builtin_requirements()
+
+
+def _collect(pm: _PluginManager, order: list[str], hook_name: str, kind: str,
+             table: dict[str, Entry], problem: Any, *,
+             requirements: Mapping[str, Any] | None = None) -> None:
+    """Call every plugin's ``hook_name`` on its own; keep each valid spec under its name."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    impls = sorted(impls, key=lambda i: order.index(i.plugin_name))
+    for impl in impls:
+        src = pm.source(impl.plugin_name)
+        try:
+            specs = impl.function()
+        except Exception as exc:  # noqa: BLE001 - third-party code
+            problem(f"{src.label()}: {hook_name}() raised {_one_line(exc)}", src.name)
+            continue
+        if specs is None:
+            continue
+        if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, (list, tuple)):
+            problem(
+                f"{src.label()}: {hook_name}() returned {_type_name(specs)}, "
+                "expected a list of specs",
+                src.name,
+            )
+            continue
+        for spec in specs:
+            issues = spec_problems(spec, kind, requirements=requirements)
+            name = getattr(spec, "name", "?")
+            if issues:
+                problem(f"{src.label()}: {kind} {name!r} left out: {'; '.join(issues)}")
+                continue
+            if name in table:
+                first = table[name]
+                problem(
+                    f"{src.label()}: duplicate {kind} name {name!r} ignored; "
+                    f"kept the one from plugin {first.plugin!r}"
+                )
+                continue
+            table[name] = Entry(kind, spec, src.name, src.distribution, src.version)
+
+
+def _declared_first_party() -> dict[str, str]:
+    """Return the first-party entry points a checkout declares: ``{name: module}``, no core."""
+    if not _PYPROJECT.is_file():
+        return {}
+    import tomllib
+
+    try:
+        project = tomllib.loads(_PYPROJECT.read_text(encoding="utf-8"))
+        declared = dict(project["project"]["entry-points"][GROUP])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    declared.pop(CORE, None)
+    return {str(k): str(v) for k, v in declared.items()}
+
+
 def _missing_first_party(installed: set[str]) -> list[str]:
-    """Plugin folders of a source checkout whose entry point is not installed."""
-    if not _PLUGINS_DIR.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in _PLUGINS_DIR.iterdir()
-        if (p / "__init__.py").is_file() and p.name not in installed
-    )
+    """First-party entry points declared in the checkout's pyproject.toml but not installed."""
+    return sorted(set(_declared_first_party()) - installed)
 
 
 def _mentions(plugin: str, name: str) -> bool:
-    """Whether a not-installed first-party plugin's source registers ``name`` (no import)."""
-    pattern = re.compile(rf"""name\s*=\s*["']{re.escape(name)}["']""")
-    for path in (_PLUGINS_DIR / plugin).rglob("*.py"):
-        if "tests" in path.relative_to(_PLUGINS_DIR).parts:
-            continue
-        try:
-            if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
-                return True
-        except OSError:
-            continue
+    """Whether a not-installed first-party plugin registers ``name``: the plugin is asked.
+
+    Its declared entry point (``module[:attr]``) is imported, if it can be, into a plugin
+    manager of its own, and its registration hooks are called; any failure means no.
+    """
+    import importlib
+
+    value = _declared_first_party().get(plugin)
+    if value is None:
+        return False
+    module, _, attr = value.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+        pm = _PluginManager()
+        pm.register(obj, name=plugin)
+        for hook_name, _ in _KINDS.values():
+            for specs in getattr(pm.hook, hook_name)():
+                if any(getattr(spec, "name", None) == name for spec in specs or ()):
+                    return True
+    except Exception:  # noqa: BLE001 - a plugin that cannot say is not the one
+        return False
     return False
-
-
-# --- parameters ----------------------------------------------------------------------------
-
-
-def _lookup_param(entry: Entry, param: str) -> Param:
-    params = {p.name: p for p in entry.spec.params}
-    if param in params:
-        return params[param]
-    message = f"unknown parameter {param!r} of {entry.kind} {entry.name!r}"
-    close = difflib.get_close_matches(param, list(params), n=1, cutoff=0.6)
-    if close:
-        message += f"; did you mean {close[0]!r}?"
-    message += f" parameters: {', '.join(params) or 'none'}"
-    raise UnknownNameError(message)
-
-
-def parse_param_args(items: Sequence[str], registry: Registry) -> dict[str, dict[str, list[Any]]]:
-    """Parse ``--param TARGET.NAME=V1[,V2...]`` options into per-target value lists.
-
-    ``["beta_vae.beta=1,2,4"]`` -> ``{"beta_vae": {"beta": [1.0, 2.0, 4.0]}}``. TARGET is a
-    model or metric name; values are parsed with :meth:`Param.parse`. Giving the same
-    parameter twice adds values (a sweep); repeated values are kept once.
-
-    Raises
-    ------
-    UnknownNameError
-        Unknown target or parameter (with did-you-mean).
-    InputError
-        Malformed item or a value of the wrong type.
-    """
-    out: dict[str, dict[str, list[Any]]] = {}
-    for item in items:
-        target, dot, rest = item.partition(".")
-        pname, eq, text = rest.partition("=")
-        if not (dot and eq and target and pname.strip()) or not text.strip():
-            raise InputError(
-                f"expected TARGET.PARAM=VALUE[,VALUE...], got {item!r}", obj="--param"
-            )
-        target, pname = target.strip(), pname.strip()
-        if target in registry.models:
-            entry = registry.models[target]
-        elif target in registry.metrics:
-            entry = registry.metrics[target]
-        else:
-            names = sorted({*registry.models, *registry.metrics})
-            message = f"unknown model or metric {target!r} in --param {item!r}"
-            close = difflib.get_close_matches(target, names, n=1, cutoff=0.6)
-            if close:
-                message += f"; did you mean {close[0]!r}?"
-            raise UnknownNameError(message + f" installed: {', '.join(names) or 'none'}")
-        param = _lookup_param(entry, pname)
-        values = out.setdefault(target, {}).setdefault(pname, [])
-        for piece in text.split(","):
-            try:
-                value = param.parse(piece.strip())
-            except ValueError as exc:
-                raise InputError(f"{entry.kind} {target!r}: {exc}", obj="--param") from None
-            if value not in values:
-                values.append(value)
-    return out
-
-
-def expand_grid(
-    spec: ModelSpec | MetricSpec | DatasetSpec, overrides: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """Every parameter combination: defaults, with the cartesian product of ``overrides``.
-
-    ``overrides`` maps parameter name to a list of values (a single value is a one-item
-    list); ints given for float parameters become floats. Order follows ``spec.params``.
-
-    Raises
-    ------
-    UnknownNameError
-        A parameter the spec does not declare.
-    InputError
-        A value of the wrong type, outside ``choices``, or an empty list.
-    """
-    kind = {ModelSpec: "model", MetricSpec: "metric", DatasetSpec: "dataset"}.get(
-        type(spec), "model"
-    )
-    entry = Entry(kind, spec, "")
-    for key in overrides:
-        _lookup_param(entry, key)
-    axes: list[list[Any]] = []
-    for p in spec.params:
-        raw = overrides.get(p.name, [p.default])
-        values = list(raw) if isinstance(raw, (list, tuple)) else [raw]
-        if not values:
-            raise InputError(f"{kind} {spec.name!r}: no values for parameter {p.name!r}")
-        clean = []
-        for v in values:
-            if p.type is float and _value_ok(v, int):
-                v = float(v)
-            if not _value_ok(v, p.type):
-                raise InputError(
-                    f"{kind} {spec.name!r}: parameter {p.name}={v!r} is not {_a(p.type)}"
-                )
-            if p.choices is not None and v not in p.choices:
-                raise InputError(
-                    f"{kind} {spec.name!r}: parameter {p.name}={v!r} is not one of "
-                    f"{list(p.choices)}"
-                )
-            clean.append(v)
-        axes.append(clean)
-    names = [p.name for p in spec.params]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
 # --- checks on what plugins return ---------------------------------------------------------

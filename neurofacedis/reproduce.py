@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from neurofacedis.errors import InputError, UnknownNameError
-from neurofacedis.runner import training_source_kind, welch
+from neurofacedis.run_inputs import training_source_kind
+from neurofacedis.stats import welch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -376,6 +377,9 @@ def _annotations(path: Path) -> tuple[bool, int]:
         return rec.landmarks is not None, n_ident
 
 
+_SHOWN = {"aam": "AAM"}  # how the notes name a model
+
+
 def _plan(recording: Path, notes: list[str],
           train_images: Path | None = None) -> tuple[list[str], str]:
     """Which models the data allow, and how to split the recording (novel identities if it can).
@@ -394,18 +398,20 @@ def _plan(recording: Path, notes: list[str],
                                         if training_source_kind(train_images) == "nwb"
                                         else (False, 0))
     models = []
-    for name in FAMILIES:
+    for name in FAMILIES:  # what each model needs is its spec's ``requires``
+        requires = registry.models[name].spec.requires if name in registry.models else ()
         if name not in registry.models:
             notes.append(f"model {name} is not installed: left out")
-        elif name == "aam" and not has_landmarks:
-            notes.append("the recording has no landmarks: AAM left out")
-        elif name == "aam" and not train_landmarks:
-            notes.append("the training images have no landmarks: AAM left out")
-        elif name == "classifier" and train_ident < 2:
-            notes.append("the training images have no identity labels: classifier left out"
+        elif "landmarks" in requires and not has_landmarks:
+            notes.append(f"the recording has no landmarks: {_SHOWN.get(name, name)} left out")
+        elif "landmarks" in requires and not train_landmarks:
+            notes.append(f"the training images have no landmarks: {_SHOWN.get(name, name)} "
+                         "left out")
+        elif "labels" in requires and train_ident < 2:
+            notes.append(f"the training images have no identity labels: {name} left out"
                          if train_ident == 0 else
                          f"the {'recording' if train_images is None else 'training set'} "
-                         "has fewer than 2 identities: classifier left out")
+                         f"has fewer than 2 identities: {name} left out")
         else:
             models.append(name)
     if "beta_vae" not in models:
@@ -958,7 +964,7 @@ def _write_report(rep: Reproduction, preset: Preset, *, workers: int | None,
         "figures": {k: str(Path("figures") / v.name) for k, v in rep.figures.items()},
         "errors": summary.get("errors", []), "notes": rep.notes,
     }
-    from neurofacedis.runner import _json_safe
+    from neurofacedis._util import json_safe as _json_safe
 
     (rep.out / "claims.json").write_text(json.dumps(_json_safe(payload), indent=2))
     (rep.out / "report.md").write_text(render_markdown(rep, machine))

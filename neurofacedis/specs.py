@@ -30,13 +30,17 @@ __all__ = [
     "MetricContext",
     "ProgressCallback",
     "REQUIREMENTS",
+    "RequirementSpec",
+    "RequirementContext",
     "label_columns",
 ]
 
 #: ``progress(advance, total=None, description=None)``: plugins call it to report work done.
 ProgressCallback = Callable[..., None]
 
-#: What a metric (or model) may require; the runner skips it, saying why, when unmet.
+#: The built-in requirements a metric (or model) may declare; the runner skips it, saying why,
+#: when unmet. Plugins add more with ``neurofacedis_register_requirements`` (a
+#: :class:`RequirementSpec` each); :mod:`neurofacedis.requirements` holds the built-in checks.
 REQUIREMENTS: Mapping[str, str] = {
     "repeats": "responses with at least 2 repeats per stimulus",
     "decoder": "a model with decode(latents) -> images",
@@ -178,6 +182,51 @@ class DatasetSpec:
     def defaults(self) -> dict[str, Any]:
         """Parameter defaults as a dict."""
         return {p.name: p.default for p in self.params}
+
+
+@dataclass(frozen=True)
+class RequirementContext:
+    """What a requirement check sees: one fit of one model on one recording.
+
+    Attributes
+    ----------
+    recording
+        The :class:`~neurofacedis.nwb.Recording` (``n_repeats``, ``factors``, ``landmarks``,
+        ``stimuli``, ``responses``...).
+    model
+        The fitted model object (e.g. for ``decode``), or None.
+    model_name
+        The model's registered name.
+    latents, active
+        The fit's latents (stimulus, unit) and its active-unit mask, or None.
+    n_seeds
+        Fits of the same model and parameters in this run (this one included).
+    n_models
+        Models (name and parameters) in this run.
+    """
+
+    recording: Any
+    model: Any = None
+    model_name: str = ""
+    latents: np.ndarray | None = None
+    active: np.ndarray | None = None
+    n_seeds: int = 1
+    n_models: int = 1
+
+
+@dataclass(frozen=True)
+class RequirementSpec:
+    """A requirement models and metrics may name in ``requires``.
+
+    ``check(ctx: RequirementContext)`` returns None when the requirement is met; otherwise
+    what is lacking (``""`` when the description says it all). The runner then skips the
+    metric with the reason ``needs <description>[; <what is lacking>]``.
+    """
+
+    name: str
+    description: str
+    check: Callable[[RequirementContext], str | None]
+    summary: str = ""
 
 
 @runtime_checkable

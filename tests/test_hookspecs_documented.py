@@ -114,6 +114,7 @@ def test_every_hook_is_prefixed_and_typed():
         "neurofacedis_register_models",
         "neurofacedis_register_metrics",
         "neurofacedis_register_datasets",
+        "neurofacedis_register_requirements",
     ]
     for f in funcs:
         assert getattr(f, f"{hookspecs.PROJECT_NAME}_spec", None) is not None, f.__name__

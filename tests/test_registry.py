@@ -25,7 +25,7 @@ from neurofacedis.registry import (
     parse_param_args,
     plugin_table,
 )
-from neurofacedis.specs import DatasetSpec, MetricSpec, ModelSpec, Param
+from neurofacedis.specs import DatasetSpec, MetricSpec, ModelSpec, Param, RequirementSpec
 from neurofacedis.testing import make_plugin_manager, make_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -391,10 +391,23 @@ def test_unknown_name_suggests_the_closest_and_lists_installed(toy):
 
 
 def test_missing_first_party_plugin_says_how_to_install(tmp_path, monkeypatch):
+    # declared in the checkout's entry points (pyproject.toml), not installed: the plugin is
+    # asked what it registers (no source grepping)
     plugin = tmp_path / "nfd_fancy"
     plugin.mkdir()
-    (plugin / "__init__.py").write_text('SPEC = dict(name="fancy_model")\n')
-    monkeypatch.setattr(reg, "_PLUGINS_DIR", tmp_path)
+    (plugin / "__init__.py").write_text(
+        "from neurofacedis import hookimpl\n"
+        "from neurofacedis.specs import ModelSpec\n"
+        "@hookimpl\n"
+        "def neurofacedis_register_models():\n"
+        "    return [ModelSpec(name='fancy_model', factory=object)]\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[project.entry-points.neurofacedis]\ncore = "neurofacedis._core_plugin"\n'
+        'nfd_fancy = "nfd_fancy"\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(reg, "_PYPROJECT", tmp_path / "pyproject.toml")
     pm = make_plugin_manager(Good())
     pm.entry_point_names = {"core"}
     registry = Registry.from_plugin_manager(pm)
@@ -542,3 +555,69 @@ def test_core_dataset_writes_the_virtual_face_patch(tmp_path):
 
     with Recording.open(path) as rec:
         assert rec.n_stimuli > 0
+
+
+# --- requirements --------------------------------------------------------------------------
+
+
+class NeedsLight:
+    """A plugin adding a requirement and a metric that names it."""
+
+    @hookimpl
+    def neurofacedis_register_requirements(self):
+        return [RequirementSpec("light", "a lit scene",
+                                lambda ctx: None if ctx.n_models > 1 else "it is dark")]
+
+    @hookimpl
+    def neurofacedis_register_metrics(self):
+        return [MetricSpec(name="lux", factory=object, requires=frozenset({"light", "seeds"}))]
+
+
+def test_a_plugin_adds_a_requirement_and_metrics_may_name_it():
+    from neurofacedis.requirements import unmet
+    from neurofacedis.specs import RequirementContext
+
+    registry = make_registry(Good(), NeedsLight())
+    assert "light" in registry.requirements and "repeats" in registry.requirements
+    assert registry.requirements["light"].plugin == "NeedsLight"
+    assert registry.requirements["repeats"].plugin == "core"  # built-ins: the core plugin
+    requires = registry.metrics["lux"].spec.requires
+    ctx = RequirementContext(recording=None, n_seeds=2, n_models=1)
+    assert unmet(requires, ctx, registry.requirements) == "needs a lit scene; it is dark"
+    ctx = RequirementContext(recording=None, n_seeds=1, n_models=2)
+    assert unmet(requires, ctx, registry.requirements) == (
+        "needs the same model fitted with several seeds (--seeds N, N >= 2)")
+    assert unmet(requires, RequirementContext(None, n_seeds=2, n_models=2),
+                 registry.requirements) is None
+
+
+def test_unknown_requirement_is_refused_naming_the_known_ones():
+    class Lux:
+        @hookimpl
+        def neurofacedis_register_metrics(self):
+            return [MetricSpec(name="lux", factory=object, requires=frozenset({"light"}))]
+
+    with pytest.raises(PluginError, match=r"unknown requirement\(s\) light; known: repeats"):
+        make_registry(Lux())
+
+
+def test_invalid_requirement_spec_is_left_out():
+    class Bad:
+        @hookimpl
+        def neurofacedis_register_requirements(self):
+            return [RequirementSpec("dark", "", check=None)]
+
+    with pytest.raises(PluginError, match="requirement 'dark' left out: description must"):
+        make_registry(Bad())
+
+
+def test_a_check_that_raises_is_an_unmet_requirement():
+    from neurofacedis.requirements import unmet
+    from neurofacedis.specs import RequirementContext
+
+    def broken(ctx):
+        raise ValueError("no sensor")
+
+    table = {"light": RequirementSpec("light", "a lit scene", broken)}
+    assert unmet({"light"}, RequirementContext(None), table) == (
+        "needs a lit scene; its check failed (ValueError: no sensor)")

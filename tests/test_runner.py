@@ -459,3 +459,46 @@ def test_fit_warnings_reach_the_summary_once_per_fit_and_stay_with_the_cache(sma
                         "increasing tolerance or the maximum number of iterations."
                         for s in (0, 1)]
         assert all(j.extra["converged"] is False for j in res.jobs)
+
+
+def test_select_udr_keeps_the_seeds_it_chose_before_issue_19(small_recording, tmp_path):
+    # --select udr is now "run the udr metric, keep the best seed per label"; the seeds and
+    # scores below were recorded with the runner's former udr_scores() selection (same data)
+    res = analyze(small_recording, models=["ica", "pca"], metrics=["alignment"],
+                  seeds=[0, 1, 2, 3], select="udr", params=["ica.n_components=4,6"],
+                  cache_dir=tmp_path / "cache")
+    sel = res.summary["selection"]
+    assert {k: v["selected_seed"] for k, v in sel.items()} == {
+        "ica[n_components=4]": 1, "ica[n_components=6]": 2, "pca": 0}
+    before = {"ica[n_components=4]": [0.8561468259678188, 0.8585342573999735,
+                                      0.8561468259678188, 0.5390735073349712],
+              "ica[n_components=6]": [0.7431581405522402, 0.7431581405522403,
+                                      0.7433066830046385, 0.7431581405522403],
+              "pca": [0.6736472466477647] * 4}
+    for label, scores in before.items():
+        got = [sel[label]["udr"][str(s)] for s in range(4)]
+        np.testing.assert_allclose(got, scores, rtol=1e-9, atol=1e-12)
+        assert sel[label]["scores"] == sel[label]["udr"] and sel[label]["metric"] == "udr"
+    assert "udr" not in res.summary["metrics"]  # selection only: not asked as a metric
+    chosen = {(j.label, j.seed) for j in res.jobs if j.selected}
+    assert ("ica[n_components=4]", 1) in chosen and ("ica[n_components=4]", 0) not in chosen
+
+
+def test_select_any_metric_statistic_and_unknown_selection(small_recording, tmp_path):
+    res = analyze(small_recording, models=["ica"], metrics=["alignment"], seeds=[0, 1],
+                  select="alignment:alignment", cache_dir=tmp_path / "cache")
+    info = res.summary["selection"]["ica"]
+    per_seed = res.summary["per_seed"]["alignment"]["ica"]
+    best = per_seed["seed"][int(np.argmax(per_seed["alignment"]))]
+    assert info["selected_seed"] == best and info["metric"] == "alignment"
+    with pytest.raises(UnknownNameError, match="unknown selection 'nope'"):
+        analyze(small_recording, models=["pca"], select="nope", cache_dir=tmp_path / "cache")
+
+
+def test_runner_does_not_import_the_udr_plugin():
+    import ast
+
+    tree = ast.parse(Path(__file__).resolve().parents[1].joinpath(
+        "neurofacedis", "runner.py").read_text())
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(str(m).startswith("nfd_") for m in names)

@@ -38,6 +38,7 @@ from neurofacedis._inputs import (
     reading,
 )
 from neurofacedis.errors import InputError
+from neurofacedis.nwb._schema import NAMESPACE  # the one definition (schemas/)
 
 __all__ = [
     "Finding",
@@ -48,8 +49,6 @@ __all__ = [
     "NAMESPACE",
 ]
 
-#: The project's NWB extension namespace (see schemas/).
-NAMESPACE = "ndx-neurofacedis"
 #: ModelLatents attributes that must be present and non-empty.
 PROVENANCE_FIELDS = (
     "model",
@@ -219,12 +218,14 @@ def _inspector(path: Path, *, dandi: bool) -> list[Finding]:
 
     from nwbinspector import load_config
 
+    from neurofacedis.inspection import inspector_messages
+
     config = load_config(filepath_or_keyword="dandi") if dandi else None
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            messages = [m for m in _inspector_messages(path, config) if m]
+            messages = inspector_messages(path, config)  # the one wrapper
         except Exception as exc:  # noqa: BLE001 (an unreadable file is a finding)
             return [Finding(str(path), "read", "fail", "/",
                             f"cannot read the file: {type(exc).__name__}: {exc}",
@@ -250,38 +251,6 @@ def _inspector(path: Path, *, dandi: bool) -> list[Finding]:
     if not out:
         out.append(Finding(str(path), "nwbinspector", "ok", "/", "no findings", "", "nwbinspector"))
     return out
-
-
-def _inspector_messages(path: Path, config: dict | None) -> list[Any]:
-    """Run nwbinspector (and pynwb schema validation) on an HDF5 file or a Zarr store."""
-    from nwbinspector import inspect_nwbfile
-
-    if not is_zarr(path):
-        return list(inspect_nwbfile(nwbfile_path=str(path), config=config))
-    # nwbinspector 0.7 opens Zarr through pynwb.read_nwb, which passes HDF5-only arguments to
-    # hdmf-zarr; open it here with the file's cached namespaces, as pynwb.validate(path=) does.
-    import pynwb
-    from hdmf_zarr.nwb import NWBZarrIO
-    from nwbinspector import Importance, InspectorMessage, inspect_nwbfile_object
-    from pynwb.validation import get_cached_namespaces_to_validate
-
-    with NWBZarrIO(str(path), mode="r", load_namespaces=False) as probe:
-        _, manager, _ = get_cached_namespaces_to_validate(io=probe)
-    kwargs = {"manager": manager} if manager is not None else {"load_namespaces": True}
-    with NWBZarrIO(str(path), mode="r", **kwargs) as io:
-        messages = [
-            InspectorMessage(
-                message=e.reason,
-                importance=Importance.PYNWB_VALIDATION,
-                check_function_name=e.name,
-                location=e.location,
-                file_path=str(path),
-            )
-            for e in pynwb.validate(io=io)
-        ]
-    with open_nwb(path) as nwbfile:  # the validation manager cannot build containers
-        messages.extend(inspect_nwbfile_object(nwbfile_object=nwbfile, config=config))
-    return messages
 
 
 def _typed(nwbfile: Any, type_name: str) -> list[Any]:

@@ -68,6 +68,7 @@ def neurofacedis_register_models() -> list[ModelSpec]:
             ),
             summary="CNN trained on identity (or other labels); PCA of its penultimate layer",
             citation=CITATION,
+            requires=frozenset({"labels"}),
             version=__version__,
             testing_params={"steps": 4, "size": 32, "width": 8, "hidden": 16},
         )

@@ -1,0 +1,185 @@
+"""Fit jobs: one model x parameter setting x seed, fitted (or loaded) and encoded.
+
+:class:`FitJob` holds one fit's request (name, parameters, seed, registry entry) and, once
+run, its outcome (model, latents, active units, cache status, error). :func:`fit_and_encode`
+runs one job through the model cache, :func:`metric_context` builds what a metric computes
+on. The in-process runner and the Dask workers (:mod:`neurofacedis.parallel`) share these
+functions, so both give identical results.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurofacedis._util import json_safe
+from neurofacedis.errors import PluginError
+from neurofacedis.specs import MetricContext
+
+__all__ = ["FitJob", "fit_and_encode", "fit_key", "check_adhoc_latents", "metric_context"]
+
+
+@dataclass
+class FitJob:
+    """One model fit: a model name, one parameter setting and one seed."""
+
+    label: str
+    name: str
+    params: dict[str, Any]
+    seed: int
+    entry: Any = None  # registry entry, None for ad-hoc model objects
+    model: Any = None
+    plugin: str = ""
+    distribution: str = ""
+    plugin_version: str = ""
+    latents: np.ndarray | None = None
+    unit_names: list[str] = field(default_factory=list)
+    active: np.ndarray | None = None
+    cache: str = "off"
+    cache_key: str = ""
+    fit_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    selected: bool = True
+    #: The selection metric's statistic for this fit (``analyze(select=...)``), or None.
+    score: float | None = None
+    udr: float | None = None  # the score when the selection metric is udr (summary.json)
+
+    @property
+    def job_id(self) -> str:
+        """Unique id of this fit within a run, e.g. ``beta_vae[beta=4]/seed1``."""
+        return f"{self.label}/seed{self.seed}"
+
+
+
+def fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_hash, fit_images,
+                    fit_labels, fit_landmarks, images, landmarks, reporter,
+                    check_latents) -> None:
+    """Fit (or load from the cache) one job's model, then encode every stimulus."""
+    if job.entry is not None:
+        model = job.entry.spec.factory(**job.params)
+        key = fit_key(job, train_hash, annotations_hash, cache_key)
+    else:
+        model = job.extra.pop("factory")()
+        key = ""
+    job.model = model
+
+    def fit() -> dict[str, Any]:
+        import warnings
+
+        t0 = time.time()
+        with reporter.task(f"fit {job.job_id}") as cb, \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(fit_images, fit_labels, seed=job.seed, progress=cb, landmarks=fit_landmarks)
+        extra = dict(getattr(model, "provenance_extra", None) or {})
+        # what the fit warned about (e.g. FastICA not converging) goes to the summary's
+        # warnings, once per fit, and stays with the cached fit; developer-facing deprecation
+        # notices are dropped
+        said = {(str(w.message).strip().splitlines() or [""])[0] for w in caught
+                if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning,
+                                               FutureWarning))}
+        said.discard("")
+        if said:
+            extra["fit_warnings"] = sorted(said)
+        return {"fit_seconds": time.time() - t0, "extra": json_safe(extra)}
+
+    def set_ckpt(path: Path) -> None:
+        if hasattr(model, "checkpoint_dir"):
+            model.checkpoint_dir = path
+
+    if key:
+        outcome = cache.get_or_fit(key, fit=fit, save=model.save, load=model.load,
+                                   checkpoint_dir=set_ckpt)
+        meta = outcome.meta
+        job.cache, job.cache_key = outcome.status, key
+    else:
+        meta = fit()
+        job.cache = "off"
+    job.fit_seconds = float(meta.get("fit_seconds", 0.0))
+    job.extra = dict(meta.get("extra", {}))
+    with reporter.task(f"encode {job.job_id}", total=len(images)) as cb:
+        z = model.encode(images, landmarks=landmarks)
+        cb(len(images))
+    names = list(getattr(model, "unit_names", []) or [])
+    if job.entry is not None:
+        z = check_latents(job.entry, z, n_images=len(images), unit_names=names)
+    else:
+        z = check_adhoc_latents(job, z, len(images), names)
+    job.latents = np.asarray(z, dtype=np.float64)
+    job.unit_names = [str(u) for u in names]
+    active = None
+    if hasattr(model, "active_units"):
+        active = np.asarray(model.active_units(), dtype=bool)
+        if active.shape != (job.latents.shape[1],):
+            raise PluginError(f"active_units() has shape {active.shape}, expected "
+                              f"({job.latents.shape[1]},)", obj=f"model {job.name}")
+    if active is None or not active.any():
+        active = np.ones(job.latents.shape[1], dtype=bool)
+    # units constant over stimuli carry nothing; they cannot be standardised
+    active &= job.latents.std(axis=0) > 1e-12
+    if not active.any():
+        raise PluginError("every latent unit is constant over stimuli", obj=f"model {job.name}")
+    job.active = active
+
+
+def fit_key(job: FitJob, train_hash: str, annotations_hash: str, cache_key) -> str:
+    """Return the model-cache key of a registered model's fit (:mod:`neurofacedis.cache`)."""
+    return cache_key({
+        "model": job.name, "plugin": job.plugin, "distribution": job.distribution,
+        "plugin_version": job.plugin_version, "spec_version": job.entry.spec.version,
+        "params": job.params, "seed": job.seed, "train_sha256": train_hash,
+        "annotations_sha256": annotations_hash,
+    })
+
+
+def check_adhoc_latents(job: FitJob, z: Any, n: int, names: list[str]) -> np.ndarray:
+    """Check an ad-hoc model's latents (registered ones go through the registry's check)."""
+    z = np.asarray(z)
+    where = f"model {job.name}"
+    if z.ndim != 2 or z.shape[0] != n:
+        raise PluginError(f"encode() returned shape {z.shape}, expected ({n}, k)", obj=where)
+    if not np.issubdtype(z.dtype, np.number) or not np.isfinite(z).all():
+        raise PluginError("encode() returned non-finite or non-numeric values", obj=where)
+    if len(names) != z.shape[1]:
+        raise PluginError(f"{len(names)} unit_names for {z.shape[1]} units", obj=where)
+    return z.astype(np.float64)
+
+
+
+def metric_context(job: FitJob, *, truth, responses, train, test, images, factors, stimuli,
+                   siblings, metric: str, split_seed: int, mean=None) -> MetricContext:
+    """Build the context a metric computes on for one fit (same RNG seeding everywhere).
+
+    The RNG is seeded from the split seed, the fit's seed, the metric's and the model label's
+    CRC32, so the in-process and Dask executors give a metric the same draws.
+    """
+    import xarray as xr
+
+    active = job.active
+    coords_stim = {"stimulus": responses.coords["stimulus"].values}
+    all_lat = xr.DataArray(job.latents, dims=("stimulus", "unit"),
+                           coords={**coords_stim, "unit": job.unit_names})
+    lat = all_lat.isel(unit=np.flatnonzero(active))
+    sib = []
+    for s in siblings:
+        sib.append(xr.DataArray(s.latents[:, s.active], dims=("stimulus", "unit"),
+                                coords={**coords_stim,
+                                        "unit": [s.unit_names[i]
+                                                 for i in np.flatnonzero(s.active)]}))
+    fac = None
+    if factors is not None:
+        fac = xr.DataArray(np.asarray(factors, dtype=float), dims=("stimulus", "factor"),
+                           coords={**coords_stim, "factor": [str(c) for c in factors.columns]})
+    seed_seq = [split_seed, job.seed, zlib.crc32(metric.encode()), zlib.crc32(job.label.encode())]
+    return MetricContext(
+        responses=responses, latents=lat, train=train, test=test, model_name=job.label,
+        seed=job.seed, images=lambda: images, factors=fac, model=job.model, all_latents=all_lat,
+        sibling_latents=sib, stimuli=stimuli, rng=np.random.default_rng(seed_seq),
+        truth=truth, repeat_mean=mean,
+    )
