@@ -120,11 +120,11 @@ def import_(
     meta.subject_id, meta.species, meta.sex, meta.age = subject_id, species, sex, age
     meta.lab, meta.institution, meta.brain_region = lab, institution, brain_region
     meta.experimenter, meta.keywords = list(experimenter), list(keyword)
-    if images.is_dir():  # say which file pairs with which response row before reading them
+    order = None
+    if images.is_dir():  # which file pairs with which response row; printed after success
         from neurofacedis.importers import describe_order, image_files
 
         order = describe_order([f.name for f in image_files(images)])
-        console(stderr=True).print(order, markup=False, highlight=False, soft_wrap=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         path = import_recording(
@@ -142,6 +142,8 @@ def import_(
             skip_undetected=skip_undetected,
         )
     err = console(stderr=True)
+    if order is not None:
+        err.print(order, markup=False, highlight=False, soft_wrap=True)
     for w in caught:
         if issubclass(w.category, SkippedStimuliWarning):
             err.print(str(w.message), markup=False, highlight=False, soft_wrap=True)
