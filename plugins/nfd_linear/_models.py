@@ -229,12 +229,18 @@ class ICAModel(_Linear):
             j = int(np.argmax(X.var(axis=0)))
             order[[0, j]] = order[[j, 0]]
         progress(0, total=1, description="ica")
-        ica = FastICA(
-            n_components=self.n_components,
-            whiten="unit-variance",
-            max_iter=self.max_iter,
-            random_state=seed,
-        ).fit(X[:, order])
+        # One BLAS thread: FastICA that has not converged amplifies the last-bit differences of
+        # multi-threaded BLAS (0.145 vs 0.149 alignment between a 2-thread process and a
+        # one-thread Dask worker), so the same seed gives the same fit on any machine.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            ica = FastICA(
+                n_components=self.n_components,
+                whiten="unit-variance",
+                max_iter=self.max_iter,
+                random_state=seed,
+            ).fit(X[:, order])
         back = np.argsort(order)
         self._shape = shape
         self._arrays = {
