@@ -103,8 +103,11 @@ def _check_references(path: Path) -> None:
         if kind not in _REFERENCE_TYPES:
             found.append(name)
 
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # a damaged object header
+        raise InputError(f"truncated or damaged HDF5 file ({_one_line(exc)})", file=path) from None
     if found:
         raise InputError(
             "holds HDF5 object references where values are expected (refused before reading)",
