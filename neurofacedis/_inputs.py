@@ -303,8 +303,11 @@ def _hdf5_links(path: Path) -> list[Link]:
                                       _resolve(path, src.file_name)))
 
     with _open_hdf5(path) as f:
-        for name, link in _walk_links(f):
-            visit(name, link)
+        try:
+            for name, link in _walk_links(f):
+                visit(name, link)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:  # a damaged group or header
+            raise hdf5_open_error(exc, path) from None
     return links
 
 
