@@ -110,7 +110,7 @@ def _relation(out: str | Path, inp: str | Path) -> str | None:
     return None
 
 
-def check_not_input(out: str | Path, inputs: Iterable[Any], *, what: str = "--out") -> None:
+def check_not_input(out: str | Path, inputs: Iterable[Any], *, what: str = "out") -> None:
     """Refuse an output that is, holds or lies inside any of ``inputs`` (None entries skipped)."""
     for inp in inputs:
         if inp is None or not os.fspath(inp):
@@ -200,7 +200,7 @@ def check_output_folder(
     inputs: Iterable[Any] = (),
     overwrite: bool | None = None,
     whole: bool = True,
-    what: str = "--out",
+    what: str = "out",
 ) -> Earlier | None:
     """Raise InputError unless ``out`` may be written as a ``kind`` output folder.
 
@@ -264,7 +264,7 @@ def check_output_folder(
 
 
 def check_output_file(
-    out: str | Path, *, inputs: Iterable[Any] = (), overwrite: bool, what: str = "--out"
+    out: str | Path, *, inputs: Iterable[Any] = (), overwrite: bool, what: str = "out"
 ) -> None:
     """Raise InputError unless the single file ``out`` may be written.
 
@@ -292,7 +292,7 @@ def announce(earlier: Earlier | None) -> None:
 
 
 def claim_folder(
-    out: str | Path, *, kind: str, inputs: Iterable[Any] = (), what: str = "--out"
+    out: str | Path, *, kind: str, inputs: Iterable[Any] = (), what: str = "out"
 ) -> Path:
     """Check ``out`` for an in-place writer (demo, reproduce), create it and mark it.
 

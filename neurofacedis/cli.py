@@ -595,6 +595,20 @@ def _interrupted() -> None:
     sys.exit(128 + (_STATE.get("signal") or 2))
 
 
+# The library names its parameters (``analyze(models=...)``); the CLI speaks of its flags.
+_FLAGS = {"models": "--model", "seeds": "--seeds", "params": "--param", "out": "--out",
+          "workers": "--workers", "scheduler": "--scheduler", "follow_links": "--follow-links",
+          "train_images": "--train-images", "split_by": "--split-by"}
+
+
+def _flag_named(exc: NeurofacedisError) -> NeurofacedisError:
+    """Name the flag instead of the library parameter in ``exc.obj`` (``models`` → ``--model``)."""
+    head, sep, rest = (exc.obj or "").partition(" ")
+    if head in _FLAGS:
+        exc.obj = _FLAGS[head] + sep + rest
+    return exc
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning user errors into one line, exit 2.
 
@@ -613,7 +627,7 @@ def main(argv: list[str] | None = None) -> None:
     except NeurofacedisError as exc:
         if debug:
             raise
-        sys.stderr.write(f"error: {exc.one_line()}\n")
+        sys.stderr.write(f"error: {_flag_named(exc).one_line()}\n")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

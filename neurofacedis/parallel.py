@@ -82,23 +82,23 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     :data:`LOCAL_CLUSTER_CONFIG`; this process's environment is left as it was.
     """
     if (workers is None) == (scheduler is None):
-        raise InputError("give exactly one of workers or scheduler", obj="--workers")
+        raise InputError("give exactly one of workers or scheduler", obj="workers")
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise InputError("Dask execution needs dask.distributed: pip install "
-                         "'neurofacedis[dask]'", obj="--workers") from None
+                         "'neurofacedis[dask]'", obj="workers") from None
     cluster = None
     if scheduler is not None:
         try:
             client = Client(str(scheduler), timeout=30, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"cannot connect to the Dask scheduler: {_one_line(exc)}",
-                             obj=f"--scheduler {scheduler}") from None
+                             obj=f"scheduler {scheduler}") from None
     else:
         n = int(workers)  # type: ignore[arg-type]
         if n < 1:
-            raise InputError(f"--workers must be >= 1, got {n}", obj="--workers")
+            raise InputError(f"--workers must be >= 1, got {n}", obj="workers")
         import dask
 
         environ = dict(os.environ)  # the Nanny writes its pre-spawn variables into ours
@@ -296,12 +296,12 @@ def run_on(
 def _check_workers_see(client: Client, paths: list[str]) -> None:
     seen = client.run(_missing_paths, paths)
     if not seen:
-        raise InputError("the Dask cluster has no workers", obj="--scheduler")
+        raise InputError("the Dask cluster has no workers", obj="scheduler")
     for worker, missing in seen.items():
         if missing:
             raise InputError(f"worker {worker} cannot see {missing[0]}: put the recording and "
                              "the cache folder on a filesystem every worker mounts at the same "
-                             "path (--cache-dir)", obj="--scheduler")
+                             "path (--cache-dir)", obj="scheduler")
 
 
 def _missing_paths(paths: list[str]) -> list[str]:

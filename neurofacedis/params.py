@@ -77,7 +77,7 @@ def parse_param_args(items: Sequence[str], registry: Any) -> dict[str, dict[str,
         pname, eq, text = rest.partition("=")
         if not (dot and eq and target and pname.strip()) or not text.strip():
             raise InputError(
-                f"expected TARGET.PARAM=VALUE[,VALUE...], got {item!r}", obj="--param"
+                f"expected TARGET.PARAM=VALUE[,VALUE...], got {item!r}", obj="params"
             )
         target, pname = target.strip(), pname.strip()
         if target in registry.models:
@@ -97,7 +97,7 @@ def parse_param_args(items: Sequence[str], registry: Any) -> dict[str, dict[str,
             try:
                 value = param.parse(piece.strip())
             except ValueError as exc:
-                raise InputError(f"{entry.kind} {target!r}: {exc}", obj="--param") from None
+                raise InputError(f"{entry.kind} {target!r}: {exc}", obj="params") from None
             if value not in values:
                 values.append(value)
     return out

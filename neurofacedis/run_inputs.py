@@ -96,7 +96,7 @@ def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) ->
     model (the AAM and the classifier included) can be fitted on another session's stimuli.
     """
     path = Path(path)
-    path = check_input_path(path, what="--train-images", folder="images")  # no FIFO, device
+    path = check_input_path(path, what="train_images", folder="images")  # no FIFO, device
     kind = training_source_kind(path)
     if kind == "folder":
         from skimage import io
@@ -105,21 +105,21 @@ def load_training_set(path: str | Path, shape: tuple[int, ...] | None = None) ->
             p for p in path.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"}
         )
         if not files:
-            raise InputError("folder holds no PNG/JPEG images", file=path, obj="--train-images")
+            raise InputError("folder holds no PNG/JPEG images", file=path, obj="train_images")
         images = []
         for p in files:
-            check_input_path(p, what="--train-images")
+            check_input_path(p, what="train_images")
             try:
                 images.append(io.imread(str(p)))
             except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
                 raise InputError(f"cannot read image ({type(exc).__name__})", file=p,
-                                 obj="--train-images") from None
+                                 obj="train_images") from None
         return TrainingSet(_stack_images(images, shape, path))
     if kind == "npy":
         from neurofacedis._pixels import to_uint8  # the pixel rule, decided for the stack
         from neurofacedis.importers import _load_array  # checks the header, never unpickles
 
-        arr = to_uint8(_load_array(path, what="images"), file=path, obj="--train-images")
+        arr = to_uint8(_load_array(path, what="images"), file=path, obj="train_images")
         return TrainingSet(_stack_images(list(arr), shape, path))
     from neurofacedis.nwb import Recording
 
@@ -152,9 +152,9 @@ def _stack_images(images: list[np.ndarray], shape: tuple[int, ...] | None,
         img = np.asarray(img)
         if img.ndim == 3 and img.shape[-1] == 4:
             img = rgba2rgb(img)
-        img = to_uint8(img, file=path, obj="--train-images").astype(np.float32) / 255.0
+        img = to_uint8(img, file=path, obj="train_images").astype(np.float32) / 255.0
         if img.ndim not in (2, 3):
-            raise InputError(f"image {i} has shape {img.shape}", file=path, obj="--train-images")
+            raise InputError(f"image {i} has shape {img.shape}", file=path, obj="train_images")
         if shape is not None:
             want_rgb = len(shape) == 3
             if want_rgb and img.ndim == 2:
@@ -219,7 +219,7 @@ def load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
     if split_by == "identity":
         groups = stimuli["identity"].astype(str).to_numpy()
     elif split_by != "stimulus":
-        raise InputError(f"unknown split {split_by!r}; use stimulus or identity", obj="--split-by")
+        raise InputError(f"unknown split {split_by!r}; use stimulus or identity", obj="split_by")
     train, test = split_stimuli(rec.n_stimuli, test_fraction=test_fraction, seed=split_seed,
                                 groups=groups)
     images = rec.load_images()

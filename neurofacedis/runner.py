@@ -199,9 +199,9 @@ def analyze(
     overrides = _normalise_overrides(params, registry)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
-        raise InputError("at least one seed is needed", obj="--seeds")
+        raise InputError("at least one seed is needed", obj="seeds")
     if not models:
-        raise InputError("no model given", obj="--model")
+        raise InputError("no model given", obj="models")
     metric_names = list(metrics) if metrics is not None else sorted(registry.metrics)
     metric_entries = {m: registry.metric(m) for m in metric_names}  # raises on unknown
     chosen = _parse_select(select, metric_entries, registry)  # (metric, stat) or None
@@ -211,15 +211,15 @@ def analyze(
                 if len(v) != 1:
                     raise InputError(
                         "metric parameters take one value (sweeps are for models)",
-                        obj=f"--param {target}.{k}",
+                        obj=f"params {target}.{k}",
                     )
 
     if workers is not None and scheduler is not None:
-        raise InputError("give --workers or --scheduler, not both", obj="--workers")
+        raise InputError("give --workers or --scheduler, not both", obj="workers")
     if follow_links and (workers is not None or scheduler is not None):  # workers reopen it
-        raise InputError("runs locally only, not with --workers/--scheduler", obj="--follow-links")
+        raise InputError("runs locally only, not with --workers/--scheduler", obj="follow_links")
     if workers is not None and int(workers) < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}", obj="--workers")
+        raise InputError(f"--workers must be >= 1, got {workers}", obj="workers")
     recording_path = Path(recording)
     if out is not None:  # before any work: never an input, never a folder it did not write
         from neurofacedis._outputs import check_output_folder
@@ -292,7 +292,7 @@ def analyze(
                 labels_seen[job.job_id] = labels_seen.get(job.job_id, 0) + 1
             dupes = [k for k, c in labels_seen.items() if c > 1]
             if dupes:
-                raise InputError(f"model given twice: {dupes[0]}", obj="--model")
+                raise InputError(f"model given twice: {dupes[0]}", obj="models")
 
             # ---- fit / load, encode ---------------------------------------------------------
             remote_fits: list[FitJob] = []

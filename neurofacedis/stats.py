@@ -5,6 +5,8 @@
 - :func:`fdr_across_models`: ``p_value_fdr`` beside each metric's per-seed ``p_value``.
 - :func:`pairwise_welch`: every pair of models per metric statistic, BH-corrected per statistic
   (summary.json's ``comparisons``).
+- :func:`match_one_to_one`: Hungarian one-to-one pairing maximising a score matrix (the
+  decoding and alignment plugins' ``match_units``).
 
 scipy and statsmodels are imported inside the functions (no heavy imports at import time).
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["welch", "fdr_bh", "fdr_across_models", "pairwise_welch"]
+__all__ = ["welch", "fdr_bh", "fdr_across_models", "pairwise_welch", "match_one_to_one"]
 
 
 def welch(a: Any, b: Any) -> tuple[float, float]:
@@ -108,3 +110,15 @@ def _pairs(by_label: dict[str, Any], labels: list[str], stat: str) -> list[dict[
                       "mean_a": float(va.mean()), "mean_b": float(vb.mean()),
                       "t": float(t), "p": float(p)})
     return block
+
+
+def match_one_to_one(score_matrix: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Pair rows with columns one-to-one, maximising the summed score (Hungarian method).
+
+    Kuhn 1955, through scipy's ``linear_sum_assignment``. Returns (row indices, column
+    indices), min(rows, columns) each, ordered by row.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(np.asarray(score_matrix), maximize=True)
+    return rows, cols

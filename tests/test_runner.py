@@ -289,6 +289,29 @@ def test_bad_options(small_recording):
         analyze(small_recording, models=[], metrics=["alignment"])
 
 
+
+@pytest.mark.parametrize("kwargs,flags,name,flag", [
+    ({"models": []}, ["--model", "pca", "--model", "pca"], "models", "--model"),
+    ({"models": ["pca"], "split_by": "x"}, ["--model", "pca", "--split-by", "x"], "split_by",
+     "--split-by"),
+    ({"models": ["pca"], "train_images": "missing.npy"},
+     ["--model", "pca", "--train-images", "missing.npy"], "train_images", "--train-images"),
+])
+def test_library_errors_name_parameters_and_the_cli_names_flags(small_recording, tmp_path,
+                                                                 capsys, kwargs, flags, name,
+                                                                 flag):
+    from neurofacedis.cli import main
+
+    with pytest.raises(InputError) as err:
+        analyze(small_recording, metrics=["alignment"], **kwargs)
+    assert err.value.obj == name
+    with pytest.raises(SystemExit) as code:
+        main(["analyze", str(small_recording), *flags, "--metric", "alignment",
+              "--cache-dir", str(tmp_path / "c")])
+    line = capsys.readouterr().err.strip()
+    assert code.value.code == 2 and line.startswith("error: ") and f" {flag}: " in line, line
+    assert len(line.splitlines()) == 1
+
 CONCURRENT = r"""
 import json, sys
 from neurofacedis.runner import analyze

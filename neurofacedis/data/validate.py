@@ -38,6 +38,7 @@ from neurofacedis._inputs import (
     reading,
 )
 from neurofacedis.errors import InputError
+from neurofacedis.nwb._analysis import PROVENANCE_FIELDS  # the one definition
 from neurofacedis.nwb._schema import NAMESPACE  # the one definition (schemas/)
 
 __all__ = [
@@ -49,17 +50,6 @@ __all__ = [
     "NAMESPACE",
 ]
 
-#: ModelLatents attributes that must be present and non-empty.
-PROVENANCE_FIELDS = (
-    "model",
-    "plugin",
-    "plugin_version",
-    "parameters",
-    "seed",
-    "training_images_sha256",
-    "package_version",
-    "created",
-)
 _FAILING_IMPORTANCE = {"ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -324,17 +314,7 @@ def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
         yield finding("stimuli", False, "/", "no FaceStimulusSet or StimulusTable")
 
     for r in responses:
-        with reading(r.data):
-            data = np.asarray(r.data[:], dtype=np.float64)
-        where = _where(r)
-        if n_stim is not None:
-            yield finding(
-                "stimulus count = response rows",
-                data.shape[0] == n_stim,
-                where,
-                f"{n_stim} stimuli, {data.shape[0]} response rows",
-            )
-        yield from _finite(file, "responses finite", where, data, repeats=data.ndim == 3)
+        yield from _rows_and_finite(file, "response", r, n_stim)
     if not responses:
         units = nwbfile.units
         pres = nwbfile.intervals.get("presentations") if nwbfile.intervals else None
@@ -354,17 +334,8 @@ def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
             )
 
     for lat in latents:
-        with reading(lat.data):
-            data = np.asarray(lat.data[:], dtype=np.float64)
         where = _where(lat)
-        if n_stim is not None:
-            yield finding(
-                "stimulus count = latent rows",
-                data.shape[0] == n_stim,
-                where,
-                f"{n_stim} stimuli, {data.shape[0]} latent rows",
-            )
-        yield from _finite(file, "latents finite", where, data, repeats=False)
+        yield from _rows_and_finite(file, "latent", lat, n_stim)
         missing = _provenance_problems(lat)
         yield finding(
             "latents provenance",
@@ -374,6 +345,19 @@ def _content_checks(file: str, nwbfile: Any) -> Iterable[Finding]:
             if not missing
             else "; ".join(missing),
         )
+
+
+def _rows_and_finite(file: str, kind: str, obj: Any, n_stim: int | None) -> Iterator[Finding]:
+    """One row per stimulus and finite values, for a response or latent array."""
+    with reading(obj.data):
+        data = np.asarray(obj.data[:], dtype=np.float64)
+    where = _where(obj)
+    if n_stim is not None:
+        ok = data.shape[0] == n_stim
+        yield Finding(file, f"stimulus count = {kind} rows", "ok" if ok else "fail", where,
+                      f"{n_stim} stimuli, {data.shape[0]} {kind} rows")
+    repeats = kind == "response" and data.ndim == 3  # stimulus x neuron x repeat
+    yield from _finite(file, f"{kind}s finite", where, data, repeats=repeats)
 
 
 def _finite(file: str, check: str, where: str, data: np.ndarray, *, repeats: bool):

@@ -33,7 +33,8 @@ __all__ = ["LatentsData", "write_analysis", "add_latents", "RESULTS_MODULE"]
 #: Processing module of analysis.nwb that holds the result tables.
 RESULTS_MODULE = "neurofacedis_results"
 
-_PROVENANCE = (
+#: ModelLatents attributes that must be present and non-empty (``data validate`` checks them).
+PROVENANCE_FIELDS = (
     "model",
     "plugin",
     "plugin_version",
@@ -42,8 +43,8 @@ _PROVENANCE = (
     "training_images_sha256",
     "package_version",
     "created",
-    "source",
 )
+_PROVENANCE = (*PROVENANCE_FIELDS, "source")
 
 
 @dataclass

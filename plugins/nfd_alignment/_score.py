@@ -324,9 +324,9 @@ def rotated_control(
 
 
 def _match_from_corr(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from scipy.optimize import linear_sum_assignment
+    from neurofacedis.stats import match_one_to_one
 
-    rows, cols = linear_sum_assignment(np.abs(corr), maximize=True)
+    rows, cols = match_one_to_one(np.abs(corr))
     r = corr[rows, cols]
     order = np.argsort(-np.abs(r), kind="stable")
     return rows[order], cols[order], r[order]

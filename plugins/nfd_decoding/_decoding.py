@@ -59,10 +59,9 @@ def match_units(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scipy's ``linear_sum_assignment``). Returns (unit indices, neuron indices), min(K, N) each,
     ordered by unit.
     """
-    from scipy.optimize import linear_sum_assignment
+    from neurofacedis.stats import match_one_to_one
 
-    rows, cols = linear_sum_assignment(np.abs(corr), maximize=True)
-    return rows, cols
+    return match_one_to_one(np.abs(corr))
 
 
 def decode_matched(z: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,

@@ -1,9 +1,9 @@
 """Disentanglement metrics: ``udr`` (across seeds), ``dci`` and ``mig`` (known factors).
 
 ``udr`` needs no labels; ``dci`` and ``mig`` need the known generative factors (e.g. the
-virtual face patch). The runner's ``--select udr`` calls
-:func:`nfd_disentanglement.udr.udr_scores`. Importing this package imports neither sklearn
-nor xarray.
+virtual face patch). ``--select udr`` is the runner's generic ``--select METRIC[:STAT]``: it
+runs the ``udr`` metric on each setting's seeds and keeps the seed with the highest score.
+Importing this package imports neither sklearn nor xarray.
 """
 
 from __future__ import annotations

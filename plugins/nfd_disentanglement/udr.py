@@ -152,9 +152,10 @@ def udr_scores(
 ) -> np.ndarray:
     """UDR score of each model: the median of its pair scores against the others.
 
-    The runner's ``--select udr`` calls this once per hyper-parameter setting with the
-    models fitted with different seeds, and keeps the seed with the highest score (Duan et
-    al. 2020; Higgins et al. 2021 chose their β-VAE per β this way).
+    For models of one hyper-parameter setting fitted with different seeds, the seed with the
+    highest score is the one to keep (Duan et al. 2020; Higgins et al. 2021 chose their β-VAE
+    per β this way). In a run, ``--select udr`` does this through the runner's generic
+    ``--select METRIC[:STAT]``, from the ``udr`` metric's per-seed scores.
 
     Parameters
     ----------
