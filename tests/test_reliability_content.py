@@ -20,8 +20,8 @@ from pynwb import NWBHDF5IO, NWBFile
 from pynwb.base import ImageReferences, Images
 from pynwb.file import Subject
 from pynwb.image import GrayscaleImage
+from test_reliability_corpus import run_cli
 
-from neurofacedis.cli import main
 from neurofacedis.errors import InputError
 
 N_IMAGES = 12
@@ -85,16 +85,6 @@ def _swap(path, where: str, data=None, **kwargs) -> None:
             ds.attrs[k] = v
 
 
-def _cli(argv, capsys) -> tuple[object, str]:
-    capsys.readouterr()
-    try:
-        main(argv)
-        code: object = 0
-    except SystemExit as exc:
-        code = exc.code
-    except BaseException as exc:  # noqa: BLE001 - a traceback is what we look for
-        code = exc
-    return code, capsys.readouterr().err
 
 
 def _refused(path, obj: str, problem: str, capsys, tmp_path, *, analyze: bool = True) -> None:
@@ -104,7 +94,7 @@ def _refused(path, obj: str, problem: str, capsys, tmp_path, *, analyze: bool = 
         runs.append(["analyze", str(path), "--model", "pca", "--metric", "alignment",
                      "--out", str(tmp_path / "out"), "-q"])
     for argv in runs:
-        code, err = _cli(argv, capsys)
+        code, err = run_cli(argv, capsys)
         lines = err.strip().splitlines()
         assert code == 2, (argv[0], code, err[-2000:])
         assert len(lines) == 1 and "Traceback" not in err, err
@@ -246,7 +236,7 @@ def test_bad_max_bytes_settings_are_one_line(simulated, capsys, monkeypatch, val
     with pytest.raises(InputError) as err:
         max_read_bytes()
     assert err.value.obj == "NEUROFACEDIS_MAX_BYTES" and repr(value) in str(err.value)
-    code, err_text = _cli(["inspect", str(simulated)], capsys)
+    code, err_text = run_cli(["inspect", str(simulated)], capsys)
     lines = err_text.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "NEUROFACEDIS_MAX_BYTES" in lines[0], err_text
 
@@ -344,7 +334,7 @@ def test_0_255_float_images_are_analysed_with_a_warning_in_the_summary(tmp_path,
     path = tmp_path / "floats.nwb"
     _plain(path, frames=frames)
     out = tmp_path / "out"
-    code, err = _cli(["analyze", str(path), "--model", "pca", "--metric", "alignment",
+    code, err = run_cli(["analyze", str(path), "--model", "pca", "--metric", "alignment",
                       "--out", str(out), "-q"], capsys)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
