@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from neurofacedis.errors import InputError
+
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import pandas as pd
     import xarray as xr
@@ -28,6 +30,7 @@ __all__ = [
     "Model",
     "Metric",
     "MetricContext",
+    "MetricMatrices",
     "ProgressCallback",
     "REQUIREMENTS",
     "RequirementSpec",
@@ -321,6 +324,25 @@ class MetricContext:
     #: Optional precomputed repeat mean of ``responses`` (stimulus, neuron): the runner computes
     #: it once, chunk by chunk, and shares it, so large recordings are not copied per metric.
     repeat_mean: xr.DataArray | None = None
+    _matrices: MetricMatrices | None = field(default=None, init=False, repr=False,
+                                             compare=False)
+
+    def matrices(self) -> MetricMatrices:
+        """Return the data as oriented, checked, named arrays (computed once, then cached).
+
+        Latents are (stimulus, unit) float64 and finite, responses (stimulus, neuron) repeat
+        means, with unit, neuron and stimulus names; see :class:`MetricMatrices`. A metric
+        uses these instead of transposing DataArrays and deriving names itself.
+
+        Raises
+        ------
+        InputError
+            A DataArray has other dimensions than the contract's, the stimulus counts
+            disagree, or the latents hold NaN or infinite values.
+        """
+        if self._matrices is None:
+            self._matrices = _build_matrices(self)
+        return self._matrices
 
     @property
     def mean_responses(self) -> xr.DataArray:
@@ -341,3 +363,140 @@ class MetricContext:
         if self.images is None:
             raise ValueError("this context has no images")
         return self.images()
+
+
+@dataclass(frozen=True)
+class MetricMatrices:
+    """The context's data as plain arrays, oriented and named once (``MetricContext.matrices``).
+
+    Rows are stimuli in one order everywhere. Every array is a read-only view (or a fresh
+    array): a metric cannot change the data other metrics see.
+
+    Attributes
+    ----------
+    latents
+        (n_stimuli, n_units) float64, finite: the *active* units.
+    responses
+        (n_stimuli, n_neurons) repeat mean (NaN-aware), in the recording's float precision
+        (float32 or float64, not copied); NaN where a neuron has no response to a stimulus.
+    trials
+        (n_stimuli, n_neurons, n_repeats) responses per repeat (n_repeats = 1 without a repeat
+        axis), NaN for a missing repeat; not copied.
+    units, neurons
+        Names (str) of the columns of ``latents`` and ``responses``.
+    neuron_ids
+        The responses' ``neuron`` coordinate as given (e.g. integer unit ids), else 0..n-1.
+    stimuli
+        The stimulus ids (the ``stimulus`` coordinate), else 0..n-1.
+    train, test
+        Row indices (int64) of the training and held-out stimuli.
+    all_latents, all_units, active
+        Every unit (active or not) as (n_stimuli, n_all) float64, their names, and the
+        column of each active unit in ``all_latents`` (``all_latents[:, active] == latents``).
+    factors, factor_names
+        Known generative factors (n_stimuli, n_factors) float64 and their names, or None, ().
+    siblings
+        Active latents of the same model fitted with other seeds, each (n_stimuli, k) float64.
+    """
+
+    latents: np.ndarray
+    responses: np.ndarray
+    trials: np.ndarray
+    units: tuple[str, ...]
+    neurons: tuple[str, ...]
+    neuron_ids: np.ndarray
+    stimuli: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    all_latents: np.ndarray
+    all_units: tuple[str, ...]
+    active: np.ndarray
+    factors: np.ndarray | None = None
+    factor_names: tuple[str, ...] = ()
+    siblings: tuple[np.ndarray, ...] = ()
+
+    @property
+    def n_stimuli(self) -> int:
+        """Number of stimuli (rows)."""
+        return int(self.latents.shape[0])
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """Return a read-only view of ``a`` (``a`` itself keeps its flags)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _oriented(da: xr.DataArray, dims: tuple[str, ...], what: str) -> np.ndarray:
+    """Return the values of ``da`` ordered as ``dims`` (no copy), naming a wrong layout."""
+    if set(da.dims) != set(dims):
+        raise InputError(f"dimensions {tuple(da.dims)}, expected {dims}", obj=what)
+    return np.asarray(da.transpose(*dims).values)
+
+
+def _float64(da: xr.DataArray, what: str, n: int) -> np.ndarray:
+    """Return (stimulus, unit) float64 values, checked finite with ``n`` rows."""
+    z = np.asarray(_oriented(da, ("stimulus", "unit"), what), dtype=np.float64)
+    if z.shape[0] != n:
+        raise InputError(f"{z.shape[0]} rows for {n} stimuli", obj=what)
+    if not np.isfinite(z).all():
+        raise InputError("holds NaN or infinite values", obj=what)
+    return _readonly(z)
+
+
+def _names(da: xr.DataArray, dim: str, n: int, prefix: str) -> tuple[str, ...]:
+    """Return the ``dim`` coordinate of ``da`` as str, else ``prefix0, prefix1...``."""
+    if dim in da.coords:
+        return tuple(str(v) for v in da.coords[dim].values)
+    return tuple(f"{prefix}{i}" for i in range(n))
+
+
+def _build_matrices(ctx: MetricContext) -> MetricMatrices:
+    """Orient, check and name the context's arrays (see :class:`MetricMatrices`)."""
+    resp = ctx.responses
+    trials = _oriented(resp, ("stimulus", "neuron", "repeat")[: 3 if "repeat" in resp.dims
+                                                              else 2], "responses")
+    if trials.ndim == 2:
+        trials = trials[:, :, None]
+    mean = _oriented(ctx.mean_responses, ("stimulus", "neuron"), "mean responses")
+    if not np.issubdtype(mean.dtype, np.floating):
+        mean = mean.astype(np.float64)
+    n, n_neurons = mean.shape
+    if trials.shape[:2] != mean.shape:
+        raise InputError(f"repeat mean {mean.shape} does not match responses "
+                         f"{trials.shape[:2]}", obj="mean responses")
+    latents = _float64(ctx.latents, "latents", n)
+    full = ctx.all_latents if ctx.all_latents is not None else ctx.latents
+    all_latents = _float64(full, "all_latents", n)
+    units = _names(ctx.latents, "unit", latents.shape[1], "unit")
+    all_units = _names(full, "unit", all_latents.shape[1], "unit")
+    try:
+        active = np.array([all_units.index(u) for u in units], dtype=np.int64)
+    except ValueError:
+        raise InputError("active units are not among all_latents' units",
+                         obj="latents") from None
+    ids = (np.asarray(resp.coords["neuron"].values) if "neuron" in resp.coords
+           else np.arange(n_neurons))
+    neurons = _names(resp, "neuron", n_neurons, "neuron")
+    stim_src = next((a for a in (resp, ctx.latents) if "stimulus" in a.coords), None)
+    stimuli = (np.asarray(stim_src.coords["stimulus"].values) if stim_src is not None
+               else np.arange(n))
+    factors, factor_names = None, ()
+    if ctx.factors is not None:
+        factors = np.asarray(_oriented(ctx.factors, ("stimulus", "factor"), "factors"),
+                             dtype=np.float64)
+        if factors.shape[0] != n:
+            raise InputError(f"{factors.shape[0]} factor rows for {n} stimuli", obj="factors")
+        factors = _readonly(factors)
+        factor_names = _names(ctx.factors, "factor", factors.shape[1], "factor")
+    siblings = tuple(_float64(s, f"sibling_latents[{i}]", n)
+                     for i, s in enumerate(ctx.sibling_latents))
+    return MetricMatrices(
+        latents=latents, responses=_readonly(mean), trials=_readonly(trials), units=units,
+        neurons=neurons, neuron_ids=_readonly(ids), stimuli=_readonly(stimuli),
+        train=_readonly(np.asarray(ctx.train, dtype=np.int64).reshape(-1)),
+        test=_readonly(np.asarray(ctx.test, dtype=np.int64).reshape(-1)),
+        all_latents=all_latents, all_units=all_units, active=_readonly(active),
+        factors=factors, factor_names=factor_names, siblings=siblings,
+    )
