@@ -324,15 +324,16 @@ class MetricContext:
     #: Optional precomputed repeat mean of ``responses`` (stimulus, neuron): the runner computes
     #: it once, chunk by chunk, and shares it, so large recordings are not copied per metric.
     repeat_mean: xr.DataArray | None = None
-    _matrices: MetricMatrices | None = field(default=None, init=False, repr=False,
-                                             compare=False)
+    _matrices: tuple[tuple[Any, ...], MetricMatrices] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def matrices(self) -> MetricMatrices:
         """Return the data as oriented, checked, named arrays (computed once, then cached).
 
         Latents are (stimulus, unit) float64 and finite, responses (stimulus, neuron) repeat
         means, with unit, neuron and stimulus names; see :class:`MetricMatrices`. A metric
-        uses these instead of transposing DataArrays and deriving names itself.
+        uses these instead of transposing DataArrays and deriving names itself. The cache is
+        rebuilt when a field it is built from is replaced (``ctx.latents = ...``).
 
         Raises
         ------
@@ -340,9 +341,14 @@ class MetricContext:
             A DataArray has other dimensions than the contract's, the stimulus counts
             disagree, or the latents hold NaN or infinite values.
         """
-        if self._matrices is None:
-            self._matrices = _build_matrices(self)
-        return self._matrices
+        # the sources themselves (not their ids, which a new object may reuse), compared by `is`
+        key = (self.responses, self.latents, self.all_latents, self.factors, self.repeat_mean,
+               self.train, self.test, *self.sibling_latents)
+        old = self._matrices
+        if old is None or len(old[0]) != len(key) or any(
+                a is not b for a, b in zip(old[0], key, strict=True)):
+            self._matrices = (key, _build_matrices(self))
+        return self._matrices[1]
 
     @property
     def mean_responses(self) -> xr.DataArray:

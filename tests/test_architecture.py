@@ -27,13 +27,10 @@ LONG_FUNCTIONS: dict[str, str] = {
     "pass; to split into factor sampling, tuning and spiking",
     "neurofacedis/reproduce.py::check_claims": "every claim inline; becomes one function per "
     "claim in studies/higgins2021/claims.py",
-    "neurofacedis/data/pack.py::pack_files": "checks, copy and manifest inline; to split per step",
     "neurofacedis/nwb/_write.py::validate_session": "one check per input part inline; to split "
     "per part (stimuli, responses, units)",
     "neurofacedis/results.py::render_report": "the HTML page in one function; to split per "
     "section",
-    "plugins/nfd_alignment/_metric.py::AlignmentMetric.compute": "fit, match, score and null "
-    "inline; loses its guards with MetricContext.matrices() in phase 2",
     "plugins/nfd_decoding/_reconstruction.py::ReconstructionMetric.compute": "decode, score and "
     "baselines inline; loses its guards with MetricContext.matrices() in phase 2",
     "plugins/nfd_encoding/_metric.py::EncodingMetric.compute": "fit, cross-validation and noise "

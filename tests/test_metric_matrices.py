@@ -51,6 +51,8 @@ def test_matrices_are_oriented_named_and_equal_the_context():
     assert m.factor_names == ("pose", "light") and m.factors.shape == (6, 2)
     assert len(m.siblings) == 1 and m.siblings[0].shape == (6, 2)
     assert m.n_stimuli == 6
+    ctx.latents = ctx.latents.isel(unit=[0, 2])  # a replaced field: built again
+    assert ctx.matrices().units == ("a", "c") and ctx.matrices() is ctx.matrices()
 
 
 def test_matrices_are_read_only_views_of_the_shared_data():

@@ -6,6 +6,7 @@ Runs the score, its ceiling, the rotated control and the one-to-one matching on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,11 +14,12 @@ import numpy as np
 from neurofacedis.errors import InputError
 from nfd_alignment._score import (
     DEFAULT_ALPHA,
+    AlignmentResult,
+    Lasso,
     _ceiling,
-    _check,
-    _fit,
     _match_from_corr,
     _rotated,
+    check_sizes,
     zscore_train,
 )
 
@@ -25,9 +27,67 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
-    from neurofacedis.specs import MetricContext
+    from neurofacedis.specs import MetricContext, MetricMatrices
 
 __all__ = ["AlignmentMetric"]
+
+_DESCRIPTIONS = {
+    "importance": "|Lasso weight| of each unit for each neuron",
+    "neuron_score": "1 - H_j (entropy base K); NaN: no weight",
+    "neuron_weight": "rho_j = sum_k R[k, j] / sum R",
+    "ceiling": "alignment of K random neurons with the others",
+    "rotated": "alignment against randomly rotated responses",
+    "match_r": "Pearson r of Hungarian-matched pairs (training)",
+}
+
+
+@dataclass
+class _Fit:
+    """The main fit: z-scored training rows (``zy`` is scratch), usable neurons, the Lasso."""
+
+    zx: np.ndarray
+    zy: np.ndarray
+    valid: np.ndarray
+    lasso: Lasso
+    main: AlignmentResult
+
+
+@dataclass(frozen=True)
+class _Match:
+    """Hungarian one-to-one pairs (unit and neuron column indices) and their training r."""
+
+    unit: np.ndarray
+    neuron: np.ndarray
+    r: np.ndarray
+
+
+def _match(fit: _Fit) -> _Match:
+    """Pair units with usable neurons on |r| over the training stimuli."""
+    corr = (fit.zx.T @ fit.zy) / fit.zx.shape[0]
+    unit, neuron, r = _match_from_corr(corr[:, fit.valid])
+    return _Match(unit, np.flatnonzero(fit.valid)[neuron], r)
+
+
+def _headline(fit: _Fit, match: _Match, ceiling: np.ndarray, rotated: np.ndarray, k: int,
+              n_train: int) -> dict[str, Any]:
+    """Return the headline scalars for summary.json."""
+    main, valid = fit.main, fit.valid
+    attrs: dict[str, Any] = {
+        "alignment": float(main.alignment),
+        "rotated_control": float(np.nanmean(rotated)),
+        "n_neurons": int(valid.sum()),
+        "n_units": int(k),
+        "mean_matched_abs_r": float(np.mean(np.abs(match.r))),
+        "alpha": float(fit.lasso.alpha),
+        "n_neurons_predicted": int(np.isfinite(main.neuron_score).sum()),
+        "n_neurons_excluded": int((~valid).sum()),
+        "n_train": int(n_train),
+    }
+    good = ceiling[np.isfinite(ceiling)]
+    if good.size:
+        attrs["ceiling_mean"] = float(good.mean())
+        attrs["ceiling_sd"] = float(good.std(ddof=1)) if good.size > 1 else 0.0
+    return attrs
 
 
 class AlignmentMetric:
@@ -79,27 +139,27 @@ class AlignmentMetric:
 
     def compute(self, ctx: MetricContext) -> xr.Dataset:
         """Score, ceiling, rotated control and matching for one model on one recording."""
-        import xarray as xr
+        m = ctx.matrices()
+        train = m.train if m.train.size else np.arange(m.n_stimuli)
+        check_sizes(m.latents.shape[1], train.size)
+        ctx.progress(0, total=1 + self.n_subsets + self.n_rotations, description="alignment")
+        fit = self._fit(m.latents, m.responses, train, ctx.rng)
+        ctx.progress(1)
+        match = _match(fit)
+        k = m.latents.shape[1]
+        ceiling = _ceiling(fit.zy, fit.valid, k, self.n_subsets, fit.lasso, ctx.rng,
+                           ctx.progress)
+        rotated = _rotated(  # last: rotates fit.zy in place
+            fit.zx, fit.zy, self.n_rotations, self.rotation_block, fit.lasso, ctx.rng,
+            ctx.progress,
+        )
+        ds = self._dataset(m, train, fit, match, ceiling, rotated)
+        ds.attrs.update(_headline(fit, match, ceiling, rotated, k, train.size))
+        return ds
 
-        lat = ctx.latents
-        resp = ctx.mean_responses
-        if "stimulus" not in lat.dims or "stimulus" not in resp.dims:
-            raise InputError("latents and responses need a 'stimulus' dimension")
-        lat = lat.transpose("stimulus", ...)
-        resp = resp.transpose("stimulus", ...)
-        unit_dim = next(d for d in lat.dims if d != "stimulus")
-        neuron_dim = next(d for d in resp.dims if d != "stimulus")
-        x = np.asarray(lat.values, dtype=np.float64)
-        y = np.asarray(resp.values)
-        n = x.shape[0]
-        train = np.asarray(ctx.train, dtype=np.int64)
-        if train.size == 0:
-            train = np.arange(n)
-        _check(x, y, train)
-        k, j = x.shape[1], y.shape[1]
-        steps = 1 + self.n_subsets + self.n_rotations
-        ctx.progress(0, total=steps, description="alignment")
-
+    def _fit(self, x: np.ndarray, y: np.ndarray, train: np.ndarray,
+             rng: np.random.Generator) -> _Fit:
+        """Z-score over the training stimuli, choose alpha, fit the main Lasso."""
         zx, _ = zscore_train(x, train)
         zy, valid = zscore_train(y, train)
         if not valid.any():
@@ -108,95 +168,53 @@ class AlignmentMetric:
         if self.alpha_cv:
             from nfd_alignment._lasso import choose_alpha_cv
 
-            alpha = choose_alpha_cv(zx, zy[:, valid], ctx.rng)
-        main = _fit(zx, zy, alpha, self.tol, self.max_iter)
+            alpha = choose_alpha_cv(zx, zy[:, valid], rng)
+        lasso = Lasso(alpha, self.tol, self.max_iter)
+        main = lasso.fit(zx, zy)
         if not np.isfinite(main.alignment):
             raise InputError(
                 f"the Lasso (alpha={alpha:g}) set every weight to zero; lower alpha",
                 obj="alignment.alpha",
             )
-        ctx.progress(1)
-        corr = (zx.T @ zy) / zx.shape[0]
-        m_unit, m_neuron, m_r = _match_from_corr(corr[:, valid])
-        m_neuron = np.flatnonzero(valid)[m_neuron]
-        ceiling = _ceiling(
-            zy, valid, k, self.n_subsets, alpha, ctx.rng, self.tol, self.max_iter, ctx.progress
-        )
-        rotated = _rotated(  # last: rotates zy in place
-            zx,
-            zy,
-            self.n_rotations,
-            self.rotation_block,
-            alpha,
-            ctx.rng,
-            self.tol,
-            self.max_iter,
-            ctx.progress,
-        )
-        del zy
+        return _Fit(zx, zy, valid, lasso, main)
 
-        is_train = np.zeros(n, dtype=bool)
+    def _dataset(self, m: MetricMatrices, train: np.ndarray, fit: _Fit, match: _Match,
+                 ceiling: np.ndarray, rotated: np.ndarray) -> xr.Dataset:
+        """Assemble the result Dataset (variables, coordinates, descriptions)."""
+        import xarray as xr
+
+        main = fit.main
+        is_train = np.zeros(m.n_stimuli, dtype=bool)
         is_train[train] = True
-        units = (
-            [str(u) for u in lat.coords[unit_dim].values]
-            if unit_dim in lat.coords
-            else [f"unit{i}" for i in range(k)]
-        )
-        neurons = (
-            [str(v) for v in resp.coords[neuron_dim].values]
-            if neuron_dim in resp.coords
-            else [f"neuron{i}" for i in range(j)]
-        )
-        stimuli = (
-            np.asarray(lat.coords["stimulus"].values) if "stimulus" in lat.coords else np.arange(n)
-        )
         ds = xr.Dataset(
             {
                 "importance": (("unit", "neuron"), main.importance),
                 "weight": (("unit", "neuron"), main.weight),
                 "neuron_score": ("neuron", main.neuron_score),
                 "neuron_weight": ("neuron", main.neuron_weight),
-                "neuron_used": ("neuron", valid),
+                "neuron_used": ("neuron", fit.valid),
                 "ceiling": ("subset", ceiling),
                 "rotated": ("rotation", rotated),
-                "match_unit": ("match", np.array([units[i] for i in m_unit], dtype=str)),
-                "match_neuron": ("match", np.array([neurons[i] for i in m_neuron], dtype=str)),
-                "match_r": ("match", m_r),
-                "match_latent": (("match", "stimulus"), x[:, m_unit].T),
-                "match_response": (("match", "stimulus"), np.asarray(y[:, m_neuron].T, float)),
+                "match_unit": ("match", np.array([m.units[i] for i in match.unit], dtype=str)),
+                "match_neuron": ("match",
+                                 np.array([m.neurons[i] for i in match.neuron], dtype=str)),
+                "match_r": ("match", match.r),
+                "match_latent": (("match", "stimulus"), m.latents[:, match.unit].T),
+                "match_response": (("match", "stimulus"),
+                                   np.asarray(m.responses[:, match.neuron].T, float)),
                 "train": ("stimulus", is_train),
             },
             coords={
-                "unit": np.array(units, dtype=str),
-                "neuron": np.array(neurons, dtype=str),
-                "stimulus": stimuli,
+                "unit": np.array(m.units, dtype=str),
+                "neuron": np.array(m.neurons, dtype=str),
+                "stimulus": np.asarray(m.stimuli),
                 "subset": np.arange(self.n_subsets),
                 "rotation": np.arange(self.n_rotations),
-                "match": np.arange(len(m_r)),
+                "match": np.arange(len(match.r)),
             },
         )
-        ds["importance"].attrs["description"] = "|Lasso weight| of each unit for each neuron"
-        ds["neuron_score"].attrs["description"] = "1 - H_j (entropy base K); NaN: no weight"
-        ds["neuron_weight"].attrs["description"] = "rho_j = sum_k R[k, j] / sum R"
-        ds["ceiling"].attrs["description"] = "alignment of K random neurons with the others"
-        ds["rotated"].attrs["description"] = "alignment against randomly rotated responses"
-        ds["match_r"].attrs["description"] = "Pearson r of Hungarian-matched pairs (training)"
-        attrs: dict[str, Any] = {
-            "alignment": float(main.alignment),
-            "rotated_control": float(np.nanmean(rotated)),
-            "n_neurons": int(valid.sum()),
-            "n_units": int(k),
-            "mean_matched_abs_r": float(np.mean(np.abs(m_r))),
-            "alpha": float(alpha),
-            "n_neurons_predicted": int(np.isfinite(main.neuron_score).sum()),
-            "n_neurons_excluded": int((~valid).sum()),
-            "n_train": int(train.size),
-        }
-        good = ceiling[np.isfinite(ceiling)]
-        if good.size:
-            attrs["ceiling_mean"] = float(good.mean())
-            attrs["ceiling_sd"] = float(good.std(ddof=1)) if good.size > 1 else 0.0
-        ds.attrs.update(attrs)
+        for name, text in _DESCRIPTIONS.items():
+            ds[name].attrs["description"] = text
         return ds
 
     def figures(self, result: xr.Dataset) -> dict[str, Figure]:

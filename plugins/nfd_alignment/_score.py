@@ -71,6 +71,15 @@ def alignment_from_importance(importance: np.ndarray) -> tuple[float, np.ndarray
     -------
     alignment, neuron_score (J,), neuron_weight (J,)
         ``alignment`` is NaN when every column is zero.
+
+    Notes
+    -----
+    DCI's completeness (``nfd_disentanglement.dci``, after disentanglement_lib) scores an
+    all-zero matrix 0; this score leaves it undefined (NaN) on purpose. All-zero weights mean
+    the Lasso found no unit that predicts any neuron: no evidence either way, not a measured
+    lack of alignment. NaN keeps such a fit out of the ceiling's mean and the rotated control's
+    ``nanmean`` instead of pulling them to 0, and the metric refuses a main fit with no weight
+    ("lower alpha") instead of reporting 0 (``test_all_zero_importance_is_nan_where_dci_gives_0``).
     """
     from scipy.stats import entropy
 
@@ -109,46 +118,48 @@ def zscore_train(values: np.ndarray, train: np.ndarray | None) -> tuple[np.ndarr
     return x, valid
 
 
+def check_sizes(n_units: int, n_train: int) -> None:
+    """Refuse fewer than 2 units (entropy base K) or fewer than 3 training stimuli."""
+    if n_units < 2:
+        raise InputError(f"alignment needs at least 2 active units, got {n_units}", obj="latents")
+    if n_train < 3:
+        raise InputError(f"alignment needs at least 3 training stimuli, got {n_train}")
+
+
 def _check(latents: np.ndarray, responses: np.ndarray, train: np.ndarray | None) -> None:
+    """Check raw arrays given to the public functions (the metric's come checked)."""
     if latents.ndim != 2 or responses.ndim != 2:
         raise InputError("latents and responses must be 2-d (stimulus x unit/neuron)")
     if latents.shape[0] != responses.shape[0]:
         raise InputError(
             f"latents have {latents.shape[0]} stimuli but responses {responses.shape[0]}"
         )
-    if latents.shape[1] < 2:
-        raise InputError(
-            f"alignment needs at least 2 active units, got {latents.shape[1]}", obj="latents"
-        )
-    n = latents.shape[0] if train is None else len(train)
-    if n < 3:
-        raise InputError(f"alignment needs at least 3 training stimuli, got {n}")
+    check_sizes(latents.shape[1], latents.shape[0] if train is None else len(train))
     if not np.all(np.isfinite(latents if train is None else latents[train])):
         raise InputError("latents contain NaN or inf", obj="latents")
 
 
-def _fit(
-    zx: np.ndarray, zy: np.ndarray, alpha: float, tol: float, max_iter: int
-) -> AlignmentResult:
-    n = zx.shape[0]
-    xty = zx.T @ zy
-    yty = np.einsum("ij,ij->j", zy, zy)
-    return _fit_stats(zx.T @ zx, xty, yty, n, alpha, tol, max_iter)
+@dataclass(frozen=True)
+class Lasso:
+    """One Lasso configuration (strength on z-scored data, scikit-learn's stopping rule)."""
 
+    alpha: float = DEFAULT_ALPHA
+    tol: float = 1e-4
+    max_iter: int = 1000
 
-def _fit_stats(
-    gram: np.ndarray,
-    xty: np.ndarray,
-    yty: np.ndarray,
-    n: int,
-    alpha: float,
-    tol: float,
-    max_iter: int,
-) -> AlignmentResult:
-    w = lasso_gram(gram, xty, yty, n, alpha, tol=tol, max_iter=max_iter).coef
-    r = np.abs(w)
-    score, per_neuron, rho = alignment_from_importance(r)
-    return AlignmentResult(score, r, w, per_neuron, rho, alpha)
+    def fit_stats(
+        self, gram: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: int
+    ) -> AlignmentResult:
+        """Fit from the sufficient statistics X'X, X'Y, diag(Y'Y) and score the weights."""
+        w = lasso_gram(gram, xty, yty, n, self.alpha, tol=self.tol, max_iter=self.max_iter).coef
+        r = np.abs(w)
+        score, per_neuron, rho = alignment_from_importance(r)
+        return AlignmentResult(score, r, w, per_neuron, rho, self.alpha)
+
+    def fit(self, zx: np.ndarray, zy: np.ndarray) -> AlignmentResult:
+        """Fit every column of ``zy`` on ``zx`` (both z-scored) and score the weights."""
+        yty = np.einsum("ij,ij->j", zy, zy)
+        return self.fit_stats(zx.T @ zx, zx.T @ zy, yty, zx.shape[0])
 
 
 def alignment_score(
@@ -185,7 +196,7 @@ def alignment_score(
     _check(latents, responses, train)
     zx, _ = zscore_train(latents, train)
     zy, _ = zscore_train(responses, train)
-    return _fit(zx, zy, alpha, tol, max_iter)
+    return Lasso(alpha, tol, max_iter).fit(zx, zy)
 
 
 def _ceiling(
@@ -193,12 +204,11 @@ def _ceiling(
     valid: np.ndarray,
     k: int,
     n_subsets: int,
-    alpha: float,
+    lasso: Lasso,
     rng: np.random.Generator,
-    tol: float,
-    max_iter: int,
     progress: object = None,
 ) -> np.ndarray:
+    """Alignment of ``n_subsets`` random sets of ``k`` valid neurons with all the others."""
     candidates = np.flatnonzero(valid)
     if candidates.size < k + 1:
         return np.full(n_subsets, np.nan)
@@ -208,7 +218,7 @@ def _ceiling(
     for s in range(n_subsets):
         pick = np.sort(rng.choice(candidates, size=k, replace=False))
         xs = zy[:, pick]
-        fit = _fit_stats(xs.T @ xs, xs.T @ zy, yty, n, alpha, tol, max_iter)
+        fit = lasso.fit_stats(xs.T @ xs, xs.T @ zy, yty, n)
         targets = np.ones(zy.shape[1], dtype=bool)
         targets[pick] = False
         out[s] = alignment_from_importance(fit.importance[:, targets])[0]
@@ -240,7 +250,7 @@ def neuron_ceiling(
     """
     rng = np.random.default_rng(0) if rng is None else rng
     zy, valid = zscore_train(np.asarray(responses), train)
-    return _ceiling(zy, valid, n_units, n_subsets, alpha, rng, tol, max_iter)
+    return _ceiling(zy, valid, n_units, n_subsets, Lasso(alpha, tol, max_iter), rng)
 
 
 def _rotate_inplace(zy: np.ndarray, rng: np.random.Generator, block: int) -> None:
@@ -266,10 +276,8 @@ def _rotated(
     zy: np.ndarray,
     n_rotations: int,
     block: int,
-    alpha: float,
+    lasso: Lasso,
     rng: np.random.Generator,
-    tol: float,
-    max_iter: int,
     progress: object = None,
 ) -> np.ndarray:
     """Rotated-code control, rotating ``zy`` in place (it is a scratch copy)."""
@@ -286,7 +294,7 @@ def _rotated(
         scale = np.where(ok, 1.0 / np.where(ok, sd, 1.0), 0.0)
         xty = (zx.T @ zy) * scale
         yty = ss * scale**2
-        out[i] = _fit_stats(gram, xty, yty, n, alpha, tol, max_iter).alignment
+        out[i] = lasso.fit_stats(gram, xty, yty, n).alignment
         if callable(progress):
             progress(1)
     return out
@@ -320,7 +328,7 @@ def rotated_control(
     _check(latents, responses, train)
     zx, _ = zscore_train(latents, train)
     zy, _ = zscore_train(responses, train)
-    return _rotated(zx, zy, n_rotations, block, alpha, rng, tol, max_iter)
+    return _rotated(zx, zy, n_rotations, block, Lasso(alpha, tol, max_iter), rng)
 
 
 def _match_from_corr(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

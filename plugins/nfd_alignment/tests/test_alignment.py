@@ -99,6 +99,19 @@ def test_importance_known_values():
     np.testing.assert_allclose(rho, [1 / 3, 2 / 3, 0])
 
 
+def test_all_zero_importance_is_nan_where_dci_gives_0():
+    """Issue 21: no weight at all is undefined here (NaN), 0 in DCI; documented, kept apart."""
+    from nfd_disentanglement.dci import completeness, completeness_per_factor
+
+    zero = np.zeros((3, 4))
+    score, per, rho = na.alignment_from_importance(zero)
+    assert math.isnan(score) and np.isnan(per).all() and (rho == 0).all()
+    assert completeness(zero) == 0.0 and (completeness_per_factor(zero) == 0).all()
+    # a Lasso so strong that it keeps no weight: NaN (the metric refuses it: "lower alpha")
+    f, y, _ = axis_population(n=60, k=3, per_factor=2, seed=1)
+    assert math.isnan(na.alignment_score(f, y, alpha=10.0).alignment)
+
+
 def test_single_driving_factor_scores_near_one():
     f, y, _ = axis_population(noise=0.3)
     res = na.alignment_score(f, y)
