@@ -7,7 +7,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,7 +66,7 @@ def image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     for p in files:  # the input gate: regular files with UTF-8 names, before any is read
-        check_input_path(p, what="--images")
+        check_input_path(p, what="images")
     files.sort(key=lambda p: (natural_key(p.name), p.name))
     problem = _order_problem([p.name for p in files])
     if problem:
@@ -147,7 +147,7 @@ def read_images(source: str | Path) -> tuple[np.ndarray, list[str]]:
     order, see :func:`image_files`; ``stim0000``... for a stack). Alpha channels are
     dropped; images must share a size.
     """
-    source = check_input_path(source, what="--images", folder="images")  # no FIFO, device
+    source = check_input_path(source, what="images", folder="images")  # no FIFO, device
     if source.is_dir():
         from skimage import io
 
@@ -295,7 +295,7 @@ def _load_mat(path: Path, mat_var: str | None) -> np.ndarray:
     if len(arrays) != 1:
         raise InputError(
             f"{len(arrays)} numeric variables ({', '.join(sorted(arrays)) or 'none'}); "
-            "choose one with --mat-var",
+            "choose one with `mat_var`",
             file=path,
         )
     return next(iter(arrays.values()))
@@ -394,12 +394,13 @@ def load_session(
     window: tuple[float, float] | None = None,
     detect_landmarks: bool = False,
     skip_undetected: bool = False,
+    progress: Any = None,
 ) -> SessionData:
     """Read lab files into a SessionData (nothing written). See :func:`import_recording`."""
     from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData
 
     if skip_undetected and not detect_landmarks:
-        raise InputError("needs --detect-landmarks", obj="--skip-undetected")
+        raise InputError("needs `detect_landmarks`", obj="skip_undetected")
     imgs, ids = read_images(images)
     resp = read_responses(responses, mat_var=mat_var)
     if resp.shape[0] != imgs.shape[0]:
@@ -411,10 +412,12 @@ def load_session(
         raise InputError(f"{lm.shape[0]} landmark rows but {imgs.shape[0]} images", file=landmarks)
     if detect_landmarks:  # dlib, optional extra: see neurofacedis.landmarks
         if lm is not None:
-            raise InputError("give --landmarks or --detect-landmarks, not both", obj="landmarks")
+            raise InputError("give `landmarks` or `detect_landmarks`, not both",
+                             obj="landmarks")
         from neurofacedis.landmarks import detect_for_import
 
-        lm, failed = detect_for_import(imgs, ids, skip_undetected=skip_undetected)
+        lm, failed = detect_for_import(imgs, ids, skip_undetected=skip_undetected,
+                                       progress=progress)
     identity = None
     label_frame = None
     if labels is not None:
@@ -479,6 +482,7 @@ def import_recording(
     overwrite: bool = False,
     detect_landmarks: bool = False,
     skip_undetected: bool = False,
+    progress: Any = None,
 ) -> Path:
     """Convert lab files into one valid NWB recording.
 
@@ -510,6 +514,9 @@ def import_recording(
         With ``detect_landmarks``: leave out the images where no face is found, with their
         response rows and labels; a :class:`SkippedStimuliWarning` names them and the file's
         ``session_description`` lists them all.
+    progress
+        Optional ``progress(advance, total=None, description=None)`` callback (landmark
+        detection reports through it).
     """
     from neurofacedis._outputs import check_output_file
     from neurofacedis.nwb import metadata_defaults, write_session
@@ -529,6 +536,7 @@ def import_recording(
         window=window,
         detect_landmarks=detect_landmarks,
         skip_undetected=skip_undetected,
+        progress=progress,
     )
     missing = metadata_defaults(meta)
     if missing:

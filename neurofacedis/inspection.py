@@ -27,13 +27,22 @@ SERIOUS = ("ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION")
 
 @dataclass(frozen=True)
 class Finding:
-    """One nwbinspector message."""
+    """One finding: which file, which check, where, how bad, and what.
 
-    importance: str
+    The one finding type: ``neurofacedis inspect`` (nwbinspector's messages) and
+    :mod:`neurofacedis.data.validate` (those plus the project's own checks) both report it.
+    ``status`` is ``fail`` (an importance in :data:`SERIOUS`, or a failed project check),
+    ``warn`` or ``ok``.
+    """
+
+    file: str
     check: str
-    object_type: str
+    status: str  # "fail", "warn" or "ok"
     location: str
     message: str
+    importance: str = ""  # nwbinspector's importance level, for its findings
+    source: str = "neurofacedis"  # or "nwbinspector"
+    object_type: str = ""  # nwbinspector's neurodata type of the object, for its findings
 
 
 def inspector_messages(path: str | Path, config: dict | None = None, *,
@@ -90,11 +99,14 @@ def nwbinspector_findings(path: str | Path, *, follow_links: bool = False) -> li
         check_links(path, follow_links=follow_links)  # nwbinspector would follow them
     return [
         Finding(
-            importance=m.importance.name,
+            file=str(path),
             check=str(m.check_function_name),
-            object_type=str(m.object_type),
+            status="fail" if m.importance.name in SERIOUS else "warn",
             location=str(m.location or ""),
             message=str(m.message).splitlines()[0] if m.message else "",
+            importance=m.importance.name,
+            source="nwbinspector",
+            object_type=str(m.object_type),
         )
         for m in inspector_messages(path, follow_links=follow_links)
     ]
@@ -224,10 +236,17 @@ def inspect_file(path: str | Path, *, follow_links: bool = False) -> dict[str, A
 
 
 def render(report: dict[str, Any], console: Any) -> None:
-    """Print an :func:`inspect_file` report as rich tables."""
-    from rich.table import Table
+    """Print an :func:`inspect_file` report as rich tables.
 
-    overview = Table(title=f"{report['file']} ({report['kind']})", show_header=False)
+    Every name, path and message is data, printed as it is (``data[0]`` keeps its
+    brackets: nothing is read as rich markup); off a terminal every cell is whole.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from neurofacedis.progress import print_table
+
+    overview = Table(title=Text(f"{report['file']} ({report['kind']})"), show_header=False)
     overview.add_column("field", style="bold")
     overview.add_column("value")
     skip = {"file", "kind", "latents", "findings", "results"}
@@ -238,29 +257,25 @@ def render(report: dict[str, Any], console: Any) -> None:
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
-        overview.add_row(key, str(value))
+        overview.add_row(Text(key), Text(str(value)))
     for name, rows in report.get("results", {}).items():
-        overview.add_row(f"results: {name}", f"{rows} rows")
-    console.print(overview)
+        overview.add_row(Text(f"results: {name}"), Text(f"{rows} rows"))
+    print_table(overview, console)
     if report.get("latents"):
         latents = Table(title="latents")
         for col in ("name", "shape", "model", "plugin", "version", "seed", "created"):
             latents.add_column(col)
         for name, info in report["latents"].items():
-            latents.add_row(
-                name,
-                "x".join(map(str, info["shape"])),
-                str(info.get("model", "")),
-                str(info.get("plugin", "")),
-                str(info.get("plugin_version", "")),
-                str(info.get("seed", "")),
-                str(info.get("created", "")),
-            )
-        console.print(latents)
+            cells = (name, "x".join(map(str, info["shape"])), info.get("model", ""),
+                     info.get("plugin", ""), info.get("plugin_version", ""),
+                     info.get("seed", ""), info.get("created", ""))
+            latents.add_row(*(Text(str(c)) for c in cells))
+        print_table(latents, console)
     findings = Table(title=f"nwbinspector: {len(report['findings'])} finding(s)")
     for col in ("importance", "check", "location", "message"):
         findings.add_column(col, overflow="fold")
     for f in report["findings"]:
         style = "red" if f["importance"] in SERIOUS else None
-        findings.add_row(f["importance"], f["check"], f["location"], f["message"], style=style)
-    console.print(findings)
+        cells = (f["importance"], f["check"], f["location"], f["message"])
+        findings.add_row(*(Text(str(c)) for c in cells), style=style)
+    print_table(findings, console)

@@ -218,13 +218,13 @@ def detect_for_import(
     if failed.size and not skip_undetected:
         raise InputError(
             f"{found.failure_message(stimulus_ids)}; give landmarks for all images with "
-            "--landmarks FILE.npy, or leave those images and their response rows out with "
-            "--skip-undetected",
-            obj="--detect-landmarks",
+            "`landmarks` FILE.npy, or leave those images and their response rows out with "
+            "`skip_undetected`",
+            obj="detect_landmarks",
         )
     if failed.size == len(found.n_faces):
         raise InputError(
             f"no face found in any of the {failed.size} images: nothing left to import",
-            obj="--detect-landmarks",
+            obj="detect_landmarks",
         )
     return found.landmarks, failed

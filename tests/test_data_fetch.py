@@ -166,7 +166,7 @@ def test_unverified_needs_the_flag_then_records_the_hash(site, tmp_path):
     dest = tmp_path / "dest"
     with serve_directory(site) as (server, base):
         m = _manifest(base, sha256=None)
-        with pytest.raises(InputError, match="--allow-unverified"):
+        with pytest.raises(InputError, match="`allow_unverified`"):
             fetch_dataset("ds", dest=dest, manifest=m, progress=False)
         assert not server.log and not dest.exists()
         res = fetch_dataset("ds", dest=dest, manifest=m, allow_unverified=True, progress=False)
@@ -257,9 +257,9 @@ def test_local_urls_need_allow_local_urls(site, tmp_path, capsys):
     with pytest.raises(InputError) as exc:
         fetch_dataset("ds", dest=tmp_path / "a", manifest=local, progress=False)
     msg = str(exc.value)
-    assert "\n" not in msg and "--allow-local-urls" in msg and "datasets[0].files[0].url" in msg
+    assert "\n" not in msg and "`allow_local_urls`" in msg and "datasets[0].files[0].url" in msg
     assert not (tmp_path / "a").exists()
-    with pytest.raises(InputError, match="--allow-local-urls"):  # a file:/// mirror too
+    with pytest.raises(InputError, match="`allow_local_urls`"):  # a file:/// mirror too
         fetch_dataset("ds", dest=tmp_path / "b", manifest=_manifest("https://h"),
                       base_url=site.as_uri(), progress=False)
     assert not (tmp_path / "b").exists()
@@ -456,7 +456,7 @@ def test_download_reads_no_more_than_the_cap(tmp_path):
             d(f"{base}/endless", tmp_path / "out", None)
         m = _hostile_manifest(tmp_path, f"{base}/endless", sha256=SHA, size=2 << 30)
         with pytest.raises(InputError, match=r"declared size 2147483648 bytes is over the "
-                                             r"1073741824-byte cap; pass a larger max_size"):
+                                             r"1073741824-byte cap; pass a larger `max_size`"):
             fetch_dataset("ds", dest=tmp_path / "d", manifest=m, progress=False)
         assert len(server.log) == 1 and not (tmp_path / "d").exists()
         # the bomb arrives as its compressed bytes: nothing is decoded

@@ -78,9 +78,9 @@ def test_dandi_labels_are_checked(subject, session):
 
 def test_dandi_layout_needs_one_session_per_file(session_file, manifest, tmp_path):
     path, _ = session_file
-    with pytest.raises(InputError, match="one --session per file"):
+    with pytest.raises(InputError, match="one `sessions` per file"):
         pack_files([path], name="t", manifest=manifest, dandi_dir=tmp_path / "d", subject="M1")
-    with pytest.raises(InputError, match="needs --subject"):
+    with pytest.raises(InputError, match="needs `subject`"):
         pack_files([path], name="t", manifest=manifest, dandi_dir=tmp_path / "d", sessions=["1"])
 
 

@@ -89,7 +89,7 @@ def test_import_npy_stack_with_csv_and_mat_responses(tmp_path, faces):
     np.testing.assert_allclose(read_responses(csv)[:, :, 0], mean, rtol=1e-6)
     mat = tmp_path / "r.mat"
     scipy.io.savemat(mat, {"resp": mean, "other": np.arange(3.0)})
-    with pytest.raises(InputError, match="choose one with --mat-var"):
+    with pytest.raises(InputError, match="choose one with `mat_var`"):
         read_responses(mat)
     np.testing.assert_allclose(read_responses(mat, mat_var="resp")[:, :, 0], mean, rtol=1e-6)
     out = tmp_path / "mat.nwb"

@@ -85,7 +85,7 @@ def test_import_helper_names_failures(astronaut):
     blank = np.full((1, *astronaut.shape), 128, np.uint8)
     lm = landmarks_for_import(astronaut[None], ["astronaut"])
     assert lm.shape == (1, 68, 2) and np.isfinite(lm).all()
-    with pytest.raises(InputError, match=r"no face found in 1 of 2 images: grey;.*--landmarks"):
+    with pytest.raises(InputError, match=r"no face found in 1 of 2 images: grey;.*`landmarks`"):
         landmarks_for_import(np.concatenate([astronaut[None], blank]), ["astronaut", "grey"])
 
 

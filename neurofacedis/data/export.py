@@ -58,7 +58,7 @@ def export_zarr(source: str | Path, out: str | Path, *, overwrite: bool = False)
     source, out = Path(source), Path(out)
     if not source.is_file():
         raise InputError("no such NWB (HDF5) file", file=source)
-    check_output_folder(out, kind=KIND, inputs=[source], overwrite=overwrite, what="--zarr")
+    check_output_folder(out, kind=KIND, inputs=[source], overwrite=overwrite, what="out")
     out.parent.mkdir(parents=True, exist_ok=True)
 
     from hdmf_zarr import ZarrIO
@@ -84,7 +84,7 @@ def export_zarr(source: str | Path, out: str | Path, *, overwrite: bool = False)
         write_marker(target, kind=KIND)
         with output_lock(out), uninterrupted():
             check_output_folder(out, kind=KIND, inputs=[source], overwrite=overwrite,
-                                what="--zarr")  # as it is now, under the lock
+                                what="out")  # as it is now, under the lock
             swap_into_place(target, out)
     finally:
         if tmp is not None:

@@ -3,10 +3,10 @@
 Downloads go through :func:`pooch.retrieve` (temporary file, hash check, then rename, so a
 file that fails its check never appears), with :class:`ResumableDownloader`, a pooch
 downloader that resumes an interrupted transfer from a ``.part`` file with an HTTP Range
-request and shows a rich progress bar. Files already present with the right hash are not
-downloaded again; the default destination is the user cache (see
-:func:`neurofacedis.cache.default_cache_dir`). ``generated`` datasets are regenerated through
-the dataset hook (:mod:`neurofacedis.data.generate`: a registered
+request and shows its progress (:mod:`neurofacedis.progress`: a rich bar, or log lines).
+Files already present with the right hash are not downloaded again; the default destination
+is the user cache (see :func:`neurofacedis.cache.default_cache_dir`). ``generated`` datasets
+are regenerated through the dataset hook (:mod:`neurofacedis.data.generate`: a registered
 :class:`~neurofacedis.specs.DatasetSpec`, never a command line) and checked against the
 manifest's digest.
 
@@ -28,7 +28,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,7 @@ class ResumableDownloader:
         if self._left() <= 0:
             self.partial.unlink(missing_ok=True)
             raise DownloadRefused(
-                f"not complete within the {self.timeout:g} s deadline (timeout, --timeout); "
+                f"not complete within the {self.timeout:g} s deadline (`timeout`); "
                 "partial download removed"
             )
 
@@ -202,26 +203,16 @@ class ResumableDownloader:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _bar(self, total: int | None, done: int):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
-        )
-        bar = Progress(
-            TextColumn("{task.description}", markup=False),  # a file name is data, not markup
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=Console(stderr=True),
-            disable=not self.progress,
-            transient=True,
-        )
-        task = bar.add_task(self.label, total=total, completed=done)
-        return bar, task
+    @contextmanager
+    def _bar(self, total: int | None, done: int) -> Iterator[Any]:
+        """Yield ``advance(nbytes)`` for this file's progress (rich bar or log lines)."""
+        from neurofacedis.progress import Reporter
+
+        with Reporter(quiet=not self.progress, unit="bytes", transient=True) as reporter, \
+                reporter.task(self.label, total=total) as advance:
+            if done:
+                advance(done)
+            yield advance
 
     def _exists(self, url: str) -> bool:
         if urlsplit(url).scheme == "file":
@@ -239,13 +230,13 @@ class ResumableDownloader:
             raise FileNotFoundError(f"no such file: {src}")
         self._check_size(src.stat().st_size)
         self.partial.parent.mkdir(parents=True, exist_ok=True)
-        bar, task = self._bar(src.stat().st_size, 0)
         done = 0
-        with bar, open(src, "rb") as fin, open(self.partial, "wb") as fout:
+        with self._bar(src.stat().st_size, 0) as advance, open(src, "rb") as fin, \
+                open(self.partial, "wb") as fout:
             while chunk := fin.read(self._room(done)):
                 fout.write(chunk)
                 done += len(chunk)
-                bar.advance(task, len(chunk))
+                advance(len(chunk))
                 self._check_size(done)
                 self._check_deadline()
 
@@ -294,9 +285,8 @@ class ResumableDownloader:
         raw = response.raw
         read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, no waiting
         sock = getattr(getattr(raw, "connection", None), "sock", None)
-        bar, task = self._bar(total, have)
         done = have
-        with bar, open(self.partial, mode) as fh:
+        with self._bar(total, have) as advance, open(self.partial, mode) as fh:
             while True:
                 self._check_deadline()
                 if sock is not None:  # a silent server may not outlast the deadline
@@ -311,7 +301,7 @@ class ResumableDownloader:
                 fh.write(chunk)
                 done += len(chunk)
                 self._check_size(done)
-                bar.advance(task, len(chunk))
+                advance(len(chunk))
 
 
 def _range_start(response: Any) -> int | None:
@@ -428,13 +418,13 @@ def fetch_dataset(
     dest = Path(dest) if dest is not None else default_data_dir(entry.name)
     cap = DEFAULT_MAX_SIZE if max_size is None else max_size
     if cap < 1 or not timeout > 0:
-        what = "max_size (--max-size)" if cap < 1 else "timeout (--timeout)"
-        raise InputError(f"{what} must be positive", obj=what.split()[0])
+        what = "max_size" if cap < 1 else "timeout"
+        raise InputError("must be positive", obj=what)
     if base_url is not None:
         try:
             check_url(base_url)
         except ValueError as exc:
-            raise InputError(str(exc), obj="--base-url") from None
+            raise InputError(str(exc), obj="base_url") from None
     _check_entry(entry, allow_unverified)
     # Check every destination, URL and generator before writing anything.
     targets = [(f, safe_join(dest, f.path)) for f in entry.files]
@@ -488,7 +478,7 @@ def _check_entry(entry: DatasetEntry, allow_unverified: bool) -> None:
     if unverified and not allow_unverified:
         raise InputError(
             f"{len(unverified)} file(s) have no sha256 in the manifest; pass "
-            "--allow-unverified to fetch them and record the hash seen",
+            "`allow_unverified` to fetch them and record the hash seen",
             obj=f"{entry.name}/{unverified[0].path}",
         )
 
@@ -507,17 +497,17 @@ def _check_sources(
         url = entry.url_for(f, base_url)
         where = f"datasets[{index}].files[{j}]"
         if url is not None and urlsplit(url).scheme in LOCAL_SCHEMES and not allow_local_urls:
-            obj = "--base-url" if base_url is not None else f"{where}.url ({entry.name})"
+            obj = "base_url" if base_url is not None else f"{where}.url ({entry.name})"
             raise InputError(
                 f"{urlsplit(url).scheme} URL {url!r} reads a file of this machine; refused "
-                "(for your own manifest pass allow_local_urls=True, --allow-local-urls)",
+                "(for your own manifest pass `allow_local_urls`)",
                 file=source,
                 obj=obj,
             )
         if f.size is not None and f.size > cap:
             raise InputError(
                 f"declared size {f.size} bytes is over the {cap}-byte cap; pass a larger "
-                "max_size (--max-size) to fetch it",
+                "`max_size` to fetch it",
                 file=source,
                 obj=f"{where}.size ({entry.name})",
             )
@@ -538,7 +528,7 @@ def _fetch_one(
     obj = f"{entry.name}/{f.path}"
     if url is None:
         raise InputError(
-            "no URL: give --base-url or set base_url in the manifest entry", obj=obj
+            "no URL: give `base_url` or set base_url in the manifest entry", obj=obj
         )
     # Known hash: the manifest's (bytes), else the one recorded when first fetched.
     expected = f.sha256 if f.digest == "file" else None
@@ -550,7 +540,7 @@ def _fetch_one(
         max_size=f.size if f.size is not None else bounds["cap"],
         timeout=bounds["timeout"],
         label=f.path,
-        size_hint="the manifest's size" if f.size is not None else "the size cap (--max-size)",
+        size_hint="the manifest's size" if f.size is not None else "the size cap (`max_size`)",
     )
     logger = pooch.get_logger()
     level = logger.level

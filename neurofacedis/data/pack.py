@@ -55,7 +55,7 @@ def dandi_path(subject: str, session: str) -> str:
         if not DANDI_LABEL.match(label):
             raise InputError(
                 f"DANDI {what} label {label!r} may only hold letters, digits and '-'",
-                obj=f"--{what}",
+                obj="subject" if what == "subject" else "sessions",
             )
     return f"sub-{subject}/sub-{subject}_ses-{session}.nwb"
 
@@ -131,13 +131,48 @@ def pack_files(
         Missing files, failing validation, bad labels, duplicate names, or a DANDI target that
         exists with other content.
     """
+    files = _check_inputs(paths, manifest, base_url)
+    dandi = dandi_dir is not None
+    rel_paths = _relative_paths(files, name, subject, sessions) if dandi else [
+        f.name for f in files]
+    dupes = sorted({p for p in rel_paths if rel_paths.count(p) > 1})
+    if dupes:
+        raise InputError(f"two files would be packed as {dupes[0]}", obj=name)
+    report = validate_files(files, dandi=dandi) if validate else ValidationReport()
+    _refuse_failures(report)
+    notes = _subject_notes(files, subject) if dandi else []
+    entries, placed = [], []
+    for f, rel in zip(files, rel_paths, strict=True):
+        sha = file_sha256(f)
+        target = safe_join(Path(dandi_dir), rel) if dandi else f
+        if dandi:
+            _copy(f, target, sha)
+        entries.append(FileEntry(path=rel, sha256=sha, size=f.stat().st_size))
+        placed.append((f, target))
+    entry = _dataset_entry(
+        name=name,
+        description=description or f"{len(files)} NWB recording(s) packed with neurofacedis",
+        kind="nwb",
+        license=license,
+        citation=citation,
+        doi=doi,
+        base_url=base_url,
+        files=tuple(entries),
+    )
+    update_manifest(manifest, entry)
+    return PackResult(entry, Path(manifest), tuple(placed), report, tuple(notes))
+
+
+def _check_inputs(paths: Sequence[str | Path], manifest: str | Path,
+                  base_url: str | None) -> list[Path]:
+    """Refuse no files, folders, files linking to others, a bad manifest path or base URL."""
     from neurofacedis._outputs import check_output_file
 
     files = [Path(p) for p in paths]
     if not files:
-        raise InputError("no files to pack", obj="FILE")
+        raise InputError("no files to pack", obj="paths")
     # the manifest is the one file pack replaces: never a packed file, never a folder
-    check_output_file(manifest, inputs=files, overwrite=True, what="--manifest")
+    check_output_file(manifest, inputs=files, overwrite=True, what="manifest")
     for f in files:
         if check_input_path(f, what="", folder="zarr").is_dir():
             raise InputError("a folder (Zarr): pack the HDF5 file", file=f)
@@ -153,25 +188,25 @@ def pack_files(
         try:
             check_url(base_url)
         except ValueError as exc:
-            raise InputError(str(exc), obj="--base-url") from None
-    dandi = dandi_dir is not None
-    if dandi:
-        if subject is None:
-            raise InputError("--dandi-layout needs --subject", obj="--subject")
-        if len(sessions) != len(files):
-            raise InputError(
-                f"--dandi-layout needs one --session per file ({len(files)} files, "
-                f"{len(sessions)} sessions)",
-                obj="--session",
-            )
-        rel_paths = [dandi_path(subject, s) for s in sessions]
-    else:
-        rel_paths = [f.name for f in files]
-    dupes = sorted({p for p in rel_paths if rel_paths.count(p) > 1})
-    if dupes:
-        raise InputError(f"two files would be packed as {dupes[0]}", obj=name)
+            raise InputError(str(exc), obj="base_url") from None
+    return files
 
-    report = validate_files(files, dandi=dandi) if validate else ValidationReport()
+
+def _relative_paths(files: Sequence[Path], name: str, subject: str | None,
+                    sessions: Sequence[str]) -> list[str]:
+    """DANDI paths of ``files``: one subject, one session label per file."""
+    if subject is None:
+        raise InputError("`dandi_dir` needs `subject`", obj="subject")
+    if len(sessions) != len(files):
+        raise InputError(
+            f"`dandi_dir` needs one `sessions` per file ({len(files)} files, "
+            f"{len(sessions)} sessions)",
+            obj="sessions",
+        )
+    return [dandi_path(subject, s) for s in sessions]
+
+
+def _refuse_failures(report: ValidationReport) -> None:
     if not report.ok:
         first = report.failures[0]
         raise InputError(
@@ -179,34 +214,21 @@ def pack_files(
             f"at {first.location}: {first.message}); see 'neurofacedis data validate'",
             file=first.file,
         )
-    notes = []
-    if dandi:
-        for f, sid in zip(files, _subject_ids(files), strict=True):
-            if sid is not None and sid != subject:
-                notes.append(f"{f.name}: subject_id in the file is {sid!r}, packed as {subject!r}")
 
-    entries, placed = [], []
-    for f, rel in zip(files, rel_paths, strict=True):
-        sha = file_sha256(f)
-        if dandi:
-            target = safe_join(Path(dandi_dir), rel)
-            _copy(f, target, sha)
-        else:
-            target = f
-        entries.append(FileEntry(path=rel, sha256=sha, size=f.stat().st_size))
-        placed.append((f, target))
 
+def _subject_notes(files: Sequence[Path], subject: str | None) -> list[str]:
+    """Say where a file's own subject_id differs from the label it is packed under."""
+    return [
+        f"{f.name}: subject_id in the file is {sid!r}, packed as {subject!r}"
+        for f, sid in zip(files, _subject_ids(files), strict=True)
+        if sid is not None and sid != subject
+    ]
+
+
+def _dataset_entry(**fields: object) -> DatasetEntry:
+    """Build the manifest entry; a field it refuses is one line naming that field."""
     try:
-        entry = DatasetEntry(
-            name=name,
-            description=description or f"{len(files)} NWB recording(s) packed with neurofacedis",
-            kind="nwb",
-            license=license,
-            citation=citation,
-            doi=doi,
-            base_url=base_url,
-            files=tuple(entries),
-        )
+        return DatasetEntry(**fields)
     except ValueError as exc:  # pydantic ValidationError
         from pydantic import ValidationError
 
@@ -214,8 +236,6 @@ def pack_files(
             err = exc.errors()[0]
             raise InputError(
                 str(err["msg"]).removeprefix("Value error, "),
-                obj=".".join(str(x) for x in err["loc"]) or name,
+                obj=".".join(str(x) for x in err["loc"]) or str(fields["name"]),
             ) from None
         raise
-    update_manifest(manifest, entry)
-    return PackResult(entry, Path(manifest), tuple(placed), report, tuple(notes))

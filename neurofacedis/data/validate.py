@@ -38,6 +38,7 @@ from neurofacedis._inputs import (
     reading,
 )
 from neurofacedis.errors import InputError
+from neurofacedis.inspection import Finding  # the one finding type
 from neurofacedis.nwb._analysis import PROVENANCE_FIELDS  # the one definition
 from neurofacedis.nwb._schema import NAMESPACE  # the one definition (schemas/)
 
@@ -52,19 +53,6 @@ __all__ = [
 
 _FAILING_IMPORTANCE = {"ERROR", "PYNWB_VALIDATION", "CRITICAL", "BEST_PRACTICE_VIOLATION"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One row of the report: which file, which check, where, how bad, and what."""
-
-    file: str
-    check: str
-    status: str  # "fail", "warn" or "ok"
-    location: str
-    message: str
-    importance: str = ""  # nwbinspector's importance level, for its findings
-    source: str = "neurofacedis"  # or "nwbinspector"
 
 
 @dataclass

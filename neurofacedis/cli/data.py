@@ -1,16 +1,19 @@
-"""``neurofacedis data ...``: the typer sub-app for sharing datasets. Thin: parse, call, render.
+"""``neurofacedis data ...``: the typer sub-app for sharing datasets. Thin: parse, call, print.
 
 Errors are :class:`~neurofacedis.errors.NeurofacedisError` (one line, exit code 2, rendered
-by :func:`neurofacedis.cli.main`); ``validate`` exits 1 when it has failing findings.
+by :func:`neurofacedis.cli.main`); ``validate`` exits 1 when it has failing findings. Paths,
+names and messages are printed as they are (never read as rich markup).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from neurofacedis.cli._render import line, out, print_table
 
 __all__ = ["app"]
 
@@ -25,12 +28,6 @@ app = typer.Typer(
 _MANIFEST_HELP = "Manifest file (default: the one shipped with neurofacedis)."
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console  # not neurofacedis.cli: nothing here imports it back
-
-    return Console(stderr=stderr)
-
-
 @app.command("list")
 def list_(
     manifest: Annotated[Path | None, typer.Option("--manifest", help=_MANIFEST_HELP)] = None,
@@ -38,6 +35,7 @@ def list_(
 ) -> None:
     """List the datasets in the manifest."""
     from rich.table import Table
+    from rich.text import Text
 
     from neurofacedis.data.manifest import load_manifest
 
@@ -45,7 +43,7 @@ def list_(
     if as_json:
         typer.echo(m.model_dump_json(indent=2, exclude_defaults=True))
         return
-    table = Table(title=f"datasets (manifest schema {m.schema_version})")
+    table = Table(title=Text(f"datasets (manifest schema {m.schema_version})"))
     for col in ("name", "kind", "files", "status", "licence", "doi"):
         table.add_column(col, overflow="fold")
     for d in m.datasets:
@@ -58,8 +56,9 @@ def list_(
                 else "verified"
             )
         )
-        table.add_row(d.name, d.kind, str(len(d.files)), status, d.license, d.doi or "")
-    _console().print(table)
+        cells = (d.name, d.kind, str(len(d.files)), status, d.license, d.doi or "")
+        table.add_row(*(Text(c) for c in cells))
+    print_table(table)
 
 
 @app.command()
@@ -139,12 +138,11 @@ def fetch(
             )
         )
         return
-    con = _console()
     for f in res.files:
-        mark = "[green]verified[/]" if f.verified else "[yellow]unverified[/]"
-        con.print(f"{mark} {f.path}  sha256 {f.sha256}  ({f.size} bytes)")
+        mark = ("verified", "green") if f.verified else ("unverified", "yellow")
+        out(line(mark, f" {f.path}  sha256 {f.sha256}  ({f.size} bytes)"))
     for note in res.notes:
-        con.print(f"[yellow]{note}[/]")
+        out(line((note, "yellow")))
 
 
 @app.command()
@@ -166,13 +164,13 @@ def validate(
     ] = False,
 ) -> None:
     """Check files with nwbinspector and the project's own checks; exit 1 on failures."""
-    from neurofacedis.data.validate import render_table, validate_files
+    from neurofacedis.data.validate import validate_files
 
     report = validate_files(files, dandi=dandi, quick=quick, follow_links=follow_links)
     if as_json:
         typer.echo(report.to_json())
     else:
-        _console().print(render_table(report, show_ok=not failures_only))
+        print_table(_findings_table(report, show_ok=not failures_only))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -228,13 +226,12 @@ def pack(
     if as_json:
         typer.echo(res.entry.model_dump_json(indent=2, exclude_defaults=True))
         return
-    con = _console()
     for (src, dst), f in zip(res.files, res.entry.files, strict=True):
         where = f" -> {dst}" if dst != src else ""
-        con.print(f"{src}{where}  sha256 {f.sha256}  ({f.size} bytes)")
+        out(f"{src}{where}  sha256 {f.sha256}  ({f.size} bytes)")
     for note in res.notes:
-        con.print(f"[yellow]{note}[/]")
-    con.print(f"manifest entry {res.entry.name!r} written to {res.manifest}")
+        out(line((note, "yellow")))
+    out(f"manifest entry {res.entry.name!r} written to {res.manifest}")
 
 
 @app.command()
@@ -248,5 +245,32 @@ def export(
     """Write a Zarr copy of an NWB file (hdmf-zarr); it analyses like the original."""
     from neurofacedis.data.export import export_zarr
 
-    out = export_zarr(file, zarr, overwrite=overwrite)
-    _console().print(f"wrote {out}")
+    written = export_zarr(file, zarr, overwrite=overwrite)
+    out(f"wrote {written}")
+
+
+def _findings_table(report: Any, *, show_ok: bool = True) -> Any:
+    """Build the findings table, one row each, failures first within each file (plain text)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    style = {"fail": "bold red", "warn": "yellow", "ok": "green"}
+    files = list(dict.fromkeys(f.file for f in report.findings))
+    verdict = "all checks passed" if report.ok else f"{len(report.failures)} failing finding(s)"
+    title = f"{files[0] if len(files) == 1 else f'{len(files)} files'}: {verdict}"
+    table = Table(title=Text(title))
+    if len(files) > 1:
+        table.add_column("file", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for column in ("check", "where", "finding"):
+        table.add_column(column, overflow="fold")
+    order = {"fail": 0, "warn": 1, "ok": 2}
+    for name in files:
+        rows = sorted((f for f in report.findings if f.file == name), key=lambda f: order[f.status])
+        for f in rows:
+            if f.status == "ok" and not show_ok:
+                continue
+            cells = [Text(f.status, style[f.status]), Text(f.check), Text(f.location),
+                     Text(f.message)]
+            table.add_row(*([Text(Path(f.file).name)] if len(files) > 1 else []), *cells)
+    return table
