@@ -31,8 +31,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "per part (stimuli, responses, units)",
     "neurofacedis/results.py::render_report": "the HTML page in one function; to split per "
     "section",
-    "plugins/nfd_decoding/_reconstruction.py::ReconstructionMetric.compute": "decode, score and "
-    "baselines inline; loses its guards with MetricContext.matrices() in phase 2",
     "plugins/nfd_encoding/_metric.py::EncodingMetric.compute": "fit, cross-validation and noise "
     "ceiling inline; loses its guards with MetricContext.matrices() in phase 2",
     "plugins/nfd_rsa/_metric.py::RSAMetric.compute": "RDMs, comparison and permutation test "
@@ -40,11 +38,7 @@ LONG_FUNCTIONS: dict[str, str] = {
 }
 
 #: Import cycles found today, each with why it is still there; the next phase empties it.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"neurofacedis._inputs", "neurofacedis.nwb._lazy"}): "_inputs.damaged_objects "
-    "takes check_declared_size from nwb._lazy, which takes _inputs.reading (chunk scan, "
-    "aca6bc0): the bounded-read helpers belong in one module",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -12,29 +12,21 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
-    from neurofacedis.specs import MetricContext
+    from neurofacedis.specs import MetricContext, MetricMatrices
 
 __all__ = ["DecodingMetric", "match_units", "decode_matched", "train_correlation",
-           "arrays_from_context"]
+           "complete_responses"]
 
 
-def arrays_from_context(ctx: MetricContext) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                      list[str], list[Any]]:
-    """Arrays from the context.
+def complete_responses(m: MetricMatrices) -> tuple[np.ndarray, np.ndarray]:
+    """Return the mean responses (n, N) float64 of the neurons that respond to every stimulus.
 
-    Latents (n, K), mean responses (n, N) of neurons responding to every stimulus, their
-    column indices, unit names and neuron labels.
+    Also returns their columns in ``m.responses`` (and ``m.neurons``).
     """
-    z = np.asarray(ctx.latents.transpose("stimulus", "unit").values, dtype=np.float64)
-    y = np.asarray(ctx.mean_responses.transpose("stimulus", "neuron").values, dtype=np.float64)
-    cols = np.flatnonzero(np.isfinite(y).all(axis=0))
+    cols = np.flatnonzero(np.isfinite(m.responses).all(axis=0))
     if cols.size == 0:
         raise InputError("no neuron responds to every stimulus", obj="decoding")
-    units = ([str(u) for u in ctx.latents["unit"].values] if "unit" in ctx.latents.coords
-             else [f"unit{i}" for i in range(z.shape[1])])
-    labels = (list(ctx.responses["neuron"].values) if "neuron" in ctx.responses.coords
-              else list(range(y.shape[1])))
-    return z, y[:, cols], cols, units, [labels[c] for c in cols]
+    return np.asarray(m.responses[:, cols], dtype=np.float64), cols
 
 
 def train_correlation(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -112,8 +104,9 @@ class DecodingMetric:
         """Compute the matching, per-unit held-out R^2 and the matched neurons' ceilings."""
         import xarray as xr
 
-        z, y, cols, units, labels = arrays_from_context(ctx)
-        train, test = np.asarray(ctx.train), np.asarray(ctx.test)
+        m = ctx.matrices()
+        z, (y, cols) = m.latents, complete_responses(m)
+        train, test = m.train, m.test
         if len(train) < 3 or len(test) < 3:
             raise InputError("need >= 3 training and >= 3 held-out stimuli", obj="decoding")
         corr = train_correlation(z[train], y[train])
@@ -130,14 +123,14 @@ class DecodingMetric:
         if ctx.n_repeats >= 2:
             from nfd_encoding import split_half_reliability
 
-            resp = ctx.responses.transpose("stimulus", "neuron", "repeat").values
-            ceiling[u] = split_half_reliability(resp[test][:, cols[j]], ctx.rng, self.n_splits)
+            ceiling[u] = split_half_reliability(m.trials[test][:, cols[j]], ctx.rng,
+                                                self.n_splits)
         r2 = per_unit(fit["r2"])
         with np.errstate(divide="ignore", invalid="ignore"):
             r2n = np.where(ceiling > 0, r2 / ceiling, np.nan)
         matched = np.full(k, -1)
         matched[u] = cols[j]
-        label = np.array([str(labels[c]) for c in j], dtype=object)
+        label = np.array([m.neurons[c] for c in cols[j]], dtype=object)
         neuron_label = np.full(k, "", dtype=object)
         neuron_label[u] = label
         ds = xr.Dataset(
@@ -152,7 +145,7 @@ class DecodingMetric:
                 "r2_normalised": ("unit", r2n),
                 "corr": (("unit", "neuron_index"), corr),
             },
-            coords={"unit": units, "neuron_index": cols},
+            coords={"unit": list(m.units), "neuron_index": cols},
         )
         ds["matched_neuron"].attrs["description"] = (
             "column of the response matrix matched to the unit (Hungarian on |r|, train); -1: "

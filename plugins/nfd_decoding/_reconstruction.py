@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurofacedis.errors import InputError
-from nfd_decoding._decoding import arrays_from_context
+from nfd_decoding._decoding import complete_responses
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -65,6 +67,104 @@ def _scores(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return own, hit
 
 
+@dataclass(frozen=True)
+class _Faces:
+    """The held-out faces and how latents become images (inactive units at training mean)."""
+
+    decoder: Callable[[np.ndarray], Any]
+    mean_latent: np.ndarray
+    active: np.ndarray
+    truth: np.ndarray
+
+    def decode(self, active_values: np.ndarray) -> np.ndarray:
+        """Decode active-unit values (n, K) into images shaped like ``truth``."""
+        lat = np.tile(self.mean_latent, (len(active_values), 1))
+        lat[:, self.active] = active_values
+        out = np.asarray(self.decoder(lat.astype(np.float32)), dtype=np.float64)
+        if out.shape != self.truth.shape:
+            raise InputError(f"decode returned {out.shape}, images are {self.truth.shape}",
+                             obj="reconstruction")
+        return out
+
+
+@dataclass(frozen=True)
+class _References:
+    """Per-face distance and identification of the own and the average-face reconstruction."""
+
+    d_own: np.ndarray
+    hit_own: np.ndarray
+    d_avg: np.ndarray
+    hit_avg: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """Per neuron count: per-face distances and hits, the ridge alpha, example images."""
+
+    counts: list[int]
+    dist: np.ndarray
+    hits: np.ndarray
+    alpha: np.ndarray
+    examples: np.ndarray
+
+
+def _curve(faces: _Faces, z: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+           order: np.ndarray, ex: np.ndarray, progress: Callable[..., None]) -> _Curve:
+    """Fit a ridge decoder from the n best z-scored neurons for n = 1, 2, 4, ... all."""
+    from sklearn.linear_model import RidgeCV
+
+    mu, sd = y[train].mean(0), y[train].std(0)
+    ys = (y - mu) / np.where(sd > 0, sd, 1.0)
+    counts = neuron_counts(y.shape[1])
+    progress(0, total=len(counts), description="reconstruction: decoders")
+    alphas = np.logspace(-3, 4, 15)
+    dist = np.empty((len(counts), len(test)))
+    hits = np.empty((len(counts), len(test)), dtype=bool)
+    chosen = np.empty(len(counts))
+    examples = np.empty((len(counts), len(ex)) + faces.truth.shape[1:], dtype=np.float32)
+    for i, n in enumerate(counts):
+        sel = order[:n]
+        dec = RidgeCV(alphas=alphas).fit(ys[train][:, sel], z[train])
+        chosen[i] = dec.alpha_
+        # (n, 1) even for one active unit (sklearn returns (n,) then)
+        img = faces.decode(dec.predict(ys[test][:, sel]).reshape(len(test), -1))
+        dist[i], hits[i] = _scores(img, faces.truth)
+        examples[i] = img[ex]
+        progress(1)
+    return _Curve(counts, dist, hits, chosen, examples)
+
+
+def _dataset(curve: _Curve, progress: np.ndarray, quality: np.ndarray, order: np.ndarray,
+             truth: np.ndarray, own_img: np.ndarray, test: np.ndarray,
+             ex: np.ndarray) -> xr.Dataset:
+    """Assemble the result Dataset (curve, ranking, example images, descriptions)."""
+    import xarray as xr
+
+    img_dims = tuple(f"image_{d}" for d in ("y", "x", "c")[: truth.ndim - 1])
+    ds = xr.Dataset(
+        {
+            "cosine_distance": ("n_neurons", curve.dist.mean(axis=1)),
+            "identification": ("n_neurons", curve.hits.mean(axis=1)),
+            "progress": ("n_neurons", progress),
+            "alpha": ("n_neurons", curve.alpha),
+            "face_distance": (("n_neurons", "face"), curve.dist),
+            "neuron_quality": ("neuron_rank", quality[order]),
+            "neuron_order": ("neuron_rank", order),
+            "example_true": (("example",) + img_dims, truth[ex].astype(np.float32)),
+            "example_own": (("example",) + img_dims, own_img[ex].astype(np.float32)),
+            "example_reconstruction": (("n_neurons", "example") + img_dims, curve.examples),
+        },
+        coords={"n_neurons": curve.counts, "face": test, "example": test[ex]},
+    )
+    ds["progress"].attrs["description"] = (
+        "(d_average_face - d(n)) / (d_average_face - d_own_reconstruction)")
+    ds["identification"].attrs["description"] = (
+        "share of held-out faces whose reconstruction is nearest (cosine) their own image")
+    ds["neuron_quality"].attrs["description"] = (
+        "training R^2 of decoding all z-scored units from the neuron alone (ranking)")
+    return ds
+
+
 class ReconstructionMetric:
     """Held-out faces reconstructed from the n best neurons (Higgins et al. 2021, Fig. 4).
 
@@ -98,113 +198,57 @@ class ReconstructionMetric:
 
     def compute(self, ctx: MetricContext) -> xr.Dataset:
         """Compute the reconstruction curve, its references and example images."""
-        import xarray as xr
-        from sklearn.linear_model import RidgeCV
-
         decode = getattr(ctx.model, "decode", None)
         if not callable(decode):
             raise InputError("the model has no decode(latents); reconstruction needs one",
                              obj="reconstruction")
-        z, y, _, units, _ = arrays_from_context(ctx)
-        full = ctx.all_latents if ctx.all_latents is not None else ctx.latents
-        zall = np.asarray(full.transpose("stimulus", "unit").values, dtype=np.float64)
-        names = ([str(u) for u in full["unit"].values] if "unit" in full.coords
-                 else units)
-        try:
-            active = np.array([names.index(u) for u in units])
-        except ValueError:
-            raise InputError("active units are not among all_latents' units",
-                             obj="reconstruction") from None
-        train, test = np.asarray(ctx.train), np.asarray(ctx.test)
+        m = ctx.matrices()
+        z, (y, _) = m.latents, complete_responses(m)
+        train, test = m.train, m.test
         if len(test) > self.max_faces:
             test = np.sort(ctx.rng.choice(test, self.max_faces, replace=False))
         if len(test) < 2 or len(train) < 3:
             raise InputError("need >= 3 training and >= 2 held-out faces", obj="reconstruction")
-        truth = np.asarray(ctx.get_images()[test], dtype=np.float64)
+        faces = _Faces(decode, m.all_latents[train].mean(axis=0), m.active,
+                       np.asarray(ctx.get_images()[test], dtype=np.float64))
         order, quality = rank_neurons(z[train], y[train])
-        mean_latent = zall[train].mean(axis=0)
-        mu, sd = y[train].mean(0), y[train].std(0)
-        sd = np.where(sd > 0, sd, 1.0)
-        ys = (y - mu) / sd
-
-        def decode_latents(active_values: np.ndarray) -> np.ndarray:
-            lat = np.tile(mean_latent, (len(active_values), 1))
-            lat[:, active] = active_values
-            out = np.asarray(decode(lat.astype(np.float32)), dtype=np.float64)
-            if out.shape != truth.shape:
-                raise InputError(f"decode returned {out.shape}, images are {truth.shape}",
-                                 obj="reconstruction")
-            return out
-
-        own_img = decode_latents(z[test])
-        avg_img = decode_latents(np.tile(z[train].mean(0), (len(test), 1)))
-        d_own, hit_own = _scores(own_img, truth)
-        d_avg, hit_avg = _scores(avg_img, truth)
-
-        counts = neuron_counts(y.shape[1])
-        ctx.progress(0, total=len(counts), description="reconstruction: decoders")
-        alphas = np.logspace(-3, 4, 15)
-        dist = np.empty((len(counts), len(test)))
-        hits = np.empty((len(counts), len(test)), dtype=bool)
-        chosen = np.empty(len(counts))
+        own_img = faces.decode(z[test])
+        avg_img = faces.decode(np.tile(z[train].mean(0), (len(test), 1)))
+        refs = _References(*_scores(own_img, faces.truth), *_scores(avg_img, faces.truth))
         ex = np.sort(ctx.rng.choice(len(test), min(self.n_examples, len(test)), replace=False))
-        examples = np.empty((len(counts), len(ex)) + truth.shape[1:], dtype=np.float32)
-        for i, n in enumerate(counts):
-            sel = order[:n]
-            dec = RidgeCV(alphas=alphas).fit(ys[train][:, sel], z[train])
-            chosen[i] = dec.alpha_
-            # (n, 1) even for one active unit (sklearn returns (n,) then)
-            img = decode_latents(dec.predict(ys[test][:, sel]).reshape(len(test), -1))
-            dist[i], hits[i] = _scores(img, truth)
-            examples[i] = img[ex]
-            ctx.progress(1)
-        mean_d = dist.mean(axis=1)
-        span = d_avg.mean() - d_own.mean()
+        curve = _curve(faces, z, y, train, test, order, ex, ctx.progress)
+        span = refs.d_avg.mean() - refs.d_own.mean()
+        mean_d = curve.dist.mean(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            progress = (d_avg.mean() - mean_d) / span if span != 0 else np.full_like(mean_d,
-                                                                                     np.nan)
+            progress = ((refs.d_avg.mean() - mean_d) / span if span != 0
+                        else np.full_like(mean_d, np.nan))
+        ds = _dataset(curve, progress, quality, order, faces.truth, own_img, test, ex)
+        self._headline(ds, curve, progress, refs, len(test))
+        return ds
+
+    def _headline(self, ds: xr.Dataset, curve: _Curve, progress: np.ndarray,
+                  refs: _References, n_faces: int) -> None:
+        """Set the scalars for summary.json (and say when the criterion is never reached)."""
+        mean_d = curve.dist.mean(axis=1)
         reached = np.flatnonzero(progress >= self.criterion)
-        img_dims = tuple(f"image_{d}" for d in ("y", "x", "c")[: truth.ndim - 1])
-        ds = xr.Dataset(
-            {
-                "cosine_distance": ("n_neurons", mean_d),
-                "identification": ("n_neurons", hits.mean(axis=1)),
-                "progress": ("n_neurons", progress),
-                "alpha": ("n_neurons", chosen),
-                "face_distance": (("n_neurons", "face"), dist),
-                "neuron_quality": ("neuron_rank", quality[order]),
-                "neuron_order": ("neuron_rank", order),
-                "example_true": (("example",) + img_dims, truth[ex].astype(np.float32)),
-                "example_own": (("example",) + img_dims, own_img[ex].astype(np.float32)),
-                "example_reconstruction": (("n_neurons", "example") + img_dims, examples),
-            },
-            coords={"n_neurons": counts, "face": test, "example": test[ex]},
-        )
-        ds["progress"].attrs["description"] = (
-            "(d_average_face - d(n)) / (d_average_face - d_own_reconstruction)")
-        ds["identification"].attrs["description"] = (
-            "share of held-out faces whose reconstruction is nearest (cosine) their own image")
-        ds["neuron_quality"].attrs["description"] = (
-            "training R^2 of decoding all z-scored units from the neuron alone (ranking)")
         attrs: dict[str, Any] = {
             "reconstruction": float(progress[-1]) if np.isfinite(progress[-1]) else 0.0,
             "cosine_distance_all": float(mean_d[-1]),
             "cosine_distance_one": float(mean_d[0]),
-            "identification_all": float(hits[-1].mean()),
-            "identification_one": float(hits[0].mean()),
-            "cosine_distance_own": float(d_own.mean()),
-            "cosine_distance_average_face": float(d_avg.mean()),
-            "identification_own": float(hit_own.mean()),
+            "identification_all": float(curve.hits[-1].mean()),
+            "identification_one": float(curve.hits[0].mean()),
+            "cosine_distance_own": float(refs.d_own.mean()),
+            "cosine_distance_average_face": float(refs.d_avg.mean()),
+            "identification_own": float(refs.hit_own.mean()),
             "reached_criterion": bool(reached.size),
-            "n_faces": int(len(test)),
+            "n_faces": int(n_faces),
         }
         if reached.size:
-            attrs["n_to_criterion"] = int(counts[reached[0]])
+            attrs["n_to_criterion"] = int(curve.counts[reached[0]])
         else:
             ds["progress"].attrs["notes"] = (
                 f"progress never reached {self.criterion}: no n_to_criterion")
         ds.attrs = attrs
-        return ds
 
     def figures(self, result: xr.Dataset) -> dict[str, Figure]:
         """Draw the curve and the example reconstructions.
