@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from neurofacedis.errors import InputError
 
@@ -43,6 +46,10 @@ __all__ = [
     "hdf5_open_error",
     "reading",
     "damaged_objects",
+    "MAX_BYTES_ENV",
+    "parse_byte_size",
+    "max_read_bytes",
+    "check_declared_size",
 ]
 
 _ZARR_MARKERS = (".zgroup", ".zarray", "zarr.json")
@@ -381,6 +388,76 @@ def check_links(path: str | Path, *, follow_links: bool = False) -> list[dict[st
     return out
 
 
+# --- bounded reads: the largest dataset a file may declare --------------------------------
+
+#: Environment variable that sets the largest dataset (bytes) a recording may declare.
+MAX_BYTES_ENV = "NEUROFACEDIS_MAX_BYTES"
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_byte_size(text: str, *, name: str = MAX_BYTES_ENV) -> int:
+    """Parse a byte count: digits, optionally followed by K, M, G or T (powers of 1024).
+
+    Anything else (``inf``, ``1e999``, ``nan``, a sign, a fraction, zero, garbage) is an
+    :class:`~neurofacedis.errors.InputError` naming ``name``.
+    """
+    match = re.fullmatch(r"\s*([0-9]{1,30})\s*(?:([KMGT])(?:i?B)?|B)?\s*", text, re.IGNORECASE)
+    value = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()] if match else 0
+    if value <= 0:
+        raise InputError(
+            f"must be a whole number of bytes > 0, optionally with K, M, G or T "
+            f"(e.g. 67108864 or 64M), got {text!r}",
+            obj=name,
+        )
+    return value
+
+
+def max_read_bytes() -> int:
+    """Largest dataset, in bytes, a file may declare: ``$NEUROFACEDIS_MAX_BYTES``, else RAM.
+
+    Why: a file from a stranger can declare a terabyte-sized dataset in a few bytes of
+    metadata; reading it would exhaust memory. Anything larger than this machine's memory
+    cannot be analysed anyway. The setting is parsed strictly (:func:`parse_byte_size`).
+    """
+    env = os.environ.get(MAX_BYTES_ENV, "")
+    if env.strip():  # unset or empty: the default
+        return parse_byte_size(env)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX: a generous fixed limit
+        return 64 << 30
+
+
+def check_declared_size(data: Any, *, file: str | Path, obj: str) -> None:
+    """Refuse a dataset whose declared shape x item size exceeds :func:`max_read_bytes`.
+
+    Only metadata (shape, dtype) is looked at: nothing is read or allocated.
+    """
+    shape = getattr(data, "shape", None)
+    dtype = getattr(data, "dtype", None)
+    if shape is None or dtype is None:
+        return
+    try:
+        itemsize = max(int(np.dtype(dtype).itemsize), 1)
+    except TypeError:  # hdmf's compound dtypes are lists: the dataset knows its size
+        itemsize = max(int(getattr(getattr(data, "dataset", None), "dtype", np.dtype("V8"))
+                           .itemsize), 1)
+    nbytes = itemsize
+    for s in shape:
+        nbytes *= int(s)
+    limit = max_read_bytes()
+    if nbytes > limit:
+        raise InputError(
+            f"declares shape {tuple(int(s) for s in shape)} ({nbytes:.3g} bytes), more than "
+            f"the {limit:.3g} bytes allowed (set {MAX_BYTES_ENV} to change)",
+            file=file,
+            obj=obj,
+        )
+
+
+
 # --- reading data -------------------------------------------------------------------------
 
 
@@ -420,8 +497,6 @@ def _chunk_selection(offset: tuple[int, ...], chunks: tuple[int, ...],
 
 def _stored_zarr_chunks(arr: Any, folder: Path) -> Iterator[tuple[int, ...]]:
     """Grid indices of the chunks a Zarr v2 array has on disk (missing ones hold fill)."""
-    import re
-
     for top, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if d.isdigit()]
         for name in files:
@@ -436,8 +511,6 @@ def _read_stored(ds: Any, folder: Path | None) -> None:
     Only stored chunks are read: a dataset declaring a huge shape it never wrote costs
     nothing, and unstored chunks (fill values) cannot be damaged.
     """
-    import numpy as np
-
     shape = tuple(int(s) for s in ds.shape)
     if not shape:
         ds[()]
@@ -489,8 +562,6 @@ def damaged_objects(path: str | Path) -> Iterator[tuple[str, str]]:
     chunks are read, and a dataset declaring more than ``NEUROFACEDIS_MAX_BYTES`` is reported
     without reading. Links are not followed (check them first with :func:`check_links`).
     """
-    from neurofacedis.nwb._lazy import check_declared_size, max_read_bytes
-
     max_read_bytes()  # a bad NEUROFACEDIS_MAX_BYTES is its own error, not a damaged object
     path = Path(path)
     if path.is_dir():

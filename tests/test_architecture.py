@@ -27,8 +27,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "pass; to split into factor sampling, tuning and spiking",
     "neurofacedis/reproduce.py::check_claims": "every claim inline; becomes one function per "
     "claim in studies/higgins2021/claims.py",
-    "neurofacedis/nwb/_write.py::validate_session": "one check per input part inline; to split "
-    "per part (stimuli, responses, units)",
     "neurofacedis/results.py::render_report": "the HTML page in one function; to split per "
     "section",
     "plugins/nfd_encoding/_metric.py::EncodingMetric.compute": "fit, cross-validation and noise "

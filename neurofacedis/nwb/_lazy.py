@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from neurofacedis._inputs import (  # the bounded-read helpers live in the input gate
+    MAX_BYTES_ENV,
+    check_declared_size,
+    max_read_bytes,
+    parse_byte_size,
+    reading,
+)
 from neurofacedis.errors import InputError
 
 __all__ = [
@@ -17,79 +22,13 @@ __all__ = [
     "normalize_index",
     "read_rows",
     "max_read_bytes",
+    "MAX_BYTES_ENV",
     "parse_byte_size",
     "check_declared_size",
     "check_dataset",
     "dataset_kind",
     "read_dataset",
 ]
-
-#: Environment variable that sets the largest dataset (bytes) a recording may declare.
-MAX_BYTES_ENV = "NEUROFACEDIS_MAX_BYTES"
-
-
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_byte_size(text: str, *, name: str = MAX_BYTES_ENV) -> int:
-    """Parse a byte count: digits, optionally followed by K, M, G or T (powers of 1024).
-
-    Anything else (``inf``, ``1e999``, ``nan``, a sign, a fraction, zero, garbage) is an
-    :class:`~neurofacedis.errors.InputError` naming ``name``.
-    """
-    match = re.fullmatch(r"\s*([0-9]{1,30})\s*(?:([KMGT])(?:i?B)?|B)?\s*", text, re.IGNORECASE)
-    value = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()] if match else 0
-    if value <= 0:
-        raise InputError(
-            f"must be a whole number of bytes > 0, optionally with K, M, G or T "
-            f"(e.g. 67108864 or 64M), got {text!r}",
-            obj=name,
-        )
-    return value
-
-
-def max_read_bytes() -> int:
-    """Largest dataset, in bytes, a file may declare: ``$NEUROFACEDIS_MAX_BYTES``, else RAM.
-
-    Why: a file from a stranger can declare a terabyte-sized dataset in a few bytes of
-    metadata; reading it would exhaust memory. Anything larger than this machine's memory
-    cannot be analysed anyway. The setting is parsed strictly (:func:`parse_byte_size`).
-    """
-    env = os.environ.get(MAX_BYTES_ENV, "")
-    if env.strip():  # unset or empty: the default
-        return parse_byte_size(env)
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # not POSIX: a generous fixed limit
-        return 64 << 30
-
-
-def check_declared_size(data: Any, *, file: str | Path, obj: str) -> None:
-    """Refuse a dataset whose declared shape x item size exceeds :func:`max_read_bytes`.
-
-    Only metadata (shape, dtype) is looked at: nothing is read or allocated.
-    """
-    shape = getattr(data, "shape", None)
-    dtype = getattr(data, "dtype", None)
-    if shape is None or dtype is None:
-        return
-    try:
-        itemsize = max(int(np.dtype(dtype).itemsize), 1)
-    except TypeError:  # hdmf's compound dtypes are lists: the dataset knows its size
-        itemsize = max(int(getattr(getattr(data, "dataset", None), "dtype", np.dtype("V8"))
-                           .itemsize), 1)
-    nbytes = itemsize
-    for s in shape:
-        nbytes *= int(s)
-    limit = max_read_bytes()
-    if nbytes > limit:
-        raise InputError(
-            f"declares shape {tuple(int(s) for s in shape)} ({nbytes:.3g} bytes), more than "
-            f"the {limit:.3g} bytes allowed (set {MAX_BYTES_ENV} to change)",
-            file=file,
-            obj=obj,
-        )
-
 
 def dataset_kind(data: Any) -> str:
     """Say what a dataset holds, from its metadata only (nothing is read).
@@ -173,8 +112,6 @@ def read_dataset(
     if isinstance(data, (str, bytes)):
         data = [data]
     kind = check_dataset(data, file=file, obj=obj, expect=expect)
-    from neurofacedis._inputs import reading
-
     with reading(data):
         try:
             if isinstance(data, (list, tuple)):
@@ -239,8 +176,6 @@ def read_rows(dataset: Any, rows: np.ndarray | slice, rest: tuple = ()) -> np.nd
     for the read and put back in the asked order afterwards; Zarr arrays use ``oindex``.
     A read that fails (a damaged chunk) is one line naming the file and the object.
     """
-    from neurofacedis._inputs import reading
-
     with reading(dataset):
         return _read_rows(dataset, rows, rest)
 
@@ -369,8 +304,6 @@ class LazyImages:
             seen.update(read_rows(source, slice(start, start + step)))
 
     def _frame(self, i: int) -> np.ndarray:
-        from neurofacedis._inputs import reading
-
         rule = self.rule()
         with reading(self._per_image[i]):  # type: ignore[index]
             frame = np.asarray(self._per_image[i][()])  # type: ignore[index]

@@ -154,11 +154,46 @@ def write_session(path: str | Path, data: SessionData, *, overwrite: bool = Fals
 
 
 def validate_session(data: SessionData, *, file: str | Path | None = None) -> None:
-    """Check a SessionData for the problems that would make a broken file; raise InputError."""
+    """Check a SessionData for the problems that would make a broken file; raise InputError.
+
+    One check per part: stimuli and their labels, responses, spike trains, presentations,
+    units and simulator truth. A silent unit (no spikes) is written as it is: the reader
+    selects units (:mod:`neurofacedis.nwb._units`).
+    """
 
     def bad(obj: str, problem: str) -> InputError:
         return InputError(problem, file=file, obj=obj)
 
+    n, ids = _check_stimuli(data, bad)
+    _check_labels(data, n, bad)
+    if data.responses is None and data.spike_times is None:
+        raise bad("responses", "no neural data (neither responses nor spike times)")
+    if data.response_unit not in ("spikes", "spikes/s"):
+        raise bad("response_unit", f"must be 'spikes' or 'spikes/s', got {data.response_unit!r}")
+    w0, w1 = (float(w) for w in data.window)
+    if not (np.isfinite(w0) and np.isfinite(w1) and w1 > w0):
+        raise bad("window", f"window must be (start, stop) with stop > start, got {data.window}")
+    n_units = _check_responses(data, ids, bad)
+    if data.spike_times is not None:
+        n_units = _check_spike_trains(data, n_units, bad)
+    if data.presentations is not None:
+        _check_presentations(data.presentations, n, bad)
+    if data.units is not None and n_units is not None and len(data.units) != n_units:
+        raise bad("units", f"{len(data.units)} unit rows but {n_units} neurons")
+    if data.truth is not None:
+        tw = np.asarray(data.truth.get("tuning_weights"))
+        if tw.ndim != 2 or (n_units is not None and tw.shape[0] != n_units):
+            raise bad("truth/tuning_weights", f"expected ({n_units}, factors), got {tw.shape}")
+        for key in ("factor_names", "code", "baseline", "gain"):
+            if key not in data.truth:
+                raise bad(f"truth/{key}", "missing")
+
+
+_Bad = Callable[[str, str], InputError]
+
+
+def _check_stimuli(data: SessionData, bad: _Bad) -> tuple[int, list]:
+    """Check images (uint8, (N, H, W[, 3])) and N unique stimulus ids: ``(N, ids)``."""
     images = np.asarray(data.images)
     if images.ndim == 0 or images.shape[0] == 0:
         raise bad("images", "no stimuli")
@@ -172,6 +207,11 @@ def validate_session(data: SessionData, *, file: str | Path | None = None) -> No
         raise bad("stimulus_ids", f"{len(ids)} stimulus ids for {n} images")
     if len(set(map(str, ids))) != n:
         raise bad("stimulus_ids", "stimulus ids are not unique")
+    return n, ids
+
+
+def _check_labels(data: SessionData, n: int, bad: _Bad) -> None:
+    """Check identity, factors, labels and landmarks: one row per image, finite, no name clash."""
     if data.identity is not None and len(data.identity) != n:
         raise bad("identity", f"{len(data.identity)} identities for {n} images")
     for name, frame in (("factors", data.factors), ("labels", data.labels)):
@@ -196,82 +236,70 @@ def validate_session(data: SessionData, *, file: str | Path | None = None) -> No
             raise bad("landmarks", f"expected ({n}, L, 2), got shape {lm.shape}")
         if not np.isfinite(lm).all():
             raise bad("landmarks", "non-finite landmark coordinates")
-    if data.responses is None and data.spike_times is None:
-        raise bad("responses", "no neural data (neither responses nor spike times)")
-    if data.response_unit not in ("spikes", "spikes/s"):
-        raise bad("response_unit", f"must be 'spikes' or 'spikes/s', got {data.response_unit!r}")
-    w0, w1 = (float(w) for w in data.window)
-    if not (np.isfinite(w0) and np.isfinite(w1) and w1 > w0):
-        raise bad("window", f"window must be (start, stop) with stop > start, got {data.window}")
-    n_units = None
-    if data.responses is not None:
-        resp = np.asarray(data.responses)
-        if resp.ndim not in (2, 3):
+
+
+def _check_responses(data: SessionData, ids: list, bad: _Bad) -> int | None:
+    """Check processed responses (stimuli, neurons[, repeats]); return the neuron count."""
+    if data.responses is None:
+        return None
+    n = len(ids)
+    resp = np.asarray(data.responses)
+    if resp.ndim not in (2, 3):
+        raise bad("responses", f"expected (stimuli, neurons[, repeats]), got shape {resp.shape}")
+    if resp.shape[0] != n:
+        raise bad("responses", f"{resp.shape[0]} response rows but {n} images")
+    if resp.shape[1] == 0:
+        raise bad("responses", "no neurons")
+    if not np.isfinite(resp.sum()):  # fast path: a finite sum has no inf and no NaN
+        if np.isinf(resp).any():
+            raise bad("responses", "non-finite (infinite) responses")
+        empty = np.isnan(resp.reshape(resp.shape[0], resp.shape[1], -1)).all(axis=2)
+        if empty.any():
+            s, u = (int(i[0]) for i in np.nonzero(empty))
             raise bad(
-                "responses", f"expected (stimuli, neurons[, repeats]), got shape {resp.shape}"
+                "responses",
+                f"stimulus {ids[s]!r}, neuron {u}: every repeat is NaN "
+                "(NaN marks a missing repeat)",
             )
-        if resp.shape[0] != n:
-            raise bad("responses", f"{resp.shape[0]} response rows but {n} images")
-        if resp.shape[1] == 0:
-            raise bad("responses", "no neurons")
-        if not np.isfinite(resp.sum()):  # fast path: a finite sum has no inf and no NaN
-            if np.isinf(resp).any():
-                raise bad("responses", "non-finite (infinite) responses")
-            empty = np.isnan(resp.reshape(resp.shape[0], resp.shape[1], -1)).all(axis=2)
-            if empty.any():
-                s, u = (int(i[0]) for i in np.nonzero(empty))
-                raise bad(
-                    "responses",
-                    f"stimulus {ids[s]!r}, neuron {u}: every repeat is NaN "
-                    "(NaN marks a missing repeat)",
-                )
-        n_units = resp.shape[1]
-    if data.spike_times is not None:
-        if len(data.spike_times) == 0:
-            raise bad("units", "empty Units table (no spike trains)")
-        if n_units is not None and len(data.spike_times) != n_units:
-            raise bad(
-                "units", f"{len(data.spike_times)} spike trains but {n_units} response columns"
-            )
-        n_units = len(data.spike_times)
-        for i, st in enumerate(data.spike_times):
-            st = np.asarray(st, dtype=float)
-            if st.ndim != 1 or not np.isfinite(st).all():
-                raise bad(f"units/spike_times[{i}]", "spike times must be finite, 1-d")
-            if st.size and st.min() < 0:
-                raise bad(f"units/spike_times[{i}]", "negative spike time")
-            if st.size == 0:  # a silent unit's responses are all zero: nothing to analyse
-                raise bad(f"units/spike_times[{i}]", f"unit {i} has no spikes")
-        if data.presentations is None:
-            raise bad("presentations", "spike times given without presentation times")
-    if data.presentations is not None:
-        pres = data.presentations
-        missing = [c for c in _PRES_REQUIRED if c not in pres.columns]
-        if missing:
-            raise bad("presentations", f"missing columns: {', '.join(missing)}")
-        if len(pres) == 0:
-            raise bad("presentations", "no presentations")
-        idx = pres["stimulus_index"].to_numpy()
-        if not np.issubdtype(idx.dtype, np.integer):
-            raise bad("presentations/stimulus_index", "stimulus_index must be integer")
-        if idx.min() < 0 or idx.max() >= n:
-            bad_i = int(idx[(idx < 0) | (idx >= n)][0])
-            raise bad("presentations/stimulus_index", f"index {bad_i} out of range for {n} stimuli")
-        start = pres["start_time"].to_numpy(dtype=float)
-        stop = pres["stop_time"].to_numpy(dtype=float)
-        if not (np.isfinite(start).all() and np.isfinite(stop).all()):
-            raise bad("presentations", "non-finite presentation times")
-        if (stop < start).any():
-            raise bad("presentations", "stop_time before start_time")
-    if data.units is not None and n_units is not None and len(data.units) != n_units:
-        raise bad("units", f"{len(data.units)} unit rows but {n_units} neurons")
-    if data.truth is not None:
-        tw = np.asarray(data.truth.get("tuning_weights"))
-        if tw.ndim != 2 or (n_units is not None and tw.shape[0] != n_units):
-            raise bad("truth/tuning_weights", f"expected ({n_units}, factors), got {tw.shape}")
-        for key in ("factor_names", "code", "baseline", "gain"):
-            if key not in data.truth:
-                raise bad(f"truth/{key}", "missing")
+    return int(resp.shape[1])
+
+
+def _check_spike_trains(data: SessionData, n_units: int | None, bad: _Bad) -> int:
+    """Check spike trains: finite, non-negative, one per response column; presentations needed."""
+    if len(data.spike_times) == 0:
+        raise bad("units", "empty Units table (no spike trains)")
+    if n_units is not None and len(data.spike_times) != n_units:
+        raise bad("units", f"{len(data.spike_times)} spike trains but {n_units} response columns")
+    for i, st in enumerate(data.spike_times):
+        st = np.asarray(st, dtype=float)
+        if st.ndim != 1 or not np.isfinite(st).all():
+            raise bad(f"units/spike_times[{i}]", "spike times must be finite, 1-d")
+        if st.size and st.min() < 0:
+            raise bad(f"units/spike_times[{i}]", "negative spike time")
+    if data.presentations is None:
+        raise bad("presentations", "spike times given without presentation times")
+    return len(data.spike_times)
+
+
+def _check_presentations(pres: pd.DataFrame, n: int, bad: _Bad) -> None:
+    """Check the presentation table: columns, in-range integer indices, finite times."""
+    missing = [c for c in _PRES_REQUIRED if c not in pres.columns]
+    if missing:
+        raise bad("presentations", f"missing columns: {', '.join(missing)}")
+    if len(pres) == 0:
+        raise bad("presentations", "no presentations")
+    idx = pres["stimulus_index"].to_numpy()
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise bad("presentations/stimulus_index", "stimulus_index must be integer")
+    if idx.min() < 0 or idx.max() >= n:
+        bad_i = int(idx[(idx < 0) | (idx >= n)][0])
+        raise bad("presentations/stimulus_index", f"index {bad_i} out of range for {n} stimuli")
+    start = pres["start_time"].to_numpy(dtype=float)
+    stop = pres["stop_time"].to_numpy(dtype=float)
+    if not (np.isfinite(start).all() and np.isfinite(stop).all()):
+        raise bad("presentations", "non-finite presentation times")
+    if (stop < start).any():
+        raise bad("presentations", "stop_time before start_time")
 
 
 # --- building the NWBFile -------------------------------------------------------------------
