@@ -29,8 +29,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "claim in studies/higgins2021/claims.py",
     "neurofacedis/results.py::render_report": "the HTML page in one function; to split per "
     "section",
-    "plugins/nfd_encoding/_metric.py::EncodingMetric.compute": "fit, cross-validation and noise "
-    "ceiling inline; loses its guards with MetricContext.matrices() in phase 2",
     "plugins/nfd_rsa/_metric.py::RSAMetric.compute": "RDMs, comparison and permutation test "
     "inline; to split per step",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +36,29 @@ def median_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000,
         meds[start:start + k] = np.median(v[rng.integers(0, v.size, size=(k, v.size))], axis=1)
     lo, hi = np.quantile(meds, [(1 - ci) / 2, 1 - (1 - ci) / 2])
     return float(np.median(v)), float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Per-neuron held-out scores (NaN for neurons left out), alphas, weights, CV curve."""
+
+    r2: np.ndarray
+    r: np.ndarray
+    alpha: np.ndarray
+    coef: np.ndarray
+    cv_score: np.ndarray
+
+
+def _standardised_units(z: np.ndarray, train: np.ndarray,
+                        notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Z-score the units with training statistics, leaving out constant ones (noted)."""
+    mu, sd = z[train].mean(axis=0), z[train].std(axis=0)
+    keep = sd > 0
+    if not keep.any():
+        raise InputError("every unit is constant over the training stimuli", obj="encoding")
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} constant unit(s) left out")
+    return (z[:, keep] - mu[keep]) / sd[keep], keep
 
 
 class EncodingMetric:
@@ -91,74 +115,73 @@ class EncodingMetric:
 
     def compute(self, ctx: MetricContext) -> xr.Dataset:
         """Per-neuron R^2, r, noise ceiling and normalised scores; medians with CIs."""
-        import xarray as xr
-        from sklearn.model_selection import KFold
-
-        notes: list[str] = []
-        train, test = np.asarray(ctx.train), np.asarray(ctx.test)
-        if len(train) < 2 * self.n_folds or len(test) < 3:
+        m = ctx.matrices()
+        if len(m.train) < 2 * self.n_folds or len(m.test) < 3:
             raise InputError(f"need >= {2 * self.n_folds} training and >= 3 held-out stimuli",
                              obj="encoding")
-        z = np.asarray(ctx.latents.transpose("stimulus", "unit").values, dtype=np.float64)
-        mu, sd = z[train].mean(axis=0), z[train].std(axis=0)
-        keep = sd > 0
-        if not keep.any():
-            raise InputError("every unit is constant over the training stimuli", obj="encoding")
-        if not keep.all():
-            notes.append(f"{int((~keep).sum())} constant unit(s) left out")
-        z = (z[:, keep] - mu[keep]) / sd[keep]
-        y = ctx.mean_responses.transpose("stimulus", "neuron").values
-        y = np.asarray(y, dtype=np.float64)
+        notes: list[str] = []
+        z, keep = _standardised_units(m.latents, m.train, notes)
+        y = np.asarray(m.responses, dtype=np.float64)
         good = np.isfinite(y).all(axis=0)
         if not good.all():
             notes.append(f"{int((~good).sum())} neuron(s) lacking a response to some stimulus "
                          "get no score")
-        n_neurons = y.shape[1]
-        kf = KFold(self.n_folds, shuffle=True, random_state=int(ctx.rng.integers(2**31)))
-        folds = [val for _, val in kf.split(train)]
         ctx.progress(0, total=2, description="encoding: ridge CV")
-        cols = np.flatnonzero(good)
-        res = ridge_cv(z, y[:, cols] if not good.all() else y, train, test, folds,
-                       self.alphas, per_neuron=self.alpha_per_neuron)
+        fit = self._fit(z, y, good, m.train, m.test, ctx.rng)
         ctx.progress(1)
-
-        def full(v: np.ndarray) -> np.ndarray:
-            out = np.full(n_neurons, np.nan)
-            out[cols] = v
-            return out
-
-        r2, r, alpha = full(res.test_r2), full(res.test_r), full(res.alpha)
-        coef = np.full((z.shape[1], n_neurons), np.nan)
-        coef[:, cols] = res.coef
-        ceiling = np.full(n_neurons, np.nan)
+        ceiling = np.full(y.shape[1], np.nan)
         if ctx.n_repeats >= 2:
-            resp = ctx.responses.transpose("stimulus", "neuron", "repeat").values
-            ceiling = split_half_reliability(resp, ctx.rng, self.n_splits, rows=test)
+            ceiling = split_half_reliability(m.trials, ctx.rng, self.n_splits, rows=m.test)
         else:
             notes.append("no repeats: no noise ceiling, scores are raw")
         ctx.progress(1)
         ok = ceiling >= self.min_reliability
         with np.errstate(invalid="ignore", divide="ignore"):
-            r2n = np.where(ok, r2 / ceiling, np.nan)
-            rn = np.where(ok, r / np.sqrt(np.where(ok, ceiling, 1.0)), np.nan)
+            r2n = np.where(ok, fit.r2 / ceiling, np.nan)
+            rn = np.where(ok, fit.r / np.sqrt(np.where(ok, ceiling, 1.0)), np.nan)
+        units = [u for u, k in zip(m.units, keep, strict=True) if k]
+        ds = self._dataset(fit, ceiling, r2n, rn, units, m.neuron_ids, notes)
+        ds.attrs = self._headline(fit, ceiling, r2n, rn, ok, good, z.shape[1], ctx.rng)
+        return ds
 
-        units = [str(u) for u in np.asarray(ctx.latents["unit"].values)[keep]] \
-            if "unit" in ctx.latents.coords else [f"unit{i}" for i in np.flatnonzero(keep)]
-        neuron_coord = {"neuron": ctx.responses["neuron"].values} \
-            if "neuron" in ctx.responses.coords else {}
+    def _fit(self, z: np.ndarray, y: np.ndarray, good: np.ndarray, train: np.ndarray,
+             test: np.ndarray, rng: np.random.Generator) -> _Fit:
+        """Ridge with alpha chosen by K-fold CV on the training stimuli, scored on the test."""
+        from sklearn.model_selection import KFold
+
+        kf = KFold(self.n_folds, shuffle=True, random_state=int(rng.integers(2**31)))
+        folds = [val for _, val in kf.split(train)]
+        cols = np.flatnonzero(good)
+        res = ridge_cv(z, y[:, cols] if not good.all() else y, train, test, folds,
+                       self.alphas, per_neuron=self.alpha_per_neuron)
+
+        def full(v: np.ndarray) -> np.ndarray:
+            out = np.full(y.shape[1], np.nan)
+            out[cols] = v
+            return out
+
+        coef = np.full((z.shape[1], y.shape[1]), np.nan)
+        coef[:, cols] = res.coef
+        return _Fit(r2=full(res.test_r2), r=full(res.test_r), alpha=full(res.alpha), coef=coef,
+                    cv_score=np.vstack([full(row) for row in res.cv_score]))
+
+    def _dataset(self, fit: _Fit, ceiling: np.ndarray, r2n: np.ndarray, rn: np.ndarray,
+                 units: list[str], neuron_ids: np.ndarray, notes: list[str]) -> xr.Dataset:
+        """Assemble the result Dataset (per-neuron scores, CV curve, weights, descriptions)."""
+        import xarray as xr
+
         ds = xr.Dataset(
             {
-                "r2": ("neuron", r2),
-                "r": ("neuron", r),
+                "r2": ("neuron", fit.r2),
+                "r": ("neuron", fit.r),
                 "ceiling": ("neuron", ceiling),
                 "r2_normalised": ("neuron", r2n),
                 "r_normalised": ("neuron", rn),
-                "alpha": ("neuron", alpha),
-                "cv_score": (("alpha_grid", "neuron"), np.vstack([
-                    full(row) for row in res.cv_score])),
-                "coef": (("unit", "neuron"), coef),
+                "alpha": ("neuron", fit.alpha),
+                "cv_score": (("alpha_grid", "neuron"), fit.cv_score),
+                "coef": (("unit", "neuron"), fit.coef),
             },
-            coords={"alpha_grid": self.alphas, "unit": units, **neuron_coord},
+            coords={"alpha_grid": self.alphas, "unit": units, "neuron": np.asarray(neuron_ids)},
         )
         ds["r2"].attrs["description"] = "held-out R^2 (sklearn r2_score) of the ridge prediction"
         ds["r"].attrs["description"] = "held-out Pearson r of prediction and response"
@@ -172,12 +195,17 @@ class EncodingMetric:
         ds["cv_score"].attrs["description"] = "mean validation R^2 over folds per alpha"
         if notes:
             ds["r2"].attrs["notes"] = "; ".join(notes)
+        return ds
 
+    def _headline(self, fit: _Fit, ceiling: np.ndarray, r2n: np.ndarray, rn: np.ndarray,
+                  ok: np.ndarray, good: np.ndarray, n_units: int,
+                  rng: np.random.Generator) -> dict[str, Any]:
+        """Return the medians with bootstrap CIs and the counts for summary.json."""
         attrs: dict[str, Any] = {}
         stats = {}
-        for name, values in (("r2", r2), ("r", r), ("r2_normalised", r2n),
+        for name, values in (("r2", fit.r2), ("r", fit.r), ("r2_normalised", r2n),
                              ("r_normalised", rn)):
-            stats[name] = median_ci(values, ctx.rng, self.n_bootstrap, self.ci)
+            stats[name] = median_ci(values, rng, self.n_bootstrap, self.ci)
         ceiled = bool(np.isfinite(r2n).any())
         attrs["encoding"] = stats["r2_normalised" if ceiled else "r2"][0]
         for name, (med, lo, hi) in stats.items():
@@ -187,9 +215,8 @@ class EncodingMetric:
         if np.isfinite(ceiling).any():
             attrs["median_ceiling"] = float(np.nanmedian(ceiling))
         attrs.update(ceiled=ceiled, n_neurons=int(good.sum()), n_ceiled=int(ok.sum()),
-                     n_units=int(z.shape[1]))
-        ds.attrs = attrs
-        return ds
+                     n_units=int(n_units))
+        return attrs
 
     def figures(self, result: xr.Dataset) -> dict[str, Figure]:
         """Draw the encoding figure.
