@@ -12,19 +12,17 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
-    from neurofacedis.specs import MetricContext
+    from neurofacedis.specs import MetricContext, MetricMatrices
 
 __all__ = ["UDRMetric", "DCIMetric", "MIGMetric"]
 
 
-def _factors(ctx: MetricContext, metric: str) -> np.ndarray:
-    if ctx.factors is None:
+def _factors(ctx: MetricContext, metric: str) -> tuple[MetricMatrices, np.ndarray]:
+    """Return the context's matrices and its known factors (n, F), refusing a context without."""
+    m = ctx.matrices()
+    if m.factors is None:
         raise InputError("needs known generative factors; the recording has none", obj=metric)
-    f = np.asarray(ctx.factors.values, dtype=np.float64)
-    if f.shape[0] != ctx.latents.sizes["stimulus"]:
-        raise InputError(f"{f.shape[0]} factor rows for {ctx.latents.sizes['stimulus']} "
-                         "stimuli", obj=metric)
-    return f
+    return m, m.factors
 
 
 def _seed(ctx: MetricContext) -> int:
@@ -51,19 +49,14 @@ class UDRMetric:
 
         from nfd_disentanglement.udr import udr_pair
 
-        if not ctx.sibling_latents:
+        m = ctx.matrices()
+        if not m.siblings:
             raise InputError("needs the same model fitted with several seeds (--seeds N)",
                              obj="udr")
-        z = np.asarray(ctx.latents.values, dtype=np.float64)
+        z = m.latents
         seed = _seed(ctx)
-        pairs = []
-        for sib in ctx.sibling_latents:
-            s = np.asarray(sib.values, dtype=np.float64)
-            if s.shape[0] != z.shape[0]:
-                raise InputError(f"a sibling encodes {s.shape[0]} stimuli, this model "
-                                 f"{z.shape[0]}", obj="udr")
-            # sibling explains this model: the column convention of udr_scores
-            pairs.append(udr_pair(s, z, method=self.correlation, random_state=seed))
+        # sibling explains this model: the column convention of udr_scores
+        pairs = [udr_pair(s, z, method=self.correlation, random_state=seed) for s in m.siblings]
         ds = xr.Dataset({"pairwise": (("sibling",), np.asarray(pairs))},
                         coords={"sibling": np.arange(len(pairs))})
         ds["pairwise"].attrs.update(description="UDR of this model with each other seed",
@@ -106,24 +99,20 @@ class DCIMetric:
 
         from nfd_disentanglement.dci import dci
 
-        f = _factors(ctx, "dci")
-        z = np.asarray(ctx.latents.values, dtype=np.float64)
-        train = np.asarray(ctx.train, dtype=int)
-        test = np.asarray(ctx.test, dtype=int)
+        m, f = _factors(ctx, "dci")
+        z, train, test = m.latents, m.train, m.test
         if len(train) < 2:
             raise InputError("needs at least 2 training stimuli", obj="dci")
         res = dci(z[train], f[train], z[test] if len(test) else None,
                   f[test] if len(test) else None, self.importance, alpha=self.alpha,
                   random_state=_seed(ctx))
-        units = ctx.latents.coords["unit"].values
-        factors = ctx.factors.coords["factor"].values
         ds = xr.Dataset(
             {
                 "importance": (("unit", "factor"), res.importance),
                 "disentanglement_per_unit": (("unit",), res.per_code),
                 "completeness_per_factor": (("factor",), res.per_factor),
             },
-            coords={"unit": units, "factor": factors},
+            coords={"unit": list(m.units), "factor": list(m.factor_names)},
         )
         ds["importance"].attrs["method"] = self.importance
         attrs: dict[str, float] = {
@@ -157,17 +146,15 @@ class MIGMetric:
 
         from nfd_disentanglement.mig import mutual_information_gap
 
-        f = _factors(ctx, "mig")
-        res = mutual_information_gap(np.asarray(ctx.latents.values, dtype=np.float64), f,
-                                     self.bins)
+        m, f = _factors(ctx, "mig")
+        res = mutual_information_gap(m.latents, f, self.bins)
         ds = xr.Dataset(
             {
                 "mutual_information": (("unit", "factor"), res.mutual_information),
                 "gap": (("factor",), res.per_factor),
                 "factor_entropy": (("factor",), res.entropy),
             },
-            coords={"unit": ctx.latents.coords["unit"].values,
-                    "factor": ctx.factors.coords["factor"].values},
+            coords={"unit": list(m.units), "factor": list(m.factor_names)},
         )
         ds.attrs.update(mig=res.mig, bins=self.bins)
         return ds

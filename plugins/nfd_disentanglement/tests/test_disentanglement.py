@@ -219,6 +219,20 @@ def test_mig_metric_on_context():
     assert ds["mutual_information"].dims == ("unit", "factor")
 
 
+def test_factor_metrics_read_latents_in_any_dimension_order():
+    """DCI and MIG took ``latents.values`` as (stimulus, unit); matrices() orients them."""
+    f = factorial(6, 2)
+    lat = xr.DataArray(f[:, ::-1], dims=("stimulus", "unit"), coords={"unit": ["a", "b"]})
+    ctxs = [MetricContext(
+        responses=xr.DataArray(np.zeros((len(f), 1)), dims=("stimulus", "neuron")),
+        latents=la, train=np.arange(len(f)), test=np.arange(0),
+        factors=xr.DataArray(f, dims=("stimulus", "factor"), coords={"factor": ["x", "y"]}),
+    ) for la in (lat, lat.transpose("unit", "stimulus"))]
+    for name in ("mig", "dci"):
+        a, b = (_factory(name)().compute(c) for c in ctxs)
+        xr.testing.assert_identical(a, b)
+
+
 def test_factor_metrics_without_factors_raise():
     ctx = MetricContext(
         responses=xr.DataArray(np.zeros((4, 1)), dims=("stimulus", "neuron")),
