@@ -51,6 +51,23 @@ class _Linear:
     def _params(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def fit(
+        self,
+        images: np.ndarray,
+        labels: Any = None,
+        *,
+        seed: int = 0,
+        progress: Any = _noop,
+        landmarks: np.ndarray | None = None,
+    ) -> None:
+        """Fit on the training images (labels and landmarks are not used; see ``_fit``)."""
+        X, shape = _flatten(images)
+        self._fit(images, X, shape, seed, progress)
+
+    def _fit(self, images: np.ndarray, X: np.ndarray, shape: tuple[int, ...], seed: int,
+             progress: Any) -> None:
+        raise NotImplementedError
+
     def _rows(self, images: np.ndarray) -> np.ndarray:
         if self._shape is None:
             raise RuntimeError(f"{self.model_name}: fit or load the model before encoding")
@@ -101,7 +118,31 @@ class _Linear:
         self.unit_names = [str(u) for u in config["unit_names"]]
 
 
-class PCAModel(_Linear):
+class _Components(_Linear):
+    """PCA and ICA: ``n_components`` units from a decomposition of the flattened pixels."""
+
+    n_components = 0
+
+    def _fit(self, images: np.ndarray, X: np.ndarray, shape: tuple[int, ...], seed: int,
+             progress: Any) -> None:
+        limit = min(len(X) - 1, X.shape[1])
+        if not 1 <= self.n_components <= limit:
+            raise InputError(
+                f"{self.model_name}: n_components={self.n_components} needs 1..{limit} "
+                f"({len(X)} training images of {X.shape[1]} pixels)"
+            )
+        progress(0, total=1, description=self.model_name)
+        arrays = self._decompose(X, seed)
+        self._shape = shape
+        self._arrays = arrays
+        self.unit_names = [f"{self.prefix}{i}" for i in range(self.n_components)]
+        progress(1)
+
+    def _decompose(self, X: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class PCAModel(_Components):
     """PCA of pixels (sklearn's ``PCA``): units are the top principal components.
 
     Parameters
@@ -124,36 +165,17 @@ class PCAModel(_Linear):
     def _params(self) -> dict[str, Any]:
         return {"n_components": self.n_components, "whiten": self.whiten}
 
-    def fit(
-        self,
-        images: np.ndarray,
-        labels: Any = None,
-        *,
-        seed: int = 0,
-        progress: Any = _noop,
-        landmarks: np.ndarray | None = None,
-    ) -> None:
+    def _decompose(self, X: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         """Fit PCA on the flattened training images (randomised solvers use ``seed``)."""
         from sklearn.decomposition import PCA
 
-        X, shape = _flatten(images)
-        limit = min(len(X) - 1, X.shape[1])
-        if not 1 <= self.n_components <= limit:
-            raise InputError(
-                f"pca: n_components={self.n_components} needs 1..{limit} "
-                f"({len(X)} training images of {X.shape[1]} pixels)"
-            )
-        progress(0, total=1, description="pca")
         pca = PCA(n_components=self.n_components, whiten=self.whiten, random_state=seed).fit(X)
-        self._shape = shape
-        self._arrays = {
+        self.history = {"explained_variance_ratio": np.asarray(pca.explained_variance_ratio_)}
+        return {
             "mean": _own(pca.mean_),
             "components": _own(pca.components_),
             "explained_variance": _own(pca.explained_variance_),
         }
-        self.unit_names = [f"pc{i}" for i in range(self.n_components)]
-        self.history = {"explained_variance_ratio": np.asarray(pca.explained_variance_ratio_)}
-        progress(1)
 
     def _scale(self) -> np.ndarray:
         scale = np.sqrt(self._arrays["explained_variance"])
@@ -178,7 +200,7 @@ class PCAModel(_Linear):
         return np.clip(X, 0, 1).astype(np.float32).reshape((len(X), *self._shape))
 
 
-class ICAModel(_Linear):
+class ICAModel(_Components):
     """FastICA of pixels (sklearn's ``FastICA``, unit-variance whitening): units are sources.
 
     Parameters
@@ -202,25 +224,10 @@ class ICAModel(_Linear):
     def _params(self) -> dict[str, Any]:
         return {"n_components": self.n_components, "max_iter": self.max_iter}
 
-    def fit(
-        self,
-        images: np.ndarray,
-        labels: Any = None,
-        *,
-        seed: int = 0,
-        progress: Any = _noop,
-        landmarks: np.ndarray | None = None,
-    ) -> None:
+    def _decompose(self, X: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         """Fit FastICA on the flattened training images; ``seed`` sets its initial unmixing."""
         from sklearn.decomposition import FastICA
 
-        X, shape = _flatten(images)
-        limit = min(len(X) - 1, X.shape[1])
-        if not 1 <= self.n_components <= limit:
-            raise InputError(
-                f"ica: n_components={self.n_components} needs 1..{limit} "
-                f"({len(X)} training images of {X.shape[1]} pixels)"
-            )
         # sklearn's whitening fixes signs by the first pixel (u *= sign(u[0])): when that pixel
         # never changes (a plain background) every component becomes 0 and the fit NaN. Put the
         # most variable pixel first and back after the fit; otherwise X goes in as it is.
@@ -228,7 +235,6 @@ class ICAModel(_Linear):
         if np.ptp(X[:, 0]) == 0:
             j = int(np.argmax(X.var(axis=0)))
             order[[0, j]] = order[[j, 0]]
-        progress(0, total=1, description="ica")
         # One BLAS thread: FastICA that has not converged amplifies the last-bit differences of
         # multi-threaded BLAS (0.145 vs 0.149 alignment between a 2-thread process and a
         # one-thread Dask worker), so the same seed gives the same fit on any machine.
@@ -242,16 +248,13 @@ class ICAModel(_Linear):
                 random_state=seed,
             ).fit(X[:, order])
         back = np.argsort(order)
-        self._shape = shape
-        self._arrays = {
+        n_iter = int(ica.n_iter_)
+        self.provenance_extra = {"n_iter": n_iter, "converged": n_iter < self.max_iter}
+        return {
             "mean": _own(ica.mean_[back]),
             "components": _own(ica.components_[:, back]),
             "mixing": _own(ica.mixing_[back]),
         }
-        self.unit_names = [f"ic{i}" for i in range(self.n_components)]
-        n_iter = int(ica.n_iter_)
-        self.provenance_extra = {"n_iter": n_iter, "converged": n_iter < self.max_iter}
-        progress(1)
 
     def encode(self, images: np.ndarray, *, landmarks: np.ndarray | None = None) -> np.ndarray:
         """Unmix images into sources, as ``FastICA.transform`` does."""
@@ -290,17 +293,9 @@ class PixelsModel(_Linear):
         out_shape = (len(images), self.size, self.size, *images.shape[3:])
         return resize(images, out_shape, order=1, anti_aliasing=True, preserve_range=True)
 
-    def fit(
-        self,
-        images: np.ndarray,
-        labels: Any = None,
-        *,
-        seed: int = 0,
-        progress: Any = _noop,
-        landmarks: np.ndarray | None = None,
-    ) -> None:
+    def _fit(self, images: np.ndarray, X: np.ndarray, shape: tuple[int, ...], seed: int,
+             progress: Any) -> None:
         """Record the image shape and each pixel's training spread (for ``active_units``)."""
-        _, shape = _flatten(images)
         if not 1 <= self.size <= min(shape[:2]):
             raise InputError(f"pixels: size={self.size} must be 1..{min(shape[:2])}")
         self._shape = shape
