@@ -23,7 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -190,6 +190,26 @@ class Reporter:
             if task is not None:
                 done_total = task.total if task.total is not None else max(task.completed, 1)
                 progress.update(task_id, total=done_total, completed=done_total)
+
+
+    @contextmanager
+    def on_demand(self, label: str) -> Iterator[Callable[..., None]]:
+        """Yield a callback whose step starts at its first call (nothing is shown before).
+
+        For a command whose quick checks may still refuse the input before its long step
+        reports: a refusal stays one line on stderr.
+        """
+        with ExitStack() as stack:
+            started: list[Callable[..., None]] = []
+
+            def callback(
+                advance: float = 1, total: float | None = None, description: str | None = None
+            ) -> None:
+                if not started:
+                    started.append(stack.enter_context(self.task(label, total)))
+                started[0](advance, total=total, description=description)
+
+            yield callback
 
 
 class _Lines:

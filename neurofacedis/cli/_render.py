@@ -13,8 +13,11 @@ from typing import Any
 
 from neurofacedis.progress import emit, log_format, print_table
 
-__all__ = ["console", "line", "out", "print_table", "stderr_line", "summary_table",
+__all__ = ["QUIET_HELP", "console", "line", "out", "print_table", "stderr_line", "summary_table",
            "render_summary"]
+
+#: The help of every ``-q``: it hides progress only.
+QUIET_HELP = "No progress bars or lines (errors and the result still print)."
 
 
 def console(stderr: bool = False) -> Any:

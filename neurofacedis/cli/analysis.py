@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from neurofacedis.cli._render import console, line, print_table, render_summary, stderr_line
+from neurofacedis.cli._render import (
+    QUIET_HELP,
+    console,
+    line,
+    print_table,
+    render_summary,
+    stderr_line,
+)
 
 __all__ = ["analyze", "demo", "reproduce"]
 
@@ -44,7 +51,7 @@ def analyze(
     strict: bool = typer.Option(False, "--strict", help="Plugin loading problems are errors."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bars (errors and the result still print)."
+        False, "--quiet", "-q", help=QUIET_HELP
     ),
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Run the grid on a local Dask cluster of N processes."
@@ -97,7 +104,7 @@ def demo(
     seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per model."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated session."),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bars (errors and the result still print)."
+        False, "--quiet", "-q", help=QUIET_HELP
     ),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
 ) -> None:
@@ -136,7 +143,7 @@ def reproduce(
     ),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Model cache folder."),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bars (errors and the result still print)."
+        False, "--quiet", "-q", help=QUIET_HELP
     ),
     as_json: bool = typer.Option(False, "--json", help="Print claims.json to stdout."),
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from neurofacedis.cli._render import line, out, print_table
+from neurofacedis.cli._render import QUIET_HELP, line, out, print_table
 
 __all__ = ["app"]
 
@@ -97,7 +97,7 @@ def fetch(
         float,
         typer.Option("--timeout", min=0.001, help="Seconds each file may take, overall."),
     ] = 3600.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the fetched files as JSON.")
     ] = False,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from neurofacedis.cli._render import console, stderr_line
+from neurofacedis.cli._render import QUIET_HELP, console, stderr_line
 from neurofacedis.cli._render import out as out_line
 
 __all__ = ["import_", "inspect_", "simulate"]
@@ -54,7 +54,7 @@ def import_(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress (errors and the result still print)."
+        False, "--quiet", "-q", help=QUIET_HELP
     ),
 ) -> None:
     """Convert lab files (images + responses [+ landmarks, labels]) into one NWB recording."""
@@ -84,7 +84,7 @@ def import_(
 
         order = describe_order([f.name for f in image_files(images)])
     with warnings.catch_warnings(record=True) as caught, Reporter(quiet=quiet) as reporter, \
-            reporter.task(f"import {out.name}") as progress:
+            reporter.on_demand(f"import {out.name}") as progress:
         warnings.simplefilter("always")
         path = import_recording(
             images,
@@ -150,14 +150,16 @@ def simulate(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress (errors and the result still print)."
+        False, "--quiet", "-q", help=QUIET_HELP
     ),
 ) -> None:
     """Write a simulated face-patch recording (faces, spikes, responses, ground truth) to NWB."""
+    from neurofacedis._outputs import check_output_file
     from neurofacedis.nwb import write_session
     from neurofacedis.progress import Reporter
     from neurofacedis.simulate import simulate_session
 
+    check_output_file(out, overwrite=overwrite)  # before minutes of simulation, not after
     with Reporter(quiet=quiet) as reporter:
         with reporter.task(f"simulate {identities * views} faces, {neurons} neurons"):
             data = simulate_session(
