@@ -23,7 +23,8 @@ from neurofacedis.nwb._lazy import (
     read_dataset,
     read_rows,
 )
-from neurofacedis.nwb._spikes import count_responses, repeat_numbers
+from neurofacedis.nwb._spikes import repeat_numbers
+from neurofacedis.nwb._units import UnitSelection, observed_mask, select_rows, select_units
 from neurofacedis.nwb._write import MODULE, file_sha256
 from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
 
@@ -225,6 +226,9 @@ class Recording:
         window: tuple[float, float] | None = None,
         index_column: str | None = None,
         images_name: str | None = None,
+        units: str | None = None,
+        min_rate: float | None = None,
+        presentations: str | None = None,
     ) -> None:
         self.path = path
         self._io = io
@@ -232,6 +236,11 @@ class Recording:
         self._window_arg = None if window is None else (float(window[0]), float(window[1]))
         self._index_column = index_column
         self._images_name = images_name
+        self._pres_name = presentations
+        self._units_expr = units
+        self._min_rate = _check_min_rate(min_rate, path)
+        self._selection: UnitSelection | None = None
+        self._rows: np.ndarray | None = None
         self._sha: str | None = None
         self._responses: xr.DataArray | None = None
         self._neuron_ids: np.ndarray | None = None
@@ -254,6 +263,10 @@ class Recording:
         index_column: str | None = None,
         images_name: str | None = None,
         follow_links: bool = False,
+        units: str | None = None,
+        min_rate: float | None = None,
+        stimuli: str | None = None,
+        presentations: str | None = None,
     ) -> Recording:
         """Open a recording lazily.
 
@@ -272,7 +285,19 @@ class Recording:
             several.
         follow_links
             Read links to other files (HDF5 external links, Zarr links) instead of refusing
-            them; every linked file and its sha256 is then in :attr:`linked_files`.
+            them; every linked file and its sha256 is then in :attr:`linked_files`; also lets
+            an ImageSeries' ``external_file`` point outside the NWB file's folder.
+        units
+            Selection expression over the Units table's columns (``"quality == 'good'"``),
+            see :mod:`neurofacedis.nwb._units`; never evaluated as Python.
+        min_rate
+            Drop units whose mean rate (Hz) inside the observed response windows is lower.
+        stimuli
+            Name of the stimulus set to use when the file holds several (``Images``,
+            ``ImageSeries`` / ``OpticalSeries``); ``images_name`` is the older spelling.
+        presentations
+            Name of the presentation table (``intervals/NAME``) or IndexSeries
+            (``stimulus/NAME``) to use when the file holds several.
         """
         path = Path(path)
         if window is not None and not float(window[1]) > float(window[0]):
@@ -282,7 +307,9 @@ class Recording:
         io, nwbfile, linked = _open_checked(path, follow_links=follow_links)
         try:
             rec = cls(
-                path, io, nwbfile, window=window, index_column=index_column, images_name=images_name
+                path, io, nwbfile, window=window, index_column=index_column,
+                images_name=stimuli or images_name, units=units, min_rate=min_rate,
+                presentations=presentations,
             )
         except BaseException:
             io.close()
@@ -589,13 +616,6 @@ class Recording:
                 raise self._err(
                     "units/spike_times_index", "index is not increasing or points past the data"
                 )
-            if (counts == 0).any():
-                u = int(np.flatnonzero(counts == 0)[0])
-                uid = int(self._ints(self._units.id.data, "units/id", index=u))
-                raise self._err(
-                    "units/spike_times",
-                    f"unit {uid} (row {u}) has no spikes (remove silent units before analysis)",
-                )
         if self._processed is None:
             if self._units is None:
                 raise self._err("units", "no neural data (no Units table and no StimulusResponses)")
@@ -725,9 +745,7 @@ class Recording:
     @property
     def n_neurons(self) -> int:
         """Number of neurons (columns of :attr:`responses`)."""
-        if self.response_source == "processed":
-            return int(self._processed.data.shape[1])
-        return len(self._units.id)
+        return int(self._kept_rows().size)
 
     @property
     def n_repeats(self) -> int:
@@ -739,16 +757,114 @@ class Recording:
 
     @property
     def neuron_ids(self) -> np.ndarray:
-        """Unit ids of the neurons, in response column order."""
+        """Unit ids of the selected neurons, in response column order."""
         if self._neuron_ids is None:
-            if self.response_source == "processed":
-                region = self._processed.units
-                rows = self._region_rows()
-                ids = self._ints(region.table.id.data, f"{region.table.name}/id")[rows]
-            else:
-                ids = self._ints(self._units.id.data, "units/id")
-            self._neuron_ids = ids
+            self._neuron_ids = self._all_ids()[self._kept_rows()]
         return self._neuron_ids.copy()
+
+    def _all_ids(self) -> np.ndarray:
+        """Return the unit id of every response column (processed) or Units row (spikes)."""
+        if self.response_source == "processed":
+            region = getattr(self._processed, "units", None)
+            if region is None:
+                return np.arange(int(self._processed.data.shape[1]))
+            rows = self._region_rows()
+            return self._ints(region.table.id.data, f"{region.table.name}/id")[rows]
+        return self._ints(self._units.id.data, "units/id")
+
+    # --- unit selection (neurofacedis.nwb._units) --------------------------------------------
+
+    @property
+    def selection(self) -> UnitSelection:
+        """Which units are analysed, which were dropped or flagged and why (computed once)."""
+        if self._selection is None:
+            self._selection = self._select()
+            for line in self._selection.warnings():
+                warnings.warn(f"{self.path}: {line}", UserWarning, stacklevel=2)
+        return self._selection
+
+    def _kept_rows(self) -> np.ndarray:
+        if self._rows is None:
+            ids = self._all_ids()
+            self._rows = np.flatnonzero(np.isin(ids, self.selection.kept))
+        return self._rows
+
+    def _unit_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame | None:
+        """Per-unit columns of the Units (or region's) table, indexed by unit id."""
+        table = self._processed.units.table if self.response_source == "processed" else self._units
+        if table is None:
+            return None
+        skip = {"spike_times", "electrode_group", "electrodes", "waveforms", "obs_intervals"}
+        skip |= self._not_labels(table)
+        columns: dict[str, Any] = {}
+        for name in table.colnames:
+            column = table[name]
+            if name in skip or getattr(column, "neurodata_type", "") == "VectorIndex":
+                continue
+            values = _column_values(column, file=self.path, obj=f"{table.name}/{name}")
+            if values.ndim == 1:
+                columns[name] = list(values) if values.dtype == object else values
+        index = pd.Index(self._ints(table.id.data, f"{table.name}/id"), name="id")
+        frame = pd.DataFrame(columns, index=index)
+        return frame if rows is None else frame.iloc[rows]
+
+    def _chosen(self, ids: np.ndarray) -> np.ndarray | None:
+        """Return the ``units=`` expression's verdict per unit (in ``ids`` order), or None."""
+        if self._units_expr is None:
+            return None
+        frame = self._unit_frame()
+        if frame is None:
+            raise self._err("units", "units= needs a Units table to select from")
+        mask = pd.Series(select_rows(frame, self._units_expr, file=self.path), index=frame.index)
+        return mask.reindex(ids).fillna(False).to_numpy(dtype=bool)
+
+    def _select(self) -> UnitSelection:
+        ids = self._all_ids()
+        chosen = self._chosen(ids)
+        if self.response_source == "processed":
+            if self._min_rate is not None:
+                raise self._err("min_rate", "needs spike times; this file's responses are "
+                                "processed (StimulusResponses) only")
+            keep = np.ones(ids.size, bool) if chosen is None else chosen
+            dropped = {int(u): f"not selected by units={self._units_expr!r}" for u in ids[~keep]}
+            sel = UnitSelection([int(u) for u in ids[keep]], dropped, {}, self._units_expr)
+        else:
+            counts = self._presentation_counts(np.arange(ids.size))
+            observed = observed_mask(self._obs_intervals(), self._pres.onsets, self.window)
+            sel = select_units(
+                ids, counts, observed, self._pres.stimulus_index, self.n_stimuli, self.window,
+                chosen=chosen, expression=self._units_expr, min_rate=self._min_rate,
+                stimulus_ids=self._ids,
+            )
+        if not sel.kept:
+            first = next(iter(sel.dropped.items()))
+            raise self._err(
+                "units", f"no unit left to analyse ({len(sel.dropped)} dropped; "
+                f"unit {first[0]}: {first[1]})",
+            )
+        return sel
+
+    def _presentation_counts(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), P) spikes in each presentation's window, Units rows ``rows``."""
+        onsets = self._pres.onsets
+        lo, hi = onsets + self.window[0], onsets + self.window[1]
+        out = np.empty((rows.size, onsets.size), dtype=np.float64)
+        for k, st in enumerate(self._spike_trains(rows)):
+            out[k] = np.searchsorted(st, hi, side="left") - np.searchsorted(st, lo, side="left")
+        return out
+
+    def _obs_intervals(self) -> list[np.ndarray | None]:
+        """Per Units row, its (n, 2) observation intervals, or None (observed throughout)."""
+        n = len(self._units.id)
+        if "obs_intervals" not in self._units.colnames:
+            return [None] * n
+        column = self._units["obs_intervals"]
+        ends = self._ints(column.data, "units/obs_intervals_index")
+        flat = self._floats(column.target.data, "units/obs_intervals").reshape(-1, 2)
+        if ends.size != n or (ends.size and ends[-1] > len(flat)) or (np.diff(ends) < 0).any():
+            raise self._err("units/obs_intervals_index", "index does not match the Units rows")
+        starts = np.concatenate([[0], ends[:-1]])
+        return [flat[a:b] for a, b in zip(starts, ends, strict=True)]
 
     # --- stimuli ----------------------------------------------------------------------------
 
@@ -865,9 +981,11 @@ class Recording:
         n_neurons = self.n_neurons
         stim_sel, _ = normalize_index(slice(None) if stimuli is None else stimuli, self.n_stimuli)
         unit_sel, _ = normalize_index(slice(None) if neurons is None else neurons, n_neurons)
+        rows = self._kept_rows()
+        column_sel = unit_sel if rows.size == self._all_ids().size else rows[unit_sel]
         if self.response_source == "processed":
             where = f"processing/{MODULE}/{self._processed.name}/data"
-            block = _read_block(self._processed.data, stim_sel, unit_sel)
+            block = _read_block(self._processed.data, stim_sel, column_sel)
             block = np.asarray(block, dtype=np.float32)
             # one fast pass: a finite sum rules out inf (and NaN); else look closer
             if not np.isfinite(block.sum()):
@@ -875,16 +993,7 @@ class Recording:
                     raise self._err(where, "non-finite (infinite) responses")
                 self._check_missing(block, stim_sel, unit_sel, where)
         else:
-            units = np.arange(n_neurons)[unit_sel]
-            block = count_responses(
-                self._spike_trains(units),
-                self._pres.onsets,
-                self._pres.stimulus_index,
-                self.n_stimuli,
-                self.window,
-                n_repeats=self.n_repeats,
-            )
-            block = block[stim_sel]
+            block = self._spike_block(rows[unit_sel])[stim_sel]
             if not np.isfinite(block.sum()):
                 self._check_missing(block, stim_sel, unit_sel, self._pres.where)
         if self._stim_index is None:
@@ -906,6 +1015,19 @@ class Recording:
             },
             name="responses",
         )
+
+    def _spike_block(self, rows: np.ndarray) -> np.ndarray:
+        """(N, len(rows), R) float32 counts; NaN where not shown or outside obs_intervals."""
+        pres = self._pres
+        reps = repeat_numbers(pres.stimulus_index, pres.onsets)
+        counts = self._presentation_counts(rows)
+        observed = observed_mask(
+            [self._obs_intervals()[r] for r in rows], pres.onsets, self.window
+        )
+        counts[~observed] = np.nan
+        out = np.full((self.n_stimuli, rows.size, self.n_repeats), np.nan, dtype=np.float32)
+        out[pres.stimulus_index[:, None], np.arange(rows.size)[None, :], reps[:, None]] = counts.T
+        return out
 
     def _check_missing(self, block: np.ndarray, stim_sel: Any, unit_sel: Any, where: str) -> None:
         """Refuse a (stimulus, neuron) whose every repeat is NaN: no response at all."""
@@ -968,22 +1090,11 @@ class Recording:
 
     @property
     def units(self) -> pd.DataFrame | None:
-        """Per-neuron columns of the Units (or 'neurons') table, indexed by unit id."""
-        table = self._processed.units.table if self.response_source == "processed" else self._units
-        if table is None:
+        """Per-neuron columns of the Units (or 'neurons') table for the selected units."""
+        frame = self._unit_frame()
+        if frame is None:
             return None
-        skip = {"spike_times", "electrode_group", "electrodes", "waveforms", "obs_intervals"}
-        skip |= self._not_labels(table)
-        columns: dict[str, Any] = {}
-        for name in table.colnames:
-            column = table[name]
-            if name in skip or getattr(column, "neurodata_type", "") == "VectorIndex":
-                continue
-            values = _column_values(column, file=self.path, obj=f"{table.name}/{name}")
-            if values.ndim == 1:
-                columns[name] = list(values) if values.dtype == object else values
-        index = pd.Index(self._ints(table.id.data, f"{table.name}/id"), name="id")
-        return pd.DataFrame(columns, index=index)
+        return frame.loc[[int(i) for i in self.neuron_ids if int(i) in frame.index]]
 
     # --- latents, truth, metadata -----------------------------------------------------------
 
@@ -1088,7 +1199,7 @@ class Recording:
 
         The runner copies them into summary.json's ``warnings``.
         """
-        return list(self._images.warnings)
+        return list(self._images.warnings) + self.selection.warnings()
 
     def validate(self) -> None:
         """Read everything once and raise InputError on bad values (infinite responses...)."""
@@ -1098,6 +1209,19 @@ class Recording:
         _ = self.metadata, self.units
         if self.has_spike_times and self.response_source == "processed":
             self.spike_times  # noqa: B018 - checks spike times are finite
+
+
+def _check_min_rate(min_rate: float | None, path: Path) -> float | None:
+    """``min_rate`` as a finite float >= 0, or None; one line naming it otherwise."""
+    if min_rate is None:
+        return None
+    try:
+        value = float(min_rate)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0):
+        raise InputError(f"must be a rate in Hz >= 0, got {min_rate!r}", file=path, obj="min_rate")
+    return value
 
 
 def _read_block(dataset: Any, stim_sel: np.ndarray | slice, unit_sel: np.ndarray | slice) -> Any:
