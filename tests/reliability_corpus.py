@@ -430,10 +430,10 @@ def build_corpus(root: str | Path) -> list[Case]:
         onsets[-1] = np.nan
         _replace_dataset(p, "intervals/presentations/start_time", onsets)
 
-    @nwb("unit_without_spikes", "has no spikes", "spike_times")
+    @nwb("unit_without_spikes", "no unit left to analyse", "units")  # one silent unit is dropped
     def _(p):
         d = base_session(processed=False)
-        d.spike_times[2] = np.array([], dtype=np.float64)
+        d.spike_times = [np.array([], dtype=np.float64) for _ in d.spike_times]
         write_unvalidated(p, d)
 
     @nwb("infinite_spike_times", "non-finite spike times", "spike_times")
