@@ -371,7 +371,7 @@ class MetricContext:
         return self.images()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MetricMatrices:
     """The context's data as plain arrays, oriented and named once (``MetricContext.matrices``).
 
@@ -477,11 +477,12 @@ def _build_matrices(ctx: MetricContext) -> MetricMatrices:
     all_latents = _float64(full, "all_latents", n)
     units = _names(ctx.latents, "unit", latents.shape[1], "unit")
     all_units = _names(full, "unit", all_latents.shape[1], "unit")
-    try:
-        active = np.array([all_units.index(u) for u in units], dtype=np.int64)
-    except ValueError:
-        raise InputError("active units are not among all_latents' units",
-                         obj="latents") from None
+    column: dict[str, int] = {}
+    for i, u in enumerate(all_units):
+        column.setdefault(u, i)
+    if not set(units) <= column.keys():
+        raise InputError("active units are not among all_latents' units", obj="latents")
+    active = np.array([column[u] for u in units], dtype=np.int64)
     ids = (np.asarray(resp.coords["neuron"].values) if "neuron" in resp.coords
            else np.arange(n_neurons))
     neurons = _names(resp, "neuron", n_neurons, "neuron")
