@@ -5,13 +5,16 @@ up to permutation and sign. For two models a and b (same images): z-score each m
 posterior means, zero the inactive units (mean KL <= 0.01), take the similarity matrix
 ``R[i, j] = |Spearman(a_i, b_j)|`` (or Lasso weights), keep active rows/columns and score
 
-    UDR_ab = (sum_i max_j R_ij**2 / sum_j R_ij  +  sum_j max_i R_ij**2 / sum_i R_ij) / (d_a + d_b)
+    UDR_ab = (1/d_a sum_i max_j R_ij**2 / sum_j R_ij  +  1/d_b sum_j max_i R_ij**2 / sum_i R_ij) / 2
 
-with d_a, d_b the active units (Duan et al. 2020, eq. 2; a row or column of zeros adds 0).
-A model's score is the median over its pairs. Known answers: identical models with
-uncorrelated units -> 1; R = [[1,1,0],[1,1,0],[0,0,1]] -> 2/3; all-ones 3x3 -> 1/3;
-zeros -> 0. This is disentanglement_lib's ``relative_strength_disentanglement`` when
-d_a = d_b and its ``compute_udr_sklearn`` model scores otherwise.
+with d_a, d_b the active units: the mean of the row mean and the column mean (a row or
+column of zeros adds 0). This is disentanglement_lib's ``relative_strength_disentanglement``,
+which its ``compute_udr_sklearn`` applies to every pair, for any d_a and d_b (Duan et al.
+2020, eq. 2 weights each model's units equally when d_a != d_b, where pooling rows and
+columns would weight the larger model more). A model's score is the median over its pairs.
+Known answers: identical models with uncorrelated units -> 1; R = [[1,1,0],[1,1,0],[0,0,1]]
+-> 2/3; all-ones 3x3 -> 1/3; zeros -> 0; the 2x3 partial identity [[1,0,0],[0,1,0]] ->
+(1 + 2/3) / 2 = 0.833 (pooling would give 0.800); no active unit on either side -> 0.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ LASSO_ALPHA = 0.1
 def relative_strength(similarity: np.ndarray) -> float:
     """Score a similarity matrix (active units of a x active units of b) in [0, 1].
 
-    Mean, over all rows and columns, of ``max**2 / sum`` (0 for a row/column of zeros):
-    1 when every unit matches exactly one unit of the other model with similarity 1.
+    Mean of the row mean and the column mean of ``max**2 / sum`` (0 for a row/column of
+    zeros), as disentanglement_lib's ``relative_strength_disentanglement``: 1 when every unit
+    matches exactly one unit of the other model with similarity 1; 0 for an empty matrix.
     """
     r = np.abs(np.asarray(similarity, dtype=np.float64))
     if r.ndim != 2:
@@ -51,7 +55,7 @@ def relative_strength(similarity: np.ndarray) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         rows = np.nan_to_num(r.max(1) ** 2 / r.sum(1), nan=0.0)
         cols = np.nan_to_num(r.max(0) ** 2 / r.sum(0), nan=0.0)
-    return float((rows.sum() + cols.sum()) / (r.shape[0] + r.shape[1]))
+    return float((rows.mean() + cols.mean()) / 2)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
