@@ -43,6 +43,7 @@ __all__ = [
     "check_zarr_store",
     "find_links",
     "check_links",
+    "check_external_file",
     "hdf5_open_error",
     "reading",
     "damaged_objects",
@@ -386,6 +387,35 @@ def check_links(path: str | Path, *, follow_links: bool = False) -> list[dict[st
                     todo.append(key)
             entry["links"].append(f"{current}:{link.obj} -> {link.target}")
     return out
+
+
+def check_external_file(
+    recording: str | Path, name: str, *, follow_links: bool = False, obj: str = ""
+) -> Path:
+    """Resolve a file a recording names (an ImageSeries' ``external_file``) and gate it.
+
+    ``name`` is relative to the recording's folder (NWB's rule). Without ``follow_links`` it
+    must stay inside that folder once resolved (no absolute path, no ``..`` or symbolic link
+    leading out): the same rule as links out of a file. The file then passes
+    :func:`check_input_path`.
+    """
+    base = Path(recording).resolve().parent
+    target = (base / name) if not os.path.isabs(name) else Path(name)
+    if not follow_links:
+        try:
+            target.resolve().relative_to(base)
+        except ValueError:
+            raise InputError(
+                f"external file {name!r} lies outside the recording's folder {shown(base)}; "
+                "refused (allow with follow_links / --follow-links)",
+                file=recording,
+                obj=obj,
+            ) from None
+    try:
+        return check_input_path(target, what=obj)
+    except InputError as exc:
+        raise InputError(f"external file {name!r}: {exc.problem}", file=recording,
+                         obj=obj) from None
 
 
 # --- bounded reads: the largest dataset a file may declare --------------------------------

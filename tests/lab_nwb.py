@@ -14,7 +14,9 @@ import numpy as np
 from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
 
-__all__ = ["N_STIM", "REPEATS", "pixels", "new_file", "schedule", "add_units", "write"]
+__all__ = [
+    "N_STIM", "REPEATS", "pixels", "new_file", "schedule", "spike_trains", "add_units", "write",
+]
 
 N_STIM = 10
 REPEATS = 3
@@ -41,7 +43,7 @@ def schedule(n: int = N_STIM, repeats: int = REPEATS, seed: int = 4):
     """(shown stimulus index per presentation, onsets in s): each stimulus ``repeats`` times."""
     rng = np.random.default_rng(seed)
     shown = np.concatenate([rng.permutation(n) for _ in range(repeats)]).astype(np.int64)
-    onsets = 1.0 + 0.5 * np.arange(shown.size)
+    onsets = 1.0 + 0.5 * np.arange(shown.size) + rng.uniform(0.0, 0.02, shown.size)  # jitter
     return shown, onsets
 
 
@@ -64,6 +66,9 @@ def spike_trains(images: np.ndarray, shown, onsets, *, n_units: int = 4, seed: i
 
 def add_units(nwbfile: NWBFile, trains, **columns) -> None:
     """Add one Units row per spike train; ``columns`` maps a column name to per-unit values."""
+    from pynwb.misc import Units
+
+    nwbfile.units = Units(name="units", description="sorted units", resolution=1 / 30000)
     for name in columns:
         if name != "obs_intervals":
             nwbfile.add_unit_column(name=name, description=f"{name} of the unit")

@@ -154,7 +154,7 @@ def validate_files(
         if any(f.status == "fail" for f in opened):
             continue  # links refused, or the file cannot be opened at all
         report.findings.extend(_inspector(path, dandi=dandi))
-        report.findings.extend(_project_checks(path))
+        report.findings.extend(_project_checks(path, follow_links=follow_links))
         if not quick:
             report.findings.extend(_chunk_findings(path))
     return report
@@ -246,7 +246,47 @@ def _where(obj: Any) -> str:
     return "/".join(reversed(parts)) or "/"
 
 
-def _project_checks(path: Path) -> list[Finding]:
+#: The project's own types: a file holding none of them is a plain lab file, checked by the
+#: reader ``analyze`` uses (:class:`~neurofacedis.nwb.Recording`), not by the project schema.
+OWN_TYPES = frozenset(
+    {"FaceStimulusSet", "StimulusTable", "StimulusResponses", "ModelLatents", "SimulationTruth"}
+)
+
+
+def _has_own_types(path: Path) -> bool:
+    try:
+        with open_nwb(path) as nwbfile:
+            return any(getattr(o, "neurodata_type", None) in OWN_TYPES
+                       for o in nwbfile.objects.values())
+    except InputError:
+        return True  # the project checks report why it cannot be read
+
+
+def _analysis_finding(path: Path, *, follow_links: bool) -> Finding:
+    """Whether ``analyze`` can use a plain file: the same reader, every value read once."""
+    import warnings
+
+    from neurofacedis.nwb import Recording
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Recording.open(path, follow_links=follow_links) as rec:
+                rec.validate()
+                message = (
+                    f"readable for analysis: {rec.n_stimuli} stimuli ({rec.stimulus_path}), "
+                    f"{rec.n_neurons} neurons, {rec.n_repeats} repeats, from "
+                    f"{rec.response_source}"
+                )
+                dropped = rec.selection.dropped
+                if dropped:
+                    message += "; dropped units " + ", ".join(map(str, dropped))
+    except InputError as exc:
+        return Finding(str(path), "analysis", "fail", exc.obj or "/", exc.problem)
+    return Finding(str(path), "analysis", "ok", "/", message)
+
+
+def _project_checks(path: Path, *, follow_links: bool = False) -> list[Finding]:
     file = str(path)
     out: list[Finding] = []
 
@@ -259,6 +299,9 @@ def _project_checks(path: Path) -> list[Finding]:
         add("read", False, "/", exc.problem)
         return out
     versions = namespaces.get(NAMESPACE, [])
+    if not _has_own_types(path):  # the schema matters only for objects of its types
+        add("schema", True, "/", f"plain NWB (no {NAMESPACE} objects): schema not needed")
+        return [*out, _analysis_finding(path, follow_links=follow_links)]
     add(
         "schema",
         bool(versions),

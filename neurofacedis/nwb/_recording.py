@@ -24,6 +24,7 @@ from neurofacedis.nwb._lazy import (
     read_rows,
 )
 from neurofacedis.nwb._spikes import repeat_numbers
+from neurofacedis.nwb._stimuli import StimulusSet, build_set, choose_set
 from neurofacedis.nwb._units import UnitSelection, observed_mask, select_rows, select_units
 from neurofacedis.nwb._write import MODULE, file_sha256
 from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["Recording", "read_session", "open_nwb", "PRESENTATION_INDEX_COLUMNS"]
 
 #: Columns of a trials / TimeIntervals table taken as "which stimulus", first match wins.
-#: Integer columns index the stimulus set; text columns hold stimulus ids (image names).
+#: Integer columns index the stimulus set; text columns hold stimulus ids (image names) or,
+#: for external image files, file names (as stored, base name or stem).
 PRESENTATION_INDEX_COLUMNS: tuple[str, ...] = (
     "stimulus_index",
     "image_index",
@@ -48,7 +50,18 @@ PRESENTATION_INDEX_COLUMNS: tuple[str, ...] = (
     "image_id",
     "image_name",
     "stimulus_name",
+    "stimulus_file",
+    "image_file",
+    "stimulus_filename",
+    "image_filename",
+    "file_name",
+    "filename",
+    "image_path",
+    "stimulus_path",
 )
+
+#: Presentation tables taken before any other, in this order around the IndexSeries.
+_FIRST_TABLES = ("intervals/presentations", "intervals/trials")
 
 _STACKED_PATH = f"processing/{MODULE}/stimulus_set"
 
@@ -229,6 +242,7 @@ class Recording:
         units: str | None = None,
         min_rate: float | None = None,
         presentations: str | None = None,
+        follow_links: bool = False,
     ) -> None:
         self.path = path
         self._io = io
@@ -236,6 +250,8 @@ class Recording:
         self._window_arg = None if window is None else (float(window[0]), float(window[1]))
         self._index_column = index_column
         self._images_name = images_name
+        self._follow_links = follow_links
+        self._plain: StimulusSet | None = None
         self._pres_name = presentations
         self._units_expr = units
         self._min_rate = _check_min_rate(min_rate, path)
@@ -309,7 +325,7 @@ class Recording:
             rec = cls(
                 path, io, nwbfile, window=window, index_column=index_column,
                 images_name=stimuli or images_name, units=units, min_rate=min_rate,
-                presentations=presentations,
+                presentations=presentations, follow_links=follow_links,
             )
         except BaseException:
             io.close()
@@ -393,59 +409,11 @@ class Recording:
             )
             self._check_unique_ids(f"{self._stim_where}/stimulus_table/stimulus_id")
             return
-        containers = {
-            name: obj
-            for name, obj in self.nwbfile.stimulus_template.items()
-            if getattr(obj, "neurodata_type", None) == "Images"
-        }
-        if self._images_name is not None:
-            if self._images_name not in containers:
-                raise self._err(
-                    f"stimulus_template/{self._images_name}",
-                    f"no such Images container (have: {', '.join(containers) or 'none'})",
-                )
-            container = containers[self._images_name]
-        elif len(containers) == 1:
-            container = next(iter(containers.values()))
-        elif not containers:
-            raise self._err(
-                "stimulus_template", "no stimuli (no FaceStimulusSet and no Images container)"
-            )
-        else:
-            referenced = [
-                c for c in containers.values() if any(s is c for s in self._index_series_targets())
-            ]
-            if len(referenced) != 1:
-                raise self._err(
-                    "stimulus_template",
-                    f"several Images containers ({', '.join(containers)}); choose with images_name",
-                )
-            container = referenced[0]
-        self._images_container = container
-        self._stim_where = f"stimulus_template/{container.name}"
-        if container.order_of_images is not None:
-            frames = self._read(
-                container.order_of_images.data, f"{self._stim_where}/order_of_images",
-                expect="references",
-            )
-        else:
-            frames = [container.images[k] for k in sorted(container.images)]
-        if not frames:
-            raise self._err(self._stim_where, "no stimuli (empty Images container)")
-        for f in frames:
-            if getattr(f, "data", None) is None:
-                raise self._err(f"{self._stim_where}/order_of_images",
-                                "must point to images, got a reference to another object")
-            check_dataset(f.data, file=self.path, obj=f"{self._stim_where}/{f.name}")
-        shapes = {tuple(f.data.shape[:2]) + ((3,) if len(f.data.shape) == 3 else ())
-                  for f in frames}
-        if len(shapes) != 1:
-            raise self._err(self._stim_where, f"images differ in shape: {sorted(shapes)[:3]}")
-        self._images = LazyImages(
-            per_image=[f.data for f in frames], image_shape=shapes.pop(), file=self.path,
-            where=self._stim_where, names=[f"{self._stim_where}/{f.name}" for f in frames],
-        )
-        self._ids = [f.name for f in frames]
+        where, obj = choose_set(self.nwbfile, self._images_name, file=self.path)
+        found = build_set(where, obj, file=self.path, follow_links=self._follow_links)
+        self._plain, self._images_container, self._stim_where = found, obj, where
+        self._images, self._ids = found.images, found.ids
+        self._check_unique_ids(where)
 
     def _check_table(self, table: Any, where: str, n_rows: int | None = None) -> None:
         """Check a table's declared sizes (nothing read) and, if given, its row count."""
@@ -473,38 +441,78 @@ class Recording:
                 raise self._err(where, f"duplicate stimulus id {sid!r} (ids must be unique)")
             seen.add(sid)
 
-    def _index_series_targets(self) -> list[Any]:
-        return [
-            s.indexed_images
-            for s in self.nwbfile.stimulus.values()
-            if getattr(s, "neurodata_type", None) == "IndexSeries"
-            and getattr(s, "indexed_images", None) is not None
-        ]
+    def _presentation_candidates(self) -> dict[str, Any]:
+        """NWB path -> each table or IndexSeries that says which stimulus was shown."""
+        intervals = dict(self.nwbfile.intervals) if self.nwbfile.intervals else {}
+        columns = (self._index_column,) if self._index_column else PRESENTATION_INDEX_COLUMNS
+        out: dict[str, Any] = {}
+        for name in sorted(intervals, key=lambda k: (k != "presentations", k != "trials", k)):
+            if any(c in intervals[name].colnames for c in columns):
+                out[f"intervals/{name}"] = intervals[name]
+        if self._index_column is None and self._images_container is not None:
+            for series in (self.nwbfile.stimulus or {}).values():
+                if getattr(series, "neurodata_type", None) != "IndexSeries":
+                    continue
+                target = getattr(series, "indexed_images", None)
+                if target is None:  # files written by older pynwb
+                    target = getattr(series, "indexed_timeseries", None)
+                if target is self._images_container:
+                    out[f"stimulus/{series.name}"] = series
+        return out
 
     def _find_presentations(self) -> _Presentations | None:
-        intervals = dict(self.nwbfile.intervals) if self.nwbfile.intervals else {}
-        candidates = (self._index_column,) if self._index_column else PRESENTATION_INDEX_COLUMNS
-        if self._index_column is None and "presentations" in intervals:
-            found = self._from_table(intervals["presentations"], candidates)
-            if found is not None:
-                return found
-        if self._index_column is None and self._images_container is not None:
-            for series in self.nwbfile.stimulus.values():
-                if (
-                    getattr(series, "neurodata_type", None) == "IndexSeries"
-                    and getattr(series, "indexed_images", None) is self._images_container
-                ):
-                    return self._from_index_series(series)
-        names = sorted(intervals, key=lambda k: (k != "presentations", k != "trials", k))
-        for name in names:
-            found = self._from_table(intervals[name], candidates)
-            if found is not None:
-                return found
-        if self._index_column is not None:
-            raise self._err(
-                f"intervals/*/{self._index_column}", "no presentation table has this column"
-            )
-        return None
+        found = self._presentation_candidates()
+        listed = ", ".join(found) or "none"
+        if self._pres_name is not None:
+            hits = [w for w in found if self._pres_name in (w, w.rsplit("/", 1)[1])]
+            if not hits:
+                raise self._err("presentations", f"no presentation table or IndexSeries named "
+                                f"{self._pres_name!r} (candidates: {listed})")
+            return self._presentations_from(hits[0], found[hits[0]])
+        if not found:
+            if self._index_column is not None:
+                raise self._err(
+                    f"intervals/*/{self._index_column}", "no presentation table has this column"
+                )
+            return self._from_own_timing()
+        series = [w for w in found if w.startswith("stimulus/")]
+        others = [w for w in found if w not in series and w not in _FIRST_TABLES]
+        for group in (["intervals/presentations"], series, ["intervals/trials"], others):
+            group = [w for w in group if w in found]
+            if len(group) == 1:
+                return self._presentations_from(group[0], found[group[0]])
+            if len(group) > 1:
+                raise self._err(
+                    "intervals",
+                    f"several presentation tables ({listed}); choose one with "
+                    "presentations=NAME (--presentations)",
+                )
+        return None  # pragma: no cover - every candidate is in a group
+
+    def _presentations_from(self, where: str, obj: Any) -> _Presentations:
+        if where.startswith("stimulus/"):
+            return self._from_index_series(obj)
+        columns = (self._index_column,) if self._index_column else PRESENTATION_INDEX_COLUMNS
+        return self._from_table(obj, columns)
+
+    def _from_own_timing(self) -> _Presentations | None:
+        """Frames of an ImageSeries in ``stimulus`` shown once each at its own timestamps."""
+        series = self._images_container
+        if self._plain is None or not self._stim_where.startswith("stimulus/"):
+            return None
+        if getattr(series, "neurodata_type", "") == "Images":
+            return None
+        where = self._stim_where
+        n = len(self._ids)
+        if series.timestamps is not None:
+            onsets = self._floats(series.timestamps, f"{where}/timestamps")
+        else:
+            onsets = float(series.starting_time or 0.0) + np.arange(n) / float(series.rate)
+        if onsets.size != n:
+            raise self._err(f"{where}/timestamps", f"{onsets.size} timestamps for {n} frames")
+        return self._checked(
+            _Presentations(onsets, np.full(n, np.nan), np.arange(n, dtype=np.int64), where), n
+        )
 
     def _from_table(self, table: Any, candidates: tuple[str, ...]) -> _Presentations | None:
         column = next((c for c in candidates if c in table.colnames), None)
@@ -514,8 +522,10 @@ class Recording:
         self._check_table(table, f"intervals/{table.name}")
         values = _column_values(table[column], file=self.path, obj=where)
         n = len(self._ids)
-        if values.dtype == object:  # stimulus ids / image names
-            lookup = {sid: i for i, sid in enumerate(self._ids)}
+        if values.dtype == object:  # stimulus ids / image names / file names
+            lookup = self._plain.aliases if self._plain is not None else {
+                sid: i for i, sid in enumerate(self._ids)
+            }
             unknown = [v for v in values if v not in lookup]
             if unknown:
                 raise self._err(where, f"unknown stimulus id {unknown[0]!r}")
@@ -879,6 +889,11 @@ class Recording:
             for c in self._table.colnames
             if str(getattr(self._table[c], "description", "")).startswith("factor:")
         ]
+
+    @property
+    def stimulus_path(self) -> str:
+        """NWB path of the stimulus set read (``stimulus_template/faces``...)."""
+        return self._stim_where
 
     @property
     def stimulus_ids(self) -> list[str]:
