@@ -407,7 +407,7 @@ def check_external_file(
         except ValueError:
             raise InputError(
                 f"external file {name!r} lies outside the recording's folder {shown(base)}; "
-                "refused (allow with follow_links / --follow-links)",
+                "refused (allow with `follow_links`)",
                 file=recording,
                 obj=obj,
             ) from None

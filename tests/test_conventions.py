@@ -7,6 +7,7 @@ and a few run ``analyze --model pca --metric alignment``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -161,6 +162,11 @@ def test_image_series_with_external_files(tmp_path, column):
     want = _finish(nwbfile, path, images, shown, onsets)
     ids, _ = _check(path, images, want)
     assert ids == names
+    with Recording.open(path) as rec:  # provenance: every image file with its sha256
+        linked = rec.linked_files
+        assert [e["links"][0].rsplit(" ", 1)[1] for e in linked] == names
+        assert linked[0]["sha256"] == hashlib.sha256(
+            (tmp_path / names[0]).read_bytes()).hexdigest()
     if column == "image_file":
         _validate(path)
 
@@ -194,7 +200,7 @@ def test_external_files_outside_the_folder_need_follow_links(tmp_path):
     _trials(nwbfile, shown, onsets)
     want = _finish(nwbfile, inside / "rec.nwb", images, shown, onsets)
     with pytest.raises(InputError, match=r"external file '../shared/face00.png' lies outside "
-                       r"the recording's folder .*follow-links"):
+                       r"the recording's folder .*`follow_links`"):
         Recording.open(inside / "rec.nwb")
     _check(inside / "rec.nwb", images, want, follow_links=True)
 
@@ -245,7 +251,7 @@ def test_epochs_and_custom_tables_with_names_or_indices(tmp_path):
     _trials(nwbfile, shown[::-1], onsets, column="stim_idx", table="stim_on_copy")
     want = _finish(nwbfile, path, images, shown, onsets)
     with pytest.raises(InputError, match=r"several presentation tables \(intervals/stim_on, "
-                       r"intervals/stim_on_copy\); choose one with presentations=NAME"):
+                       r"intervals/stim_on_copy\); choose one with `presentations`"):
         Recording.open(path)
     _check(path, images, want, presentations="stim_on")
     with pytest.raises(InputError, match=r"presentations: no presentation table or IndexSeries "
@@ -264,7 +270,7 @@ def test_several_stimulus_sets_are_chosen_by_name(tmp_path):
     _trials(nwbfile, shown, onsets)
     want = _finish(nwbfile, path, images, shown, onsets)
     with pytest.raises(InputError, match=r"several stimulus sets \(stimulus_template/faces, "
-                       r"stimulus_template/objects\); choose one with stimuli=NAME"):
+                       r"stimulus_template/objects\); choose one with `stimuli`"):
         Recording.open(path)
     _check(path, images, want, stimuli="faces")
     _check(path, other, want, stimuli="stimulus_template/objects")

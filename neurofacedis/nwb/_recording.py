@@ -335,8 +335,21 @@ class Recording:
 
     @property
     def linked_files(self) -> list[dict[str, Any]]:
-        """Files this recording links to (read with ``follow_links``): path, sha256, links."""
-        return list(getattr(self, "_linked_files", []))
+        """Files this recording reads besides itself: path, sha256, links.
+
+        Links followed with ``follow_links``, and an ImageSeries' external image files
+        (their sha256 computed on first access).
+        """
+        out = list(getattr(self, "_linked_files", []))
+        if self._plain is not None and self._plain.files:
+            if getattr(self, "_external_files", None) is None:
+                self._external_files = [
+                    {"path": str(path), "sha256": file_sha256(path),
+                     "links": [f"{self._plain.where}/external_file -> {name}"]}
+                    for path, name in self._plain.files
+                ]
+            out.extend(self._external_files)
+        return out
 
     def close(self) -> None:
         """Close the underlying file."""
@@ -484,8 +497,7 @@ class Recording:
             if len(group) > 1:
                 raise self._err(
                     "intervals",
-                    f"several presentation tables ({listed}); choose one with "
-                    "presentations=NAME (--presentations)",
+                    f"several presentation tables ({listed}); choose one with `presentations`",
                 )
         return None  # pragma: no cover - every candidate is in a group
 

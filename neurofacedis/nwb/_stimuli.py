@@ -104,7 +104,7 @@ def choose_set(nwbfile: Any, name: str | None, *, file: Path) -> tuple[str, Any]
     if len(referenced) == 1:
         return referenced[0]
     raise InputError(
-        f"several stimulus sets ({listed}); choose one with stimuli=NAME (--stimuli)",
+        f"several stimulus sets ({listed}); choose one with `stimuli`",
         file=file, obj="stimulus_template",
     )
 
