@@ -23,14 +23,10 @@ MAX_LINES = 100
 LONG_FUNCTIONS: dict[str, str] = {
     "neurofacedis/runner.py::analyze": "the pipeline in one function: becomes runner/analyze.py "
     "(inputs, jobs, executors, summary) in phase 2",
-    "neurofacedis/simulate/_session.py::simulate_session": "world, neurons and spikes in one "
-    "pass; to split into factor sampling, tuning and spiking",
     "neurofacedis/reproduce.py::check_claims": "every claim inline; becomes one function per "
     "claim in studies/higgins2021/claims.py",
     "neurofacedis/results.py::render_report": "the HTML page in one function; to split per "
     "section",
-    "plugins/nfd_rsa/_metric.py::RSAMetric.compute": "RDMs, comparison and permutation test "
-    "inline; to split per step",
 }
 
 #: Import cycles found today, each with why it is still there; the next phase empties it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -12,13 +13,7 @@ import numpy as np
 import pandas as pd
 
 from neurofacedis.errors import InputError
-from neurofacedis.simulate._faces import (
-    ALL_FACTORS,
-    FACTORS,
-    FRAMING_FACTORS,
-    render_faces,
-    sample_factors,
-)
+from neurofacedis.simulate._worlds import World, get_world
 
 if TYPE_CHECKING:
     from neurofacedis.nwb.session import SessionData
@@ -34,6 +29,7 @@ CITATION = (
 )
 
 _OBJ = "simulate_session"
+_RATE_MODEL = "max(0, baseline + gain * w . factors) Hz; factors uniform in [-1, 1]"
 
 
 def _check(ok: bool, problem: str) -> None:
@@ -112,6 +108,132 @@ def count_spikes(
     return out
 
 
+@dataclass(frozen=True)
+class _Population:
+    """The model neurons' truth: tuning directions, code labels, rates and latencies."""
+
+    weights: np.ndarray
+    code: np.ndarray
+    baseline: np.ndarray
+    gain: np.ndarray
+    spontaneous: np.ndarray
+    latency: np.ndarray
+
+
+def _validate(world: str, sizes: dict[str, Any], axis_fraction: float,
+              ranges: dict[str, tuple[float, float]], stimulus_duration: float, isi: float,
+              factors: Sequence[str] | None) -> tuple[World, list[str], dict[str, Any]]:
+    """Check the parameters; the world, its varying factors (canonical order), clean values."""
+    w = get_world(world)
+    for name, val in sizes.items():
+        if name == "seed":
+            _check(int(val) == val and val >= 0, f"seed must be a whole number >= 0, got {val}")
+        else:
+            _check(int(val) == val and val >= 1, f"{name} must be a whole number >= 1, got {val}")
+    clean: dict[str, Any] = {name: int(val) for name, val in sizes.items()}
+    _check(0.0 <= axis_fraction <= 1.0, f"axis_fraction must lie in [0, 1], got {axis_fraction}")
+    for name, rng in ranges.items():
+        clean[name] = _check_range(name, rng)
+    _check(stimulus_duration > 0 and isi >= 0, "stimulus_duration must be > 0 and isi >= 0")
+    varying = list(w.default_factors) if factors is None else [str(f) for f in factors]
+    unknown = sorted(set(varying) - set(w.factors))
+    _check(not unknown, f"unknown factor(s) {unknown}; known: {list(w.factors)}"
+           + ("" if w.name == "flat" else f" (world {w.name!r})"))
+    _check(len(varying) >= 1 and len(set(varying)) == len(varying),
+           "factors must name at least one factor, each once")
+    return w, [f for f in w.factors if f in varying], clean
+
+
+def _window(window: tuple[float, float] | None) -> tuple[float, float]:
+    """Check the counting window (None: the NWB layer's ``DEFAULT_WINDOW``)."""
+    from neurofacedis.nwb.session import DEFAULT_WINDOW
+
+    w0, w1 = (float(x) for x in (DEFAULT_WINDOW if window is None else window))
+    _check(0.0 <= w0 < w1, f"window must be (start, stop) with 0 <= start < stop, got {window}")
+    return w0, w1
+
+
+def _population(seed: np.random.SeedSequence, n_neurons: int, axis_fraction: float,
+                n_factors: int, ranges: dict[str, tuple[float, float]]) -> _Population:
+    """Draw the neurons (tuning, then baseline, gain, spontaneous rate, latency)."""
+    rng = np.random.default_rng(seed)
+    n_axis = int(round(axis_fraction * n_neurons))
+    weights, code = _tuning(rng, n_neurons, n_axis, n_factors)
+    baseline = rng.uniform(*ranges["baseline_rate"], n_neurons)
+    gain = baseline * rng.uniform(*ranges["gain_fraction"], n_neurons)
+    spont = rng.uniform(*ranges["spontaneous_rate"], n_neurons)
+    lat = rng.uniform(*ranges["latency"], n_neurons)
+    return _Population(weights, code, baseline, gain, spont, lat)
+
+
+def _spiking(seeds: tuple[np.random.SeedSequence, np.random.SeedSequence], rates: np.ndarray,
+             pop: _Population, n_repeats: int, stimulus_duration: float, isi: float,
+             window: tuple[float, float]) -> tuple[list[np.ndarray], np.ndarray, pd.DataFrame]:
+    """Shuffled presentations, Poisson spike trains, counted responses (N, U, R) float32."""
+    n_stim, n_neurons = rates.shape
+    rng = np.random.default_rng(seeds[0])
+    order = np.concatenate([rng.permutation(n_stim) for _ in range(n_repeats)])
+    repeat = np.repeat(np.arange(n_repeats), n_stim)
+    onsets = 1.0 + np.arange(len(order)) * (stimulus_duration + isi)
+    t_end = float(onsets[-1] + stimulus_duration + isi + 1.0)
+    spikes = _spike_trains(np.random.default_rng(seeds[1]), onsets, rates[order],
+                           pop.spontaneous, pop.latency, stimulus_duration, t_end)
+    counts = count_spikes(spikes, onsets, window)
+    responses = np.empty((n_stim, n_neurons, n_repeats), dtype=np.float32)
+    responses[order, :, repeat] = counts
+    presentations = pd.DataFrame({
+        "start_time": onsets, "stop_time": onsets + stimulus_duration,
+        "stimulus_index": order.astype(np.int64), "repeat": repeat.astype(np.int64),
+    })
+    return spikes, responses, presentations
+
+
+def _metadata(params: dict[str, Any], world: World, n_stim: int, n_axis: int) -> Any:
+    """Build the session's NWB metadata; the identifier hashes every parameter."""
+    from neurofacedis.nwb.session import SessionMetadata
+
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    seed = params["seed"]
+    return SessionMetadata(
+        identifier=f"virtual-face-patch-seed{seed}-{digest}",
+        session_description=(
+            f"Simulated virtual face patch (neurofacedis): {n_stim} {world.description} "
+            f"({params['n_identities']} identities x {params['n_views']} views), "
+            f"{params['n_neurons']} ramp-tuned model neurons ({n_axis} axis-coded), "
+            f"{params['n_repeats']} repeats, seed {seed}."
+        ),
+        session_start_time=datetime(2017, 6, 1, tzinfo=timezone.utc),
+        subject_id="virtual-face-patch",
+        species="Macaca mulatta",
+        age="P5Y",
+        lab="neurofacedis (simulation)",
+        brain_region="AM",
+        keywords=["face patch", "simulation", "axis code", "virtual face patch"],
+        related_publications=["doi:10.1016/j.cell.2017.05.011",
+                              "doi:10.1038/s41467-021-26751-5"],
+    )
+
+
+def _truth(pop: _Population, varying: list[str], params: dict[str, Any],
+           world: World) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Build the per-unit truth table and the session's truth dictionary."""
+    units = pd.DataFrame({
+        "code": pop.code,
+        "preferred_factor": np.array(varying)[np.argmax(np.abs(pop.weights), axis=1)],
+        "baseline_rate": pop.baseline, "gain": pop.gain,
+        "spontaneous_rate": pop.spontaneous, "latency": pop.latency,
+        "location": np.full(len(pop.code), "AM (simulated)"),
+    })
+    truth = {
+        "tuning_weights": pop.weights, "factor_names": varying, "code": pop.code,
+        "baseline": pop.baseline, "gain": pop.gain, "spontaneous_rate": pop.spontaneous,
+        "latency": pop.latency, "params": params, "citation": CITATION,
+        **({} if world.name == "flat" else {"world": world.name,
+                                            "landmark_names": list(world.landmark_names)}),
+    }
+    return units, truth
+
+
 def simulate_session(
     *,
     n_identities: int = 100,
@@ -129,18 +251,19 @@ def simulate_session(
     isi: float = 0.3,
     window: tuple[float, float] | None = None,
     factors: Sequence[str] | None = None,
+    world: str = "flat",
     seed: int = 0,
 ) -> SessionData:
     """Simulate a face-patch recording with known ground truth (the virtual face patch).
 
-    Faces (:func:`render_faces`) of ``n_identities`` identities in ``n_views`` views each are
-    shown ``n_repeats`` times, each repeat a fresh random order, ``stimulus_duration`` on and
-    ``isi`` off. Each neuron ramps (Chang & Tsao 2017): its evoked rate is
+    Faces of ``world`` (``n_identities`` identities x ``n_views`` views) are shown
+    ``n_repeats`` times, each repeat a fresh random order, ``stimulus_duration`` on, ``isi``
+    off. Each neuron ramps (Chang & Tsao 2017): its evoked rate is
     ``max(0, baseline + gain * w . factors)`` Hz with a unit-norm ``w`` that is one factor
     (axis code, a fraction ``axis_fraction`` of neurons) or a random mixture (rotated code);
-    ``gain = baseline * gain_fraction``, so axis units stay linear. Evoked spikes (Poisson) fall
-    in ``[onset + latency, onset + latency + stimulus_duration)``, spontaneous ones everywhere;
-    responses are the spike counts in ``window`` after onset, counted from those spike times.
+    ``gain = baseline * gain_fraction``, so axis units stay linear. Evoked (Poisson) spikes
+    fall in ``[onset + latency, onset + latency + stimulus_duration)``, spontaneous ones
+    everywhere; responses are the spike counts in ``window`` after onset.
 
     Parameters
     ----------
@@ -156,11 +279,13 @@ def simulate_session(
         Timing in seconds; ``window`` is the counting window after onset (None: the NWB
         layer's ``DEFAULT_WINDOW``, 50-350 ms).
     factors
-        The factors that vary, from :data:`~neurofacedis.simulate.ALL_FACTORS` (None: the 12
-        :data:`~neurofacedis.simulate.FACTORS`); the others stay at the average face and
-        neurons are tuned only to these. Naming a framing factor (roll, shift_x, shift_y,
-        scale) draws the framing factors after the others, so the other factors take the
-        values a session without framing gets.
+        The factors that vary, from the world's factors (None: the world's defaults); the
+        others stay at the average face and neurons are tuned only to these. Framing factors
+        (flat world) are drawn after the others, which keep their values.
+    world
+        ``"flat"`` (cartoon faces, 12 :data:`~neurofacedis.simulate.FACTORS`), ``"framed"``
+        (the same plus framing: 16 :data:`~neurofacedis.simulate.ALL_FACTORS`) or ``"3d"``
+        (ray-cast heads, 18 :data:`~neurofacedis.simulate.HEAD_FACTORS`, 68 landmarks).
     seed
         Seeds everything: the same seed gives identical arrays.
 
@@ -169,111 +294,43 @@ def simulate_session(
     SessionData
         With images, identities, factors, landmarks, ``labels`` (view), spike times,
         presentations, responses (N, U, R) float32 counts, ``units`` (per-unit truth columns)
-        and ``truth`` (tuning_weights (U, F), factor_names, code, baseline, gain, params...).
+        and ``truth`` (tuning_weights (U, F), factor_names, code, baseline, gain, params...;
+        outside the flat world also ``world`` and ``landmark_names``).
     """
-    for name, val in (("n_identities", n_identities), ("n_views", n_views),
-                      ("n_neurons", n_neurons), ("n_repeats", n_repeats)):
-        _check(int(val) == val and val >= 1, f"{name} must be a whole number >= 1, got {val}")
-    _check(int(seed) == seed and seed >= 0, f"seed must be a whole number >= 0, got {seed}")
-    n_identities, n_views, n_neurons, n_repeats, seed = (
-        int(v) for v in (n_identities, n_views, n_neurons, n_repeats, seed)
-    )
-    _check(0.0 <= axis_fraction <= 1.0, f"axis_fraction must lie in [0, 1], got {axis_fraction}")
-    base_lo, base_hi = _check_range("baseline_rate", baseline_rate)
-    gain_lo, gain_hi = _check_range("gain_fraction", gain_fraction)
-    sp_lo, sp_hi = _check_range("spontaneous_rate", spontaneous_rate)
-    lat_lo, lat_hi = _check_range("latency", latency)
-    _check(stimulus_duration > 0 and isi >= 0, "stimulus_duration must be > 0 and isi >= 0")
-    varying = list(FACTORS) if factors is None else [str(f) for f in factors]
-    unknown = sorted(set(varying) - set(ALL_FACTORS))
-    _check(not unknown, f"unknown factor(s) {unknown}; known: {list(ALL_FACTORS)}")
-    _check(len(varying) >= 1 and len(set(varying)) == len(varying),
-           "factors must name at least one factor, each once")
-    varying = [f for f in ALL_FACTORS if f in varying]  # canonical order
+    ranges = {"baseline_rate": baseline_rate, "gain_fraction": gain_fraction,
+              "spontaneous_rate": spontaneous_rate, "latency": latency}
+    sizes = {"n_identities": n_identities, "n_views": n_views, "n_neurons": n_neurons,
+             "n_repeats": n_repeats, "seed": seed}
+    w, varying, v = _validate(world, sizes, axis_fraction, ranges, stimulus_duration, isi,
+                              factors)
     # imported here: the renderer and this module stay free of pynwb until a session is built
-    from neurofacedis.nwb.session import DEFAULT_WINDOW, SessionData, SessionMetadata
+    from neurofacedis.nwb.session import SessionData
 
-    w0, w1 = (float(v) for v in (DEFAULT_WINDOW if window is None else window))
-    _check(0.0 <= w0 < w1, f"window must be (start, stop) with 0 <= start < stop, got {window}")
-
+    w0, w1 = _window(window)
     params: dict[str, Any] = {
-        "n_identities": n_identities, "n_views": n_views,
-        "n_neurons": n_neurons, "n_repeats": n_repeats,
+        **{k: v[k] for k in ("n_identities", "n_views", "n_neurons", "n_repeats")},
         "axis_fraction": float(axis_fraction), "image_size": int(image_size), "rgb": bool(rgb),
-        "baseline_rate": [base_lo, base_hi], "gain_fraction": [gain_lo, gain_hi],
-        "spontaneous_rate": [sp_lo, sp_hi], "latency": [lat_lo, lat_hi],
-        "stimulus_duration": float(stimulus_duration), "isi": float(isi),
-        "window": [w0, w1], "seed": seed,
+        **{k: list(v[k]) for k in ranges}, "stimulus_duration": float(stimulus_duration),
+        "isi": float(isi), "window": [w0, w1], "seed": v["seed"],
         **({} if factors is None else {"factors": varying}),
-        "rate_model": "max(0, baseline + gain * w . factors) Hz; factors uniform in [-1, 1]",
+        **({} if w.name == "flat" else {"world": w.name}), "rate_model": _RATE_MODEL,
     }
-    s_faces, s_units, s_order, s_spikes = np.random.SeedSequence(seed).spawn(4)
-
-    framing = any(f in FRAMING_FACTORS for f in varying)
-    factors, identity = sample_factors(n_identities, n_views, seed=s_faces, framing=framing)
-    factors = factors[varying]  # the others are 0: the average face
-    images, landmarks = render_faces(factors, size=image_size, rgb=rgb)
-    n_stim = len(factors)
-    stimulus_ids = [f"face{i:04d}_view{v:02d}" for i in range(n_identities)
-                    for v in range(n_views)]
-
-    rng = np.random.default_rng(s_units)
-    n_axis = int(round(axis_fraction * n_neurons))
-    weights, code = _tuning(rng, n_neurons, n_axis, len(varying))
-    baseline = rng.uniform(base_lo, base_hi, n_neurons)
-    gain = baseline * rng.uniform(gain_lo, gain_hi, n_neurons)
-    spont = rng.uniform(sp_lo, sp_hi, n_neurons)
-    lat = rng.uniform(lat_lo, lat_hi, n_neurons)
-    rates = np.maximum(baseline + gain * (factors.to_numpy() @ weights.T), 0.0)  # (N, U)
-
-    rng = np.random.default_rng(s_order)
-    order = np.concatenate([rng.permutation(n_stim) for _ in range(n_repeats)])
-    repeat = np.repeat(np.arange(n_repeats), n_stim)
-    onsets = 1.0 + np.arange(len(order)) * (stimulus_duration + isi)
-    t_end = float(onsets[-1] + stimulus_duration + isi + 1.0)
-    spikes = _spike_trains(np.random.default_rng(s_spikes), onsets, rates[order], spont, lat,
-                           stimulus_duration, t_end)
-
-    counts = count_spikes(spikes, onsets, (w0, w1))
-    responses = np.empty((n_stim, n_neurons, n_repeats), dtype=np.float32)
-    responses[order, :, repeat] = counts
-    presentations = pd.DataFrame({
-        "start_time": onsets, "stop_time": onsets + stimulus_duration,
-        "stimulus_index": order.astype(np.int64), "repeat": repeat.astype(np.int64),
-    })
-    preferred = np.array(varying)[np.argmax(np.abs(weights), axis=1)]
-    units = pd.DataFrame({
-        "code": code, "preferred_factor": preferred, "baseline_rate": baseline, "gain": gain,
-        "spontaneous_rate": spont, "latency": lat,
-        "location": np.full(n_neurons, "AM (simulated)"),
-    })
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    metadata = SessionMetadata(
-        identifier=f"virtual-face-patch-seed{seed}-{digest}",
-        session_description=(
-            f"Simulated virtual face patch (neurofacedis): {n_stim} parametric faces "
-            f"({n_identities} identities x {n_views} views), {n_neurons} ramp-tuned model "
-            f"neurons ({n_axis} axis-coded), {n_repeats} repeats, seed {seed}."
-        ),
-        session_start_time=datetime(2017, 6, 1, tzinfo=timezone.utc),
-        subject_id="virtual-face-patch",
-        species="Macaca mulatta",
-        age="P5Y",
-        lab="neurofacedis (simulation)",
-        brain_region="AM",
-        keywords=["face patch", "simulation", "axis code", "virtual face patch"],
-        related_publications=["doi:10.1016/j.cell.2017.05.011",
-                              "doi:10.1038/s41467-021-26751-5"],
-    )
-    truth = {
-        "tuning_weights": weights, "factor_names": varying, "code": code,
-        "baseline": baseline, "gain": gain, "spontaneous_rate": spont, "latency": lat,
-        "params": params, "citation": CITATION,
-    }
+    s_faces, s_units, s_order, s_spikes = np.random.SeedSequence(v["seed"]).spawn(4)
+    table, identity = w.sample(v["n_identities"], v["n_views"], s_faces, varying)
+    table = table[varying]  # the others are 0: the average face
+    images, landmarks = w.render(table, image_size, rgb)
+    pop = _population(s_units, v["n_neurons"], axis_fraction, len(varying), v)
+    rates = np.maximum(pop.baseline + pop.gain * (table.to_numpy() @ pop.weights.T), 0.0)
+    spikes, responses, presentations = _spiking((s_order, s_spikes), rates, pop,
+                                                v["n_repeats"], stimulus_duration, isi,
+                                                (w0, w1))
+    units, truth = _truth(pop, varying, params, w)
+    n_id, n_views_ = v["n_identities"], v["n_views"]
     return SessionData(
-        images=images, stimulus_ids=stimulus_ids, metadata=metadata, identity=identity,
-        factors=factors, landmarks=landmarks,
-        labels=pd.DataFrame({"view": np.tile(np.arange(n_views, dtype=np.int64), n_identities)}),
+        images=images, metadata=_metadata(params, w, len(table), int((pop.code == "axis").sum())),
+        stimulus_ids=[f"face{i:04d}_view{k:02d}" for i in range(n_id) for k in range(n_views_)],
+        identity=identity, factors=table, landmarks=landmarks,
+        labels=pd.DataFrame({"view": np.tile(np.arange(n_views_, dtype=np.int64), n_id)}),
         responses=responses, response_unit="spikes", window=(w0, w1), spike_times=spikes,
         presentations=presentations, units=units, truth=truth,
     )
