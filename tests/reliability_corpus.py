@@ -179,6 +179,27 @@ def _plain_nwb(path: Path, frames: list[np.ndarray]) -> None:
         io.write(nwbfile)
 
 
+def _plain_external(path: Path, names: list[str], *, stack_too: bool = False) -> None:
+    """A plain-pynwb recording whose stimuli are external image files (plus a stack)."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import ImageSeries
+
+    nwbfile = NWBFile(session_description="lab", identifier="lab-external",
+                      session_start_time=datetime(2023, 1, 1, tzinfo=timezone.utc))
+    nwbfile.add_stimulus_template(ImageSeries(
+        name="faces", external_file=names, starting_frame=list(range(len(names))),
+        format="external", rate=1.0, unit="n.a.", num_samples=len(names)))
+    if stack_too:
+        nwbfile.add_stimulus_template(ImageSeries(
+            name="objects", data=np.zeros((2, 4, 4), np.uint8), rate=1.0, unit="n.a."))
+    nwbfile.add_trial_column(name="stimulus_index", description="image shown")
+    for i in range(4):
+        nwbfile.add_trial(start_time=1.0 + i, stop_time=1.5 + i, stimulus_index=0)
+    nwbfile.add_unit(spike_times=np.linspace(0.1, 5.0, 40))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+
+
 # --------------------------------------------------------------------------------- payloads
 
 
@@ -480,6 +501,21 @@ def build_corpus(root: str | Path) -> list[Case]:
     @nwb("mixed_image_sizes", "images differ in shape", "stimulus_template")
     def _(p):
         _plain_nwb(p, [np.zeros((4, 4), np.uint8), np.zeros((5, 4), np.uint8)])
+
+    @nwb("external_file_outside_folder", "lies outside the recording's folder", "external_file")
+    def _(p):  # issue 20: an ImageSeries' external_file may not leave the file's folder
+        (root / "elsewhere.png").write_bytes(tiny_png(4, 4))
+        _plain_external(p, ["../elsewhere.png", "../elsewhere.png"])
+
+    @nwb("external_file_not_an_image", "not an image pillow reads", "external_file")
+    def _(p):
+        (src / "not_an_image.png").write_bytes(b"GIF89a? no")
+        _plain_external(p, ["not_an_image.png"])
+
+    @nwb("several_stimulus_sets", "several stimulus sets", "stimulus_template")
+    def _(p):
+        (src / "one_face.png").write_bytes(tiny_png(4, 4))
+        _plain_external(p, ["one_face.png"], stack_too=True)
 
     @nwb("latent_rows_mismatch", "latent rows but 6 images", "latents")
     def _(p):
