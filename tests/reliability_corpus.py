@@ -498,9 +498,9 @@ def build_corpus(root: str | Path) -> list[Case]:
             for k, v in attrs.items():
                 new.attrs[k] = v
 
-    @nwb("mixed_image_sizes", "images differ in shape", "stimulus_template")
-    def _(p):
-        _plain_nwb(p, [np.zeros((4, 4), np.uint8), np.zeros((5, 4), np.uint8)])
+    @nwb("mixed_image_dtypes", "images differ in dtype", "stimulus_template")
+    def _(p):  # mixed sizes are resized to a common size (issue 20); mixed dtypes are not
+        _plain_nwb(p, [np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint16)])
 
     @nwb("external_file_outside_folder", "lies outside the recording's folder", "external_file")
     def _(p):  # issue 20: an ImageSeries' external_file may not leave the file's folder

@@ -317,3 +317,29 @@ def test_analyze_pca_alignment_on_external_files_and_a_silent_unit(tmp_path):
     assert not summary["errors"], summary["errors"]
     assert set(summary["metrics"]["alignment"]) == {"pca[n_components=4]"}
     assert "unit 4 dropped: silent: no spike in any response window" in summary["warnings"]
+
+
+def test_images_of_several_sizes_and_grey_with_rgb_get_one_common_shape(tmp_path):
+    images = pixels(n=4, size=8, rgb=True)
+    path = tmp_path / "sizes.nwb"
+    nwbfile = new_file("sizes")
+    from pynwb.image import RGBImage
+
+    frames = [RGBImage(name="a", data=images[0]), RGBImage(name="b", data=images[1]),
+              GrayscaleImage(name="c", data=images[2, :, :, 0]),
+              RGBImage(name="d", data=np.full((16, 16, 3), [10, 200, 30], np.uint8))]
+    nwbfile.add_stimulus_template(Images(
+        name="faces", images=frames, description="faces",
+        order_of_images=ImageReferences(name="order_of_images", data=frames)))
+    shown, onsets = schedule(n=4)
+    _trials(nwbfile, shown, onsets)
+    _finish(nwbfile, path, images, shown, onsets)
+    with Recording.open(path) as rec:
+        got = rec.images[:]
+        assert got.shape == (4, 8, 8, 3)
+        np.testing.assert_array_equal(got[:2], images[:2])
+        np.testing.assert_array_equal(got[2], np.repeat(images[2, :, :, :1], 3, axis=-1))
+        np.testing.assert_array_equal(got[3], np.full((8, 8, 3), [10, 200, 30], np.uint8))
+        expect = Image.fromarray(np.asarray(frames[3].data)).resize((8, 8), Image.BILINEAR)
+        np.testing.assert_array_equal(got[3], np.asarray(expect))  # Pillow bilinear, once
+        assert "2 of 4 images brought to the set's common size 8x8 RGB" in rec.warnings[0]

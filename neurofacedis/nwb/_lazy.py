@@ -197,11 +197,28 @@ def _read_rows(dataset: Any, rows: np.ndarray | slice, rest: tuple) -> np.ndarra
     return block[inverse]
 
 
+def fit_frame(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Bring one uint8 image to ``shape`` (H, W[, 3]): grey repeated to RGB, bilinear resize.
+
+    Pillow's bilinear filter (antialiased when shrinking), applied once, on uint8 values.
+    """
+    from PIL import Image
+
+    if len(shape) == 3 and frame.ndim == 2:
+        frame = np.repeat(frame[..., None], 3, axis=-1)
+    if frame.shape[:2] != tuple(shape[:2]):
+        resized = Image.fromarray(frame).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        frame = np.asarray(resized, dtype=np.uint8)
+    return frame
+
+
 class LazyImages:
     """Read-only uint8 image stack (N, H, W[, 3]) that reads only the images indexed.
 
     Backed either by one stacked dataset (the FaceStimulusSet layout) or by one dataset per
-    image (an NWB ``Images`` container of GrayscaleImage / RGBImage, in order_of_images).
+    image (an NWB ``Images`` container of GrayscaleImage / RGBImage, in order_of_images, or
+    external image files). With ``fit``, per-image sources of other sizes are brought to
+    ``image_shape`` by :func:`fit_frame` as they are read.
     Values become uint8 by the pixel rule (:mod:`neurofacedis._pixels`), decided once for the
     whole stack: when the dtype needs it (not uint8 or bool), the first read scans every
     image once, a block at a time, for the value range. Refusals name ``file`` and the
@@ -220,8 +237,10 @@ class LazyImages:
         file: str | Path | None = None,
         where: str | None = None,
         names: Sequence[str] | None = None,
+        fit: bool = False,
     ) -> None:
         self._stacked = stacked
+        self._fit = fit
         self._per_image = list(per_image) if per_image is not None else None
         if stacked is not None:
             self.shape: tuple[int, ...] = tuple(int(s) for s in stacked.shape)
@@ -309,7 +328,10 @@ class LazyImages:
             frame = np.asarray(self._per_image[i][()])  # type: ignore[index]
         if frame.ndim == 3 and frame.shape[-1] == 4:  # RGBA: drop alpha
             frame = frame[..., :3]
-        return rule.apply(frame)
+        out = rule.apply(frame)
+        if self._fit and out.shape != self.shape[1:]:
+            out = fit_frame(out, self.shape[1:])
+        return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = self[:]

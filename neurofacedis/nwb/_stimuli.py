@@ -118,6 +118,35 @@ def build_set(where: str, obj: Any, *, file: Path, follow_links: bool) -> Stimul
     return _from_stack(where, obj, file)
 
 
+def common_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """Return the size rule's shape: the most common (H, W) (ties: earliest), RGB if any is."""
+    counts: dict[tuple[int, int], int] = {}
+    for s in shapes:
+        counts[s[:2]] = counts.get(s[:2], 0) + 1
+    best = max(counts.values())
+    hw = next(s[:2] for s in shapes if counts[s[:2]] == best)
+    return (*hw, 3) if any(len(s) == 3 for s in shapes) else hw
+
+
+def _per_image(sources: list[Any], shapes: list[tuple[int, ...]], file: Path, where: str,
+               names: list[str]) -> LazyImages:
+    """Per-image sources as one stack; other sizes fitted to the common shape (a warning)."""
+    dtypes = sorted({str(np.dtype(s.dtype)) for s in sources})
+    if len(dtypes) > 1:  # one pixel rule per stack: refused before anything is read
+        raise InputError(f"images differ in dtype: {dtypes[:3]}", file=file, obj=where)
+    target = common_shape(shapes)
+    images = LazyImages(per_image=sources, image_shape=target, file=file, where=where,
+                        names=names, fit=True)
+    odd = [n for n, s in zip(names, shapes, strict=True) if s != target]
+    if odd:
+        size = "x".join(map(str, target[:2])) + (" RGB" if len(target) == 3 else " grey")
+        images.warnings.append(
+            f"{file}: {where}: {len(odd)} of {len(shapes)} images brought to the set's common "
+            f"size {size} (bilinear resize / grey repeated to RGB), first {odd[0]}"
+        )
+    return images
+
+
 def _aliases(ids: list[str]) -> dict[str, int]:
     return {sid: i for i, sid in enumerate(ids)}
 
@@ -135,12 +164,10 @@ def _from_images(where: str, container: Any, file: Path) -> StimulusSet:
             raise InputError("must point to images, got a reference to another object",
                              file=file, obj=f"{where}/order_of_images")
         check_dataset(f.data, file=file, obj=f"{where}/{f.name}")
-    shapes = {tuple(f.data.shape[:2]) + ((3,) if len(f.data.shape) == 3 else ())
-              for f in frames}
-    if len(shapes) != 1:
-        raise InputError(f"images differ in shape: {sorted(shapes)[:3]}", file=file, obj=where)
-    images = LazyImages(per_image=[f.data for f in frames], image_shape=shapes.pop(), file=file,
-                        where=where, names=[f"{where}/{f.name}" for f in frames])
+    shapes = [tuple(f.data.shape[:2]) + ((3,) if len(f.data.shape) == 3 else ())
+              for f in frames]
+    images = _per_image([f.data for f in frames], shapes, file, where,
+                        [f"{where}/{f.name}" for f in frames])
     ids = [f.name for f in frames]
     return StimulusSet(where, container, images, ids, _aliases(ids))
 
@@ -254,11 +281,8 @@ def _from_external(where: str, series: Any, file: Path, follow_links: bool) -> S
                     aliases[alias] = len(ids) if before == len(ids) else -1  # -1: ambiguous
             frames.append(_ExternalFrame(path, k, file=file, obj=obj))
             ids.append(sid)
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1:
-        raise InputError(f"images differ in shape: {sorted(shapes)[:3]}", file=file, obj=obj)
-    images = LazyImages(per_image=frames, image_shape=shapes.pop(), file=file, where=obj,
-                        names=[f"{obj}/{n}" for n in ids])
+    images = _per_image(frames, [f.shape for f in frames], file, obj,
+                        [f"{obj}/{n}" for n in ids])
     aliases = {k: v for k, v in aliases.items() if v >= 0}
     return StimulusSet(where, series, images, ids, aliases,
                        [(p, n) for p, n in zip(paths, names, strict=True)])
