@@ -1,9 +1,12 @@
-"""The ``dissection`` metric: which labelled face attribute each unit and neuron encodes.
+"""The ``dissection`` metric: which face concept each unit, channel and neuron encodes.
 
-Network-dissection-style pairing of every model unit (and every neuron) with the attribute of
-the stimulus table (identity, gender, age, expression, view...) or known generative factor
-that explains most of its variance over stimuli, with a stimulus-permutation null, FDR and a
-"face dictionary" figure of each unit's extreme faces.
+Network-dissection-style pairing of every model unit (and every neuron) with the *global*
+concept (a stimulus-table attribute such as identity or view, or a known generative factor)
+that explains most of its variance over stimuli and, for a model layer with feature maps
+(``layer=``), of every channel with *local* concepts too (facial parts from landmarks, scored
+by IoU): one stimulus-permutation null, one FDR, one pairing; the headline is the one-to-one
+margin of the model's units against that null (docs/metrics/dissection.md); "face
+dictionary" figures show each unit's faces and paired concept.
 
 References
 ----------
@@ -49,13 +52,18 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
                 Param("alpha", 0.05, float, "FDR level for calling an item selective"),
                 Param("n_faces", 4, int, "faces at each end of a unit in the face dictionary"),
                 Param("thumbnail", 48, int, "face-dictionary thumbnail size, pixels"),
-                Param("exclude", "", str, "comma-separated attributes to leave out"),
+                Param("exclude", "", str, "comma-separated concepts to leave out"),
+                Param("layer", "", str, "feature-map layer dissected with local concepts "
+                      "(facial parts) too, e.g. beta_vae conv2; '' for none"),
+                Param("top", 0.05, float, "share of a channel's activations counted as 'on'"),
+                Param("grid", 32, int, "raster side (pixels) where maps meet part masks"),
             ),
-            summary=("unit/neuron <-> labelled attribute (identity, factors...) pairing by "
-                     "explained variance with a permutation null; face dictionary"),
+            summary=("unit/channel/neuron <-> face concept pairing: global attributes "
+                     "(identity, factors) and local parts (eyes, mouth... via layer=), one "
+                     "permutation null and FDR; one-to-one headline; face dictionary"),
             citation=CITATION,
             requires=frozenset({"attributes"}),
-            version="1",
+            version="2",
             testing_params={"n_permutations": 50},
         )
     ]

@@ -115,11 +115,12 @@ def _scores(xc: np.ndarray, sst: np.ndarray, c: Concept, perms: np.ndarray | Non
 
 
 def permutation_null(x: np.ndarray, concepts: list[Concept], perms: np.ndarray,
-                     progress=None) -> dict[str, np.ndarray]:
+                     progress=None, keep_null: int = 0) -> dict[str, np.ndarray]:
     """Observed scores, null mean, null sd and permutation p-values, each (concepts, items).
 
     The same stimulus permutations (rows of ``perms``) serve every concept and item;
-    p = (1 + #null >= observed) / (1 + n_perm).
+    p = (1 + #null >= observed) / (1 + n_perm). With ``keep_null`` = k > 0 the permuted
+    scores of the first k items are returned too, as ``null`` (concepts, k, n_perm).
     """
     xc, sst = _center(np.asarray(x, dtype=np.float64))
     n_items, n_perm = xc.shape[1], len(perms)
@@ -127,6 +128,7 @@ def permutation_null(x: np.ndarray, concepts: list[Concept], perms: np.ndarray,
     mean = np.zeros_like(obs)
     sq = np.zeros_like(obs)
     ge = np.zeros_like(obs)
+    kept = np.empty((len(concepts), min(keep_null, n_items), n_perm))
     for ci, c in enumerate(concepts):
         obs[ci] = _scores(xc, sst, c, None)
         tol = 1e-12 * np.maximum(obs[ci], 1e-300)
@@ -136,6 +138,7 @@ def permutation_null(x: np.ndarray, concepts: list[Concept], perms: np.ndarray,
             mean[ci] += null.sum(axis=0)
             sq[ci] += (null**2).sum(axis=0)
             ge[ci] += (null >= obs[ci] - tol).sum(axis=0)
+            kept[ci, :, start:start + per] = null[:, :kept.shape[1]].T
         if progress is not None:
             progress(1)
     if n_perm:
@@ -146,5 +149,8 @@ def permutation_null(x: np.ndarray, concepts: list[Concept], perms: np.ndarray,
         var = np.full_like(obs, np.nan)
         mean = np.full_like(obs, np.nan)
         p = np.full_like(obs, np.nan)
-    return {"score": obs, "null_mean": mean, "null_sd": np.sqrt(var), "p_value": p}
+    out = {"score": obs, "null_mean": mean, "null_sd": np.sqrt(var), "p_value": p}
+    if keep_null:
+        out["null"] = kept
+    return out
 

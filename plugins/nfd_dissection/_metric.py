@@ -1,13 +1,22 @@
-"""The ``dissection`` metric object and its figures (the "face dictionary")."""
+"""The ``dissection`` metric object: one pairing of units, channels and neurons with concepts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurofacedis.errors import InputError
-from nfd_dissection._dissection import concepts_from, permutation_null
+from neurofacedis.stats import fdr_bh
+from nfd_dissection._dissection import Concept, concepts_from, permutation_null
+from nfd_dissection._pairing import (
+    demote_parents,
+    headline_null,
+    kappa_of,
+    nesting,
+    one_to_one,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -16,6 +25,23 @@ if TYPE_CHECKING:
     from neurofacedis.specs import MetricContext
 
 __all__ = ["DissectionMetric"]
+
+_STATS = ("score", "null_mean", "null_sd", "p_value")
+
+
+@dataclass
+class _Block:
+    """Scores of one group of items (units, neurons or layer channels) against the concepts.
+
+    Arrays are (concepts, items) over the block's own concepts (a prefix of the full list for
+    items without feature maps); ``null`` (concepts, items, B) is kept for the headline.
+    """
+
+    kind: str
+    items: list[str]
+    stats: dict[str, np.ndarray]
+    null: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _thumbnails(images: np.ndarray, size: int) -> np.ndarray:
@@ -29,14 +55,35 @@ def _thumbnails(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([resize(im, shape, anti_aliasing=True) for im in images]).astype(np.float32)
 
 
-class DissectionMetric:
-    """Which labelled face attribute each unit and each neuron encodes best.
+def _local_stats(on: np.ndarray, masks: dict[str, np.ndarray], perms: np.ndarray,
+                 progress) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """IoU statistics (parts, channels) and the permuted IoUs (parts, channels, B)."""
+    from nfd_dissection._spatial import iou_null
 
-    Network dissection (Bau et al. 2017) pairs units with human-labelled concepts; here a
-    concept is any column of the stimulus table (identity, gender, expression, view...) or a
-    known generative factor. Scores are the variance of the item's response over all stimuli
-    explained by the concept (r^2 or eta^2), with a stimulus-permutation null; see
-    ``nfd_dissection._dissection``.
+    obs, nulls = [], []
+    for mask in masks.values():
+        o, nl = iou_null(on, mask, perms)
+        obs.append(o)
+        nulls.append(nl)
+        progress(1)
+    obs_a, null = np.stack(obs), np.stack(nulls)
+    b = null.shape[2]
+    ge = (null >= obs_a[..., None] - 1e-12).sum(axis=2)
+    return {"score": obs_a, "null_mean": null.mean(axis=2),
+            "null_sd": null.std(axis=2, ddof=1) if b > 1 else np.zeros_like(obs_a),
+            "p_value": (1 + ge) / (1 + b)}, null
+
+
+class DissectionMetric:
+    """Which face concept, global or local, each unit, channel and neuron encodes.
+
+    Network dissection (Bau et al. 2017) for faces. *Global* concepts are the columns of the
+    stimulus table and the known factors, scored by explained variance (r^2, eta^2); *local*
+    concepts are facial parts (forehead, brows, eyes, nose, mouth, jaw) drawn from landmarks,
+    scored by the IoU of a feature-map channel's top activations with the part (``layer``).
+    All scores get one stimulus-permutation null, one BH-FDR and one pairing on the
+    chance-corrected scale (see ``nfd_dissection._pairing``); the headline ``dissection`` is
+    the one-to-one margin of the model's units, calibrated against the same null.
 
     Parameters
     ----------
@@ -45,182 +92,152 @@ class DissectionMetric:
     alpha
         FDR level (Benjamini-Hochberg over all item x concept tests) for "selective".
     n_faces
-        Stimuli shown at each end of a unit's range in the face dictionary.
+        Stimuli shown per unit in the face dictionary (at each end for latent units).
     thumbnail
         Longest side, in pixels, of the face-dictionary thumbnails stored in the result.
     exclude
-        Comma-separated attributes to leave out (e.g. ``identity``, which as a many-level
-        label explains part of every face property).
+        Comma-separated concepts to leave out.
+    layer
+        A feature-map layer of the model (``feature_maps(images, layer=...)``, e.g. β-VAE
+        ``conv2``) whose channels are dissected with local and global concepts; "" for none.
+    top
+        Share of each channel's activations (over all stimuli and pixels) counted as "on".
+    grid
+        Side of the raster, in pixels (at most the image's), where maps meet part masks.
     """
 
     def __init__(self, n_permutations: int = 500, alpha: float = 0.05, n_faces: int = 4,
-                 thumbnail: int = 48, exclude: str = "") -> None:
-        if n_permutations < 1 or not 0 < alpha < 1 or n_faces < 1 or thumbnail < 4:
+                 thumbnail: int = 48, exclude: str = "", layer: str = "", top: float = 0.05,
+                 grid: int = 32) -> None:
+        if (n_permutations < 1 or not 0 < alpha < 1 or n_faces < 1 or thumbnail < 4
+                or not 0 < top < 1 or grid < 4):
             raise InputError("need n_permutations >= 1, 0 < alpha < 1, n_faces >= 1, "
-                             "thumbnail >= 4", obj="dissection")
+                             "thumbnail >= 4, 0 < top < 1, grid >= 4", obj="dissection")
         self.n_permutations, self.alpha = int(n_permutations), float(alpha)
         self.n_faces, self.thumbnail = int(n_faces), int(thumbnail)
         self.exclude = {e.strip() for e in str(exclude).split(",") if e.strip()}
+        self.layer, self.top, self.grid = str(layer).strip(), float(top), int(grid)
 
-    def compute(self, ctx: MetricContext) -> xr.Dataset:
-        """Scores, null, p/q-values and best concept for every unit and neuron."""
-        import xarray as xr
-        from statsmodels.stats.multitest import multipletests
+    # --- the steps ---------------------------------------------------------------------------
 
-        z = np.asarray(ctx.latents.transpose("stimulus", "unit").values, dtype=np.float64)
-        y = np.asarray(ctx.mean_responses.transpose("stimulus", "neuron").values,
-                       dtype=np.float64)
-        n = z.shape[0]
+    def _concepts(self, ctx: MetricContext, n: int) -> list[Concept]:
         concepts = [c for c in concepts_from(ctx.stimuli, ctx.factors, n)
                     if c.name not in self.exclude]
         if not concepts:
             raise InputError("no labelled attribute to dissect: the stimulus table has no "
                              "label column and there are no known factors", obj="dissection")
+        return concepts
+
+    def _global_blocks(self, ctx: MetricContext, concepts: list[Concept],
+                       perms: np.ndarray) -> list[_Block]:
+        """Latent units (null kept) and neurons against the global concepts."""
+        m = ctx.matrices()
+        y = np.asarray(m.responses, dtype=np.float64)
         ycols = np.flatnonzero(np.isfinite(y).all(axis=0))
-        units = ([str(u) for u in ctx.latents["unit"].values] if "unit" in ctx.latents.coords
-                 else [f"unit{i}" for i in range(z.shape[1])])
-        nlab = (list(ctx.responses["neuron"].values) if "neuron" in ctx.responses.coords
-                else list(range(y.shape[1])))
-        items = units + [f"neuron {nlab[c]}" for c in ycols]
-        kind = np.array(["unit"] * len(units) + ["neuron"] * len(ycols))
-        x = np.hstack([z, y[:, ycols]])
-        perms = np.stack([ctx.rng.permutation(n) for _ in range(self.n_permutations)])
+        x = np.hstack([m.latents, y[:, ycols]])
+        k = m.latents.shape[1]
         ctx.progress(0, total=len(concepts), description="dissection: permutation null")
-        res = permutation_null(x, concepts, perms, progress=ctx.progress)
-        q = multipletests(res["p_value"].ravel(), alpha=self.alpha, method="fdr_bh")[1]
-        q = q.reshape(res["p_value"].shape)
-        sel = res["score"] - res["null_mean"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zscore = np.where(res["null_sd"] > 0, sel / res["null_sd"], np.nan)
-        masked = np.where(q < self.alpha, sel, -np.inf)
+        res = permutation_null(x, concepts, perms, progress=ctx.progress, keep_null=k)
+        return [
+            _Block("unit", list(m.units), {s: res[s][:, :k] for s in _STATS}, res["null"]),
+            _Block("neuron", [f"neuron {m.neuron_ids[c]}" for c in ycols],
+                   {s: res[s][:, k:] for s in _STATS}),
+        ]
+
+    def _layer_block(self, ctx: MetricContext, concepts: list[Concept],
+                     perms: np.ndarray) -> tuple[_Block | None, list[str], str]:
+        """Channels of ``layer``: global concepts on pooled maps, local ones by IoU.
+
+        Returns the block (None without feature maps), the local concept names, and why
+        local concepts were left out ("" when they were not).
+        """
+        from nfd_dissection._parts import part_masks
+        from nfd_dissection._spatial import binarize, upsample
+
+        fm = getattr(ctx.model, "feature_maps", None)
+        if not self.layer or fm is None or ctx.images is None:
+            why = "" if not self.layer else (
+                f"model '{ctx.model_name}' has no feature maps" if fm is None else "no images")
+            return None, [], why
+        images = ctx.get_images()
+        maps = np.asarray(fm(images, layer=self.layer), dtype=np.float32)
+        if maps.ndim != 4 or maps.shape[0] != len(images) or not np.isfinite(maps).all():
+            raise InputError(f"feature_maps(layer={self.layer!r}) gave shape {maps.shape}, "
+                             f"expected finite ({len(images)}, channels, h, w)",
+                             obj=f"model {ctx.model_name}")
+        names = [f"{self.layer}:{c}" for c in range(maps.shape[1])]
+        res = permutation_null(maps.mean(axis=(2, 3)), concepts, perms,
+                               keep_null=maps.shape[1])
+        stats, null = {s: res[s] for s in _STATS}, res["null"]
+        grid = (min(images.shape[1], self.grid), min(images.shape[2], self.grid))
+        up = upsample(maps, grid)
+        thr, on = binarize(up, self.top)
+        extra = {"maps": up, "threshold": thr, "grid": grid, "images": images}
+        landmarks = getattr(ctx, "landmarks", None)
+        if landmarks is None:
+            return _Block("channel", names, stats, null, extra), [], "no landmarks"
+        masks = part_masks(landmarks, images.shape[1:3], grid)
+        ctx.progress(0, total=len(masks), description="dissection: part IoU null")
+        loc, lnull = _local_stats(on, masks, perms, ctx.progress)
+        stats = {s: np.vstack([stats[s], loc[s]]) for s in _STATS}
+        return _Block("channel", names, stats, np.concatenate([null, lnull]), extra), \
+            list(masks), ""
+
+    def compute(self, ctx: MetricContext) -> xr.Dataset:
+        """Scores, null, q-values, pairing and headline for every unit, channel and neuron."""
+        n = ctx.matrices().n_stimuli
+        concepts = self._concepts(ctx, n)
+        perms = np.stack([ctx.rng.permutation(n) for _ in range(self.n_permutations)])
+        blocks = self._global_blocks(ctx, concepts, perms)
+        layer, parts, why = self._layer_block(ctx, concepts, perms)
+        if layer is not None:
+            blocks.append(layer)
+        all_concepts = concepts + [Concept(p, "local", np.zeros(0), 0) for p in parts]
+        from nfd_dissection._result import assemble
+
+        return assemble(self, ctx, all_concepts, blocks, why)
+
+    # --- pairing, used by assemble -----------------------------------------------------------
+
+    def pair(self, stats: dict[str, np.ndarray], concepts: list[Concept],
+             n: int) -> dict[str, np.ndarray]:
+        """Kappa, q-values (BH over every finite test), parent demotion and best concept."""
+        p = stats["p_value"]
+        ok = np.isfinite(p)
+        q = np.full_like(p, np.nan)
+        if ok.any():
+            q[ok] = fdr_bh(p[ok], self.alpha)[0]
+        sig = ok & (np.nan_to_num(q, nan=1.0) < self.alpha)
+        kappa = kappa_of(stats["score"], stats["null_mean"])
+        rank = demote_parents(np.where(ok, kappa, -np.inf), stats["score"], sig,
+                              nesting(concepts), n, self.alpha)
+        masked = np.where(sig, rank, -np.inf)
         best = np.argmax(masked, axis=0)
-        selective = np.isfinite(masked[best, np.arange(x.shape[1])])
-        names = [c.name for c in concepts]
-        best_name = np.array([names[b] if ok else "none"
-                              for b, ok in zip(best, selective, strict=True)])
-        take = (best, np.arange(x.shape[1]))
+        selective = np.isfinite(masked[best, np.arange(p.shape[1])])
+        return {"kappa": kappa, "rank": rank, "q_value": q, "sig": sig, "best": best,
+                "selective": selective}
 
-        ds = xr.Dataset(
-            {
-                "score": (("concept", "item"), res["score"]),
-                "null_mean": (("concept", "item"), res["null_mean"]),
-                "selectivity": (("concept", "item"), sel),
-                "z": (("concept", "item"), zscore),
-                "p_value": (("concept", "item"), res["p_value"]),
-                "q_value": (("concept", "item"), q),
-                "best_concept": ("item", best_name),
-                "best_score": ("item", np.where(selective, res["score"][take], np.nan)),
-                "best_selectivity": ("item", np.where(selective, sel[take], np.nan)),
-                "best_q": ("item", np.where(selective, q[take], np.nan)),
-                "kind": ("item", kind),
-                "concept_kind": ("concept", [c.kind for c in concepts]),
-                "concept_levels": ("concept", [c.levels for c in concepts]),
-            },
-            coords={"concept": names, "item": items},
-        )
-        ds["score"].attrs["description"] = (
-            "share of the item's variance over stimuli explained by the concept "
-            "(r^2 continuous, eta^2 categorical)")
-        ds["selectivity"].attrs["description"] = "score minus its permutation-null mean"
-        ds["p_value"].attrs["description"] = (
-            f"stimulus-permutation p, {self.n_permutations} shuffles")
-        ds["q_value"].attrs["description"] = "Benjamini-Hochberg over all item x concept tests"
-        ds["best_concept"].attrs["description"] = (
-            f"concept of highest selectivity among those with q < {self.alpha}; 'none' if no "
-            "concept is significant")
-
-        if ctx.images is not None and z.shape[1] > 0:
-            imgs = ctx.get_images()
-            order = np.argsort(z, axis=0, kind="stable")
-            k = min(self.n_faces, n // 2)
-            picks = np.concatenate([order[:k], order[-k:]], axis=0).T  # (unit, 2k)
-            thumbs = _thumbnails(imgs[np.unique(picks)], self.thumbnail)
-            pos = {s: i for i, s in enumerate(np.unique(picks))}
-            stack = thumbs[[[pos[s] for s in row] for row in picks]]
-            dims = ("unit", "face_rank") + tuple(f"thumb_{d}" for d in ("y", "x", "c")[
-                : stack.ndim - 2])
-            ds["dictionary"] = (dims, stack)
-            ds["dictionary_stimulus"] = (("unit", "face_rank"), picks)
-            ds = ds.assign_coords(unit=units, face_rank=np.r_[-np.arange(k, 0, -1),
-                                                              np.arange(1, k + 1)])
-            ds["dictionary"].attrs["description"] = (
-                f"each unit's {k} lowest- and {k} highest-activating stimuli")
-
-        is_unit, is_neuron = kind == "unit", kind == "neuron"
-        attrs: dict[str, Any] = {
-            "dissection": float(selective[is_unit].mean()) if is_unit.any() else 0.0,
-            "n_concepts": len(concepts),
-            "concepts_covered_by_units": int(len(set(best_name[is_unit & selective]))),
+    def headline(self, block: _Block, paired: dict[str, np.ndarray], cols: np.ndarray,
+                 concepts: list[Concept], n: int) -> dict[str, float]:
+        """One-to-one margin of a block, its permutation null and the calibrated value."""
+        k = block.stats["score"].shape[0]
+        rank = paired["rank"][:k, cols]
+        nest = nesting(concepts[:k])
+        margin, unit = one_to_one(rank, paired["sig"][:k, cols], nest.related(k))
+        obs = float(margin.mean()) if k else 0.0
+        null = headline_null(block.stats["score"], block.null, block.stats["null_mean"], nest,
+                             n, self.alpha)
+        m0 = float(null.mean()) if null.size else 0.0
+        return {
+            "one_to_one_margin": obs,
+            "one_to_one_null": m0,
+            "one_to_one_p": float((1 + (null >= obs - 1e-12).sum()) / (1 + null.size)),
+            "calibrated": (obs - m0) / (1 - m0) if m0 < 1 else 0.0,
+            "concepts_one_to_one": int((unit >= 0).sum()),
         }
-        if is_unit.any() and selective[is_unit].any():
-            attrs["mean_unit_selectivity"] = float(np.mean(sel[take][is_unit & selective]))
-        if is_neuron.any():
-            attrs["fraction_neurons_selective"] = float(selective[is_neuron].mean())
-            attrs["concepts_covered_by_neurons"] = int(
-                len(set(best_name[is_neuron & selective])))
-        ds.attrs = attrs
-        return ds
 
     def figures(self, result: xr.Dataset) -> dict[str, Figure]:
-        """Draw the selectivity map and the face dictionary.
+        """Draw the kappa map and face dictionaries (see :mod:`nfd_dissection._figures`)."""
+        from nfd_dissection._figures import figures
 
-        ``selectivity``: chance-corrected score of every unit and neuron for every concept;
-        ``dictionary`` (when images were available): each unit's lowest- and highest-activating
-        faces, labelled with its best concept.
-        """
-        from matplotlib.figure import Figure
-
-        out: dict[str, Figure] = {}
-        concepts = [str(c) for c in result["concept"].values]
-        kind = result["kind"].values
-        sel = result["selectivity"].values
-        best = result["best_concept"].values
-        fig = Figure(figsize=(9, 0.35 * len(concepts) + 2.5), layout="constrained")
-        axes = fig.subplots(1, 2, width_ratios=[max(1, (kind == "unit").sum()),
-                                                max(1, min(60, (kind == "neuron").sum()))])
-        for ax, which in zip(axes, ("unit", "neuron"), strict=True):
-            cols = np.flatnonzero(kind == which)
-            if which == "neuron":  # group neurons by their best concept
-                rank = {c: i for i, c in enumerate(concepts + ["none"])}
-                cols = cols[np.argsort([rank[b] for b in best[cols]], kind="stable")]
-            if cols.size == 0:
-                ax.set_axis_off()
-                continue
-            im = ax.imshow(sel[:, cols], aspect="auto", cmap="magma", vmin=0,
-                           vmax=max(1e-6, float(np.nanmax(sel))), interpolation="nearest")
-            ax.set_yticks(range(len(concepts)), concepts, fontsize=7)
-            if which == "unit":
-                ax.set_xticks(range(cols.size), result["item"].values[cols], rotation=60,
-                              ha="right", fontsize=7)
-            else:
-                ax.set_xlabel("neuron (grouped by best concept)")
-            ax.set_title(f"{which}s: selectivity")
-        fig.colorbar(im, ax=axes, label="explained variance above chance", shrink=0.8)
-        out["selectivity"] = fig
-
-        if "dictionary" in result:
-            d = result["dictionary"].values
-            units = [str(u) for u in result["unit"].values]
-            n_u, n_f = d.shape[:2]
-            dic = Figure(figsize=(1.1 * n_f + 2.2, 1.1 * n_u + 0.5), layout="constrained")
-            axes = dic.subplots(n_u, n_f, squeeze=False)
-            items = list(result["item"].values)
-            for r in range(n_u):
-                i = items.index(units[r])
-                label = str(best[i])
-                if label != "none":
-                    label += f" ({float(result['best_score'].values[i]):.2f})"
-                for c in range(n_f):
-                    a = axes[r, c]
-                    a.imshow(np.clip(d[r, c], 0, 1), cmap="gray", vmin=0, vmax=1)
-                    a.set_xticks([])
-                    a.set_yticks([])
-                    if c == 0:
-                        a.set_ylabel(f"{units[r]}\n{label}", fontsize=7, rotation=0,
-                                     ha="right", va="center")
-                    if r == 0:
-                        a.set_title("low" if c == 0 else ("high" if c == n_f - 1 else ""),
-                                    fontsize=8)
-            dic.suptitle("face dictionary: each unit's extreme faces and best concept")
-            out["dictionary"] = dic
-        return out
+        return figures(result)

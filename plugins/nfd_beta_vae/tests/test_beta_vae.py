@@ -70,6 +70,19 @@ def test_shapes_layout_and_history():
     assert calls[0][1]["total"] == FAST["steps"]
     assert sum(a[0] for a, _ in calls) == FAST["steps"]
     assert "loss" in calls[-1][1]["description"]
+    # feature maps of the encoder's convolutions (issue 25): after each ReLU, and conv4's
+    # maps through the fully connected layers give the latents themselves
+    import torch
+
+    for layer, shape in (("conv1", (40, 32, 16, 16)), ("conv4", (40, 64, 2, 2))):
+        maps = m.feature_maps(images, layer=layer)
+        assert maps.shape == shape and maps.dtype == np.float32 and maps.min() >= 0
+    enc = m._net.encoder
+    with torch.inference_mode():
+        mu = enc.head(enc.conv[8:](torch.from_numpy(maps)))[:, :10].numpy()
+    np.testing.assert_allclose(mu, z, rtol=1e-4, atol=1e-5)
+    with pytest.raises(InputError, match="unknown layer 'fc'"):
+        m.feature_maps(images, layer="fc")
 
 
 def test_gaussian_sigma_scales_the_reconstruction_term():

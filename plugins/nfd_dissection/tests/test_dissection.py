@@ -97,7 +97,7 @@ def test_units_and_neurons_find_their_attribute():
     assert best["u2"] == "none"
     assert best["neuron 0"] == "eye_size"
     assert best["neuron 1"] == "none"
-    assert res.attrs["dissection"] == pytest.approx(2 / 3)
+    assert res.attrs["fraction_units_selective"] == pytest.approx(2 / 3)
     assert res.attrs["concepts_covered_by_units"] == 2
     assert res.attrs["fraction_neurons_selective"] == pytest.approx(0.5)
     assert all(np.isfinite(v) for v in res.attrs.values())
