@@ -352,13 +352,18 @@ def lookup_h(h_sym: np.ndarray, h_front: np.ndarray, uv: np.ndarray,
     return (v00 * (1 - tx) + v01 * tx) * (1 - ty) + (v10 * (1 - tx) + v11 * tx) * ty
 
 
-def landmarks_3d(p: dict[str, np.ndarray], h_sym: np.ndarray,
-                 h_front: np.ndarray) -> np.ndarray:
-    """Camera-frame landmark positions (N, 68, 3) in face units (z towards the viewer)."""
+def landmarks_head(p: dict[str, np.ndarray], h_sym: np.ndarray,
+                   h_front: np.ndarray) -> np.ndarray:
+    """Head-frame landmark positions (N, 68, 3) in face units, about the head centre."""
     uv = landmarks_uv(p, h_sym, h_front)
     r = 1.0 + lookup_h(h_sym, h_front, uv, front=True)
     z = np.sqrt(np.clip(r**2 - (uv**2).sum(-1), 0.0, None))
-    q = np.concatenate([uv, z[..., None]], -1) * p["abc"][:, None, :]
-    cam = np.einsum("nij,nkj->nki", p["R"], q)
+    return np.concatenate([uv, z[..., None]], -1) * p["abc"][:, None, :]
+
+
+def landmarks_3d(p: dict[str, np.ndarray], h_sym: np.ndarray,
+                 h_front: np.ndarray) -> np.ndarray:
+    """Camera-frame landmark positions (N, 68, 3) in face units (z towards the viewer)."""
+    cam = np.einsum("nij,nkj->nki", p["R"], landmarks_head(p, h_sym, h_front))
     cam[..., 1] += CY
     return cam

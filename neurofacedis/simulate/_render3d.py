@@ -32,7 +32,8 @@ from neurofacedis.simulate import _head3d as hd
 __all__ = ["render_heads", "landmark_visibility"]
 
 _CHUNK = 32  # faces per block: fixed, so results do not depend on the number of threads
-_ITERATIONS = 4
+_MARCH = 5  # even steps from the bounding sphere to the closest approach
+_REFINE = 2  # regula falsi steps in the first bracket
 F32 = np.float32
 
 
@@ -40,23 +41,6 @@ def _packed(table: np.ndarray) -> np.ndarray:
     """Rows of a float32 table as one opaque item each: ``np.take`` copies whole rows fast."""
     table = np.ascontiguousarray(table, dtype=F32)
     return table.view(np.dtype((np.void, 4 * table.shape[1]))).ravel()
-
-
-def _corners(field: np.ndarray) -> np.ndarray:
-    """Pack (n, 2, G, G, K) into (n * 2 * G * G, 4K) float32: each texel's 4 corners.
-
-    Edge texels repeat the last row/column.
-    """
-    k = field.shape[-1]
-    out = np.empty(field.shape[:-1] + (4, k), dtype=F32)
-    out[..., 0, :] = field
-    out[..., :-1, 1, :] = field[..., 1:, :]
-    out[..., -1, 1, :] = field[..., -1, :]
-    out[..., :-1, :, 2, :] = field[..., 1:, :, :]
-    out[..., -1, :, 2, :] = field[..., -1, :, :]
-    out[..., :-1, :, 3, :] = out[..., 1:, :, 1, :]
-    out[..., -1, :, 3, :] = out[..., -1, :, 1, :]
-    return out.reshape(-1, 4 * k)
 
 
 class _Block:
@@ -76,8 +60,8 @@ class _Block:
         tex[..., 1:-1, 1] = (h[..., 2:] - h[..., :-2]) / (2 * step)
         tex[..., 1:-1, :, 2] = (h[..., 2:, :] - h[..., :-2, :]) / (2 * step)
         tex[:, 0, :, :, 3:] = hd.albedo_fields(p, rgb)
-        self.height = np.ascontiguousarray(h).ravel()
-        self.shade = _packed(_corners(tex))
+        self.height = np.ascontiguousarray(tex[..., 0]).ravel()
+        self.shade = _packed(tex.reshape(-1, tex.shape[-1]))
         self.n_shade = 3 + n_alb
         abc = p["abc"]
         shape = (self.n,) + (1,) * ndim
@@ -125,32 +109,74 @@ def _height_nearest(block: _Block, q: list[np.ndarray]) -> np.ndarray:
 def _lookup(block: _Block, table: np.ndarray, k: int, q: list[np.ndarray]) -> list[np.ndarray]:
     """Bilinear look-up of ``k`` channels at scaled points ``q`` (front or back texture)."""
     idx, tx, ty = _index(block, q, nearest=False)
-    rows = np.take(table, idx).view(F32).reshape(idx.shape + (4 * k,))
+    g = hd.TEX_G
+    if k == 1:
+        corners = [np.take(table, idx + step)[..., None] for step in (0, 1, g, g + 1)]
+    else:
+        corners = [np.take(table, idx + step).view(F32).reshape(idx.shape + (k,))
+                   for step in (0, 1, g, g + 1)]
     w01, w11 = tx * (1 - ty), tx * ty
     w00, w10 = (1 - ty) - w01, ty - w11
-    return [rows[..., c] * w00 + rows[..., k + c] * w01 + rows[..., 2 * k + c] * w10
-            + rows[..., 3 * k + c] * w11 for c in range(k)]
+    return [corners[0][..., c] * w00 + corners[1][..., c] * w01 + corners[2][..., c] * w10
+            + corners[3][..., c] * w11 for c in range(k)]
 
 
 def _along(o: list[np.ndarray], d: list[np.ndarray], t: np.ndarray) -> list[np.ndarray]:
     return [o[k] + t * d[k] for k in range(3)]
 
 
+def _height(block: _Block, o: list[np.ndarray], d: list[np.ndarray], t: np.ndarray
+            ) -> np.ndarray:
+    """Implicit surface value ``|q| - 1 - h(q)`` at ray parameter ``t`` (< 0: inside)."""
+    q = _along(o, d, t)
+    return np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - 1 - _lookup(
+        block, block.height, 1, q)[0]
+
+
+def _crossing(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
+              b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First surface crossing along each ray: t and a hit mask (else the closest approach).
+
+    Marches ``_MARCH`` even steps from the bounding sphere to the ray's closest approach to
+    the head centre (where ``|q|`` falls monotonically, so the sphere a step lands on is met
+    on its near side), then refines the first bracket by regula falsi.
+    """
+    t_mid = -b / a
+    t_out = (np.sqrt(np.maximum(b * b - a * (c - block.rmax**2), 0)) - b) / a
+    t_a, f_a = t_out, np.full_like(t_mid, F32(1e-3))
+    t_b, f_b = t_mid, np.full_like(t_mid, F32(-1))
+    found = np.zeros(t_mid.shape, dtype=bool)
+    for k in range(1, _MARCH + 1):
+        t_k = t_out + (t_mid - t_out) * F32(k / _MARCH)
+        f_k = _height(block, o, d, t_k)
+        inside = ~found & (f_k <= 0)
+        outside = ~found & ~inside
+        t_b, f_b = np.where(inside, t_k, t_b), np.where(inside, f_k, f_b)
+        t_a, f_a = np.where(outside, t_k, t_a), np.where(outside, f_k, f_a)
+        found |= inside
+    for _ in range(_REFINE):
+        t_n = t_a - f_a * (t_b - t_a) / (f_b - f_a)
+        f_n = _height(block, o, d, t_n)
+        inside = f_n <= 0
+        t_b, f_b = np.where(inside, t_n, t_b), np.where(inside, f_n, f_b)
+        t_a, f_a = np.where(inside, t_a, t_n), np.where(inside, f_a, f_n)
+    t = t_a - f_a * (t_b - t_a) / (f_b - f_a)
+    return np.where(found, t, t_mid), found
+
+
 def _face(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
           b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Face depth t, signed silhouette distance (scaled units) and colour channels."""
-    closest = c - b * b / a  # squared distance of the ray to the head centre
-    t = (np.sqrt(np.maximum(b * b - a * (c - block.rmax**2), 0)) - b) / a
-    for _ in range(_ITERATIONS):
-        r = 1 + _height_nearest(block, _along(o, d, t))
-        t = (np.sqrt(np.maximum(b * b - a * (c - r * r), 0)) - b) / a
+    """Face depth t (-inf where missed), signed silhouette distance and colour channels."""
+    t, hit = _crossing(block, o, d, a, b, c)
     q = _along(o, d, t)
     s = _lookup(block, block.shade, block.n_shade, q)
-    signed = np.sqrt(np.maximum(closest, 0)) - (1 + s[0])
+    # the ray's distance to the head centre against the radius where it passes
+    signed = np.sqrt(np.maximum(c - b * b / a, 0)) - (1 + s[0])
+    signed = np.where(hit, np.minimum(signed, 0), np.maximum(signed, 0))
     norm = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
     g = [q[0] / norm - s[1], q[1] / norm - s[2], q[2] / norm]
     colour = _lambert(block, g, block.skin, s[3:])
-    return t, signed, colour
+    return np.where(hit, t, F32(-np.inf)), signed, colour
 
 
 def _lambert(block: _Block, g: list[np.ndarray], albedo: list[np.ndarray],
@@ -192,6 +218,44 @@ def _over(alpha: np.ndarray, top: list[np.ndarray], under: list[np.ndarray]
     return [u + alpha * (t - u) for t, u in zip(top, under, strict=True)]
 
 
+class _Subset:
+    """The per-face constants :func:`_face` reads, gathered for samples of faces ``fi``."""
+
+    def __init__(self, block: _Block, fi: np.ndarray):
+        def g(v: np.ndarray) -> np.ndarray:
+            return v.ravel()[fi]
+
+        self.height, self.shade, self.n_shade = block.height, block.shade, block.n_shade
+        self.offset, self.rmax, self.intensity = g(block.offset), g(block.rmax), g(
+            block.intensity)
+        self.light_q = [g(v) for v in block.light_q]
+        self.inv_abc = [g(v) for v in block.inv_abc]
+        self.skin = [g(v) for v in block.skin]
+
+
+def _face_samples(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
+                  b: np.ndarray, c: np.ndarray, ppu: float
+                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """:func:`_face` on the samples whose ray meets the bounding sphere (plus a pixel)."""
+    shape = b.shape
+    reach = block.rmax + F32(1) / (block.scale * F32(ppu))
+    idx = np.flatnonzero(b * b - a * (c - reach * reach) > 0)
+    fi = idx // int(np.prod(shape[1:]))
+    sub = _Subset(block, fi)
+    t_s, signed_s, colour_s = _face(
+        sub, [v.ravel()[idx] for v in o], [v.ravel()[fi] for v in d], a.ravel()[fi],
+        b.ravel()[idx], c.ravel()[idx])
+    t = np.full(shape, F32(-np.inf))
+    signed = np.full(shape, F32(1e3))
+    t.ravel()[idx], signed.ravel()[idx] = t_s, signed_s
+    colour = []
+    for ch in colour_s:
+        full = np.zeros(shape, dtype=F32)
+        full.ravel()[idx] = ch
+        colour.append(full)
+    return t, signed, colour
+
+
 def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Colour channels, face depth and face coverage of samples at (x, y)."""
@@ -214,7 +278,7 @@ def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
     lam = np.maximum(dx * block.light_cam[0] + dz * block.light_cam[2], 0)
     neck_light = F32(0.85) * (F32(hd.AMBIENT) + block.intensity * lam)
     colour = _over(a_neck, [s * neck_light for s in block.skin], colour)
-    t_face, signed, c_face = _face(block, o, d, a, b, c)
+    t_face, signed, c_face = _face_samples(block, o, d, a, b, c, ppu)
     a_face = np.clip(F32(0.5) - signed * block.scale * F32(ppu), 0, 1)
     face_front = t_face > t_hair
     hair_then_face = _over(a_face, c_face, _over(a_hair, c_hair, colour))
