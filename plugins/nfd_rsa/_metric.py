@@ -6,8 +6,8 @@ FDR across models and the model-comparison figure.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from neurofacedis.specs import MetricContext
 
-__all__ = ["RSAMetric", "fdr_across_models", "plot_model_comparison"]
+__all__ = ["RSAMetric", "fdr_across_models", "permutation_p", "plot_model_comparison"]
 
 
 def _parse_methods(text: str, primary: str) -> list[str]:
@@ -42,23 +42,44 @@ def _has_nan(y: np.ndarray) -> bool:
     return any(np.isnan(y[a:a + step]).any() for a in range(0, y.shape[0], step))
 
 
-def _repeat_mean(ctx: MetricContext, y: np.ndarray) -> np.ndarray:
-    """Return the repeat mean (stimulus, neuron): the runner's shared one, if any.
+@dataclass
+class _Inputs:
+    """The arrays one RSA uses: responses per repeat, repeat mean, latents, selections.
 
-    Otherwise a NaN-aware mean (summed in float64, kept in the responses' precision), one
-    block of stimuli at a time (never a whole copy of the responses).
+    ``stim`` (held-out stimuli, or None for all) and ``neurons`` (kept neurons, or None for
+    all) index ``trials``; ``mean`` and ``latents`` are already restricted to them.
     """
-    if ctx.repeat_mean is not None:
-        return np.asarray(ctx.repeat_mean.transpose("stimulus", "neuron").values)
-    if y.shape[2] == 1:
-        return y[:, :, 0]
-    out = np.empty(y.shape[:2], dtype=np.result_type(y.dtype, np.float32))
-    step = max(1, (16 << 20) // max(y[0].nbytes * 2, 1))
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: NaN, dropped later
-        for a in range(0, y.shape[0], step):
-            out[a:a + step] = np.nanmean(y[a:a + step], axis=2, dtype=np.float64)
-    return out
+
+    trials: np.ndarray
+    mean: np.ndarray
+    latents: np.ndarray
+    stim: np.ndarray | None
+    neurons: np.ndarray | None
+    stimulus_ids: np.ndarray
+
+
+@dataclass
+class _Inference:
+    """Observed similarities and their permutation p-values and bootstrap CIs."""
+
+    observed: np.ndarray
+    null: np.ndarray
+    boot: np.ndarray
+    p_value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+
+
+def permutation_p(null: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + n_perm)`` per column.
+
+    The observed labelling counts as one of the permutations (Phipson & Smyth 2010), so p is
+    never 0 and P(p <= alpha) <= alpha under the null; ties within 1e-12 (relative) count.
+    """
+    if not len(null):
+        return np.full(len(observed), np.nan)
+    tol = 1e-12 * np.maximum(1.0, np.abs(observed))
+    return (1 + np.sum(null >= observed - tol, axis=0)) / (1 + len(null))
 
 
 class _RepeatRDM:
@@ -137,7 +158,10 @@ class RSAMetric:
     ci
         Bootstrap confidence level (percentile interval).
     n_jobs
-        Threads for the permutation and bootstrap loops (results do not depend on it).
+        Threads for the permutation and bootstrap loops, in blocks of samples (0 = every core
+        this process may use); the results do not depend on it. Each extra thread holds its
+        own ~16 bytes per stimulus pair (the Kendall counter's buffers), so the default is one
+        thread: the memory bound (<= 1x the response matrix) holds for one thread only.
     """
 
     def __init__(
@@ -173,7 +197,7 @@ class RSAMetric:
         self.n_permutations, self.n_bootstrap = int(n_permutations), int(n_bootstrap)
         self.ceiling, self.n_neuron_splits = ceiling, int(n_neuron_splits)
         self.stimuli, self.ci = stimuli, float(ci)
-        self.n_jobs = max(1, int(n_jobs))
+        self.n_jobs = max(0, int(n_jobs))
 
     # ------------------------------------------------------------------ compute
     def compute(self, ctx: MetricContext) -> xr.Dataset:
@@ -184,17 +208,36 @@ class RSAMetric:
         is computed), RDMs are computed again rather than kept (see ``nfd_rsa._compare``),
         and permutations and bootstrap samples are drawn again for each pass.
         """
-        import xarray as xr
-
         notes: list[str] = []
-        resp = ctx.responses
-        dims = ["stimulus", "neuron"] + (["repeat"] if "repeat" in resp.dims else [])
-        y = np.asarray(resp.transpose(*dims).values)  # no copy, any float dtype
-        if y.ndim == 2:
-            y = y[:, :, None]
-        z = np.asarray(ctx.latents.transpose("stimulus", "unit").values, dtype=np.float64)
-        stim = np.asarray(ctx.test) if self.stimuli == "test" else None
-        mean = _repeat_mean(ctx, y)
+        inp = self._inputs(ctx, notes)
+        data_src = (CrossnobisRDM(inp.trials, inp.stim, inp.neurons) if self.rdm == "crossnobis"
+                    else PatternRDM(inp.mean, self.rdm))
+        model_method = self.model_rdm
+        if model_method == "correlation" and inp.latents.shape[1] < 3:
+            model_method = "euclidean"
+            notes.append(f"model has {inp.latents.shape[1]} unit(s): euclidean model RDM used")
+        model_src = PatternRDM(inp.latents, model_method, keep=True)
+        pair = PairedRDMs(data_src, model_src)
+        inf = self._infer(pair, ctx)
+        source, splits = self._split_rdms(inp.trials, inp.mean, inp.stim, inp.neurons, ctx.rng,
+                                          notes)
+        bounds = np.full((3, len(self.methods)), np.nan)  # ceiling low, up, split similarity
+        if splits is not None:
+            res = ceiling(splits, self.methods, pair)
+            for k, m in enumerate(self.methods):
+                bounds[:, k] = res[m]
+        pair.release()
+        del pair
+        ds = self._dataset(inp, inf, bounds, data_src, model_src)
+        self._describe(ds, model_method, source, notes)
+        ds.attrs = self._headline(inf, bounds, inp)
+        return ds
+
+    def _inputs(self, ctx: MetricContext, notes: list[str]) -> _Inputs:
+        """Responses, repeat mean and latents from ``ctx.matrices()``, restricted as asked."""
+        mx = ctx.matrices()
+        y, mean, z = mx.trials, mx.responses, mx.latents
+        stim = np.asarray(mx.test) if self.stimuli == "test" else None
         if stim is not None:
             mean, z = mean[stim], z[stim]
         good = np.isfinite(mean).all(axis=0)
@@ -206,71 +249,60 @@ class RSAMetric:
             mean = mean[:, good]
         if mean.shape[1] < 2:
             raise InputError("RSA needs at least 2 neurons with responses", obj="rsa")
-        data_src = (CrossnobisRDM(y, stim, neurons) if self.rdm == "crossnobis"
-                    else PatternRDM(mean, self.rdm))
-        model_method = self.model_rdm
-        if model_method == "correlation" and z.shape[1] < 3:
-            model_method = "euclidean"
-            notes.append(f"model has {z.shape[1]} unit(s): euclidean model RDM used")
-        model_src = PatternRDM(z, model_method, keep=True)
+        ids = mx.stimuli if stim is None else mx.stimuli[stim]
+        return _Inputs(y, mean, z, stim, neurons, np.asarray(ids))
 
-        pair = PairedRDMs(data_src, model_src)
+    def _infer(self, pair: PairedRDMs, ctx: MetricContext) -> _Inference:
+        """Observed similarities, permutation null and p-values, bootstrap and its CI."""
         methods = self.methods
         observed = pair.similarities(methods)
-        n = pair.n
         total = self.n_permutations + self.n_bootstrap
         ctx.progress(0, total=total, description="rsa: permutations and bootstrap")
-        perms = _Draws(ctx.rng, self.n_permutations, n, "permutation")
-        samples = _Draws(ctx.rng, self.n_bootstrap, n, "bootstrap")
+        perms = _Draws(ctx.rng, self.n_permutations, pair.n, "permutation")
+        samples = _Draws(ctx.rng, self.n_bootstrap, pair.n, "bootstrap")
         null = pair.permutation_null(perms, methods, n_jobs=self.n_jobs,
                                      progress=ctx.progress)
         boot = pair.bootstrap(samples, methods, n_jobs=self.n_jobs, progress=ctx.progress)
         pair.release()
-        tol = 1e-12 * np.maximum(1.0, np.abs(observed))
-        pval = ((1 + np.sum(null >= observed - tol, axis=0)) / (1 + len(null))
-                if len(null) else np.full(len(methods), np.nan))
         alpha = (1 - self.ci) / 2
         if len(boot):
             ci_low, ci_high = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
         else:
             ci_low = ci_high = np.full(len(methods), np.nan)
+        return _Inference(observed, null, boot, permutation_p(null, observed), ci_low, ci_high)
 
-        c_low = np.full(len(methods), np.nan)
-        c_up = np.full(len(methods), np.nan)
-        split_sim = np.full(len(methods), np.nan)
-        source, splits = self._split_rdms(y, mean, stim, neurons, ctx.rng, notes)
-        if splits is not None:
-            res = ceiling(splits, methods, pair)
-            for k, m in enumerate(methods):
-                c_low[k], c_up[k], split_sim[k] = res[m]
-        pair.release()
-        del pair
+    def _dataset(self, inp: _Inputs, inf: _Inference, bounds: np.ndarray, data_src,
+                 model_src) -> xr.Dataset:
+        """Build the result's variables (described by :meth:`_describe`)."""
+        import xarray as xr
 
-        stim_idx = np.arange(y.shape[0]) if stim is None else stim
-        stim_ids = np.asarray(ctx.responses["stimulus"].values)[stim_idx] \
-            if "stimulus" in ctx.responses.coords else stim_idx
-        ds = xr.Dataset(
+        return xr.Dataset(
             {
-                "similarity": ("comparison", observed),
-                "p_value": ("comparison", pval),
-                "ci_low": ("comparison", ci_low),
-                "ci_high": ("comparison", ci_high),
-                "ceiling_lower": ("comparison", c_low),
-                "ceiling_upper": ("comparison", c_up),
-                "similarity_splits": ("comparison", split_sim),
-                "null": (("permutation", "comparison"), null),
-                "bootstrap": (("bootstrap", "comparison"), boot),
+                "similarity": ("comparison", inf.observed),
+                "p_value": ("comparison", inf.p_value),
+                "ci_low": ("comparison", inf.ci_low),
+                "ci_high": ("comparison", inf.ci_high),
+                "ceiling_lower": ("comparison", bounds[0]),
+                "ceiling_upper": ("comparison", bounds[1]),
+                "similarity_splits": ("comparison", bounds[2]),
+                "null": (("permutation", "comparison"), inf.null),
+                "bootstrap": (("bootstrap", "comparison"), inf.boot),
                 "data_rdm": ("pair", data_src.vector(np.float32)),
                 "model_rdm": ("pair", model_src.vector(np.float32)),
             },
-            coords={"comparison": methods, "stimulus": stim_ids},
+            coords={"comparison": self.methods, "stimulus": inp.stimulus_ids},
         )
+
+    def _describe(self, ds: xr.Dataset, model_method: str, source: str,
+                  notes: list[str]) -> None:
+        """Describe each variable of ``ds`` (in place)."""
         ds["similarity"].attrs.update({
             "description": "similarity of the model RDM to the neural RDM (rsatoolbox compare)",
             "rdm": self.rdm, "model_rdm": model_method, "headline": self.comparison,
         })
         ds["p_value"].attrs["description"] = (
-            f"one-sided stimulus-permutation p-value, {self.n_permutations} permutations")
+            f"one-sided stimulus-permutation p-value, {self.n_permutations} permutations, "
+            "(1 + #null >= observed) / (1 + permutations)")
         ds["ci_low"].attrs["description"] = f"{self.ci:.0%} stimulus-bootstrap percentile CI"
         ds["ceiling_lower"].attrs["description"] = (
             f"rsatoolbox boot_noise_ceiling over data RDMs from {source}")
@@ -281,16 +313,19 @@ class RSAMetric:
         ds["model_rdm"].attrs["description"] = f"model RDM ({model_method}), condensed"
         if notes:
             ds["similarity"].attrs["notes"] = "; ".join(notes)
-        k = methods.index(self.comparison)
-        attrs: dict[str, Any] = {"rsa": float(observed[k])}
-        for name, arr in (("p_value", pval), ("ci_low", ci_low), ("ci_high", ci_high),
-                          ("ceiling_lower", c_low), ("ceiling_upper", c_up),
-                          ("similarity_splits", split_sim)):
+
+    def _headline(self, inf: _Inference, bounds: np.ndarray, inp: _Inputs) -> dict[str, Any]:
+        """Return the headline comparison's scalars (finite ones only) and the sizes."""
+        k = self.methods.index(self.comparison)
+        attrs: dict[str, Any] = {"rsa": float(inf.observed[k])}
+        for name, arr in (("p_value", inf.p_value), ("ci_low", inf.ci_low),
+                          ("ci_high", inf.ci_high), ("ceiling_lower", bounds[0]),
+                          ("ceiling_upper", bounds[1]), ("similarity_splits", bounds[2])):
             if np.isfinite(arr[k]):
                 attrs[name] = float(arr[k])
-        attrs.update(n_stimuli=int(n), n_neurons=int(mean.shape[1]), n_units=int(z.shape[1]))
-        ds.attrs = attrs
-        return ds
+        attrs.update(n_stimuli=int(inp.mean.shape[0]), n_neurons=int(inp.mean.shape[1]),
+                     n_units=int(inp.latents.shape[1]))
+        return attrs
 
     def _split_rdms(self, y: np.ndarray, mean: np.ndarray, stim: np.ndarray | None,
                     neurons: np.ndarray | None, rng: np.random.Generator,

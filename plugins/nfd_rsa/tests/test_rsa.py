@@ -124,6 +124,30 @@ def test_threads_give_the_same_samples():
     one = pair.permutation_null(perms, COMPARISONS)
     two = pair.permutation_null(perms, COMPARISONS, n_jobs=2)
     np.testing.assert_array_equal(one, two)
+    samples = rng.integers(0, pair.n, size=(7, pair.n))
+    np.testing.assert_array_equal(pair.bootstrap(samples, COMPARISONS),
+                                  pair.bootstrap(samples, COMPARISONS, n_jobs=3))
+
+
+def test_run_blocks_keeps_the_serial_order():
+    from nfd_rsa._compare import run_blocks, workers
+
+    seen = []
+    rows = (i for i in range(103))  # lazy, no len: blocks of 4 drawn as needed
+    assert run_blocks(lambda i: i * i, rows, 3, progress=seen.append) == [
+        i * i for i in range(103)]
+    assert sum(seen) == 103
+    assert run_blocks(lambda i: -i, list(range(50)), 0) == [-i for i in range(50)]
+    assert workers(0) >= 1 and workers(5) == 5
+
+
+def test_metric_parallel_blocks_equal_serial():
+    resp, lat = _data(n=22, p=10, r=3, seed=2)
+    runs = [RSAMetric(n_permutations=37, n_bootstrap=29, n_jobs=j).compute(_ctx(resp, lat))
+            for j in (1, 2, 0)]
+    for res in runs[1:]:
+        for var in ("null", "bootstrap", "p_value", "ci_low", "ci_high", "ceiling_lower"):
+            np.testing.assert_array_equal(res[var].values, runs[0][var].values)
 
 
 def _ctx(resp, latents, seed=0):
