@@ -33,7 +33,7 @@ __all__ = ["render_heads", "landmark_visibility"]
 
 _CHUNK = 32  # faces per block: fixed, so results do not depend on the number of threads
 _MARCH = 5  # even steps from the bounding sphere to the closest approach
-_REFINE = 2  # regula falsi steps in the first bracket
+_REFINE = 1  # regula falsi steps in the first bracket (bilinear)
 F32 = np.float32
 
 
@@ -85,25 +85,24 @@ class _Block:
         hv = p["hair_volume"]
         self.hair_c = [pf(0 * hv), pf(-0.05 - 0.3 * hv), pf(-0.05 + 0 * hv)]
         self.hair_r = [pf(1.02 + hv), pf(1.04 + 1.3 * hv), pf(1.06 + hv)]
-        self.offset = pf(np.arange(self.n) * (2 * hd.TEX_G**2)).astype(np.int64)
+        self.offset = pf(np.arange(self.n) * (2 * hd.TEX_G**2))  # float32: exact (< 2^24)
 
 
 def _index(block: _Block, q: list[np.ndarray], nearest: bool) -> tuple[np.ndarray, ...]:
-    """Texel index (and bilinear fractions) of scaled points ``q``; front or back texture."""
-    g = hd.TEX_G
-    scale = F32((g - 1) / (2.0 * hd.TEX_L))
-    lo, hi = F32(0), F32(g - 1.001)
-    half = F32(0.5 if nearest else 0.0)
-    fx = np.minimum(np.maximum((q[0] + F32(hd.TEX_L)) * scale + half, lo), hi)
-    fy = np.minimum(np.maximum((q[1] + F32(hd.TEX_L)) * scale + half, lo), hi)
-    ix, iy = fx.astype(np.int32), fy.astype(np.int32)
-    idx = block.offset + (q[2] < 0) * (g * g) + iy * g + ix
+    """Texel index (and bilinear fractions) of scaled points ``q``; front or back texture.
+
+    In float32 until one conversion: indices stay below 2^24, so they are exact.
+    """
+    g = F32(hd.TEX_G)
+    scale = F32((hd.TEX_G - 1) / (2.0 * hd.TEX_L))
+    lo, hi = F32(0), F32(hd.TEX_G - 1.001)
+    shift = F32(hd.TEX_L * (hd.TEX_G - 1) / (2.0 * hd.TEX_L) + (0.5 if nearest else 0.0))
+    fx = np.minimum(np.maximum(q[0] * scale + shift, lo), hi)
+    fy = np.minimum(np.maximum(q[1] * scale + shift, lo), hi)
+    ix, iy = np.floor(fx), np.floor(fy)
+    back = (q[2] < 0) * (g * g)
+    idx = (block.offset + back + iy * g + ix).astype(np.int32)
     return idx, fx - ix, fy - iy
-
-
-def _height_nearest(block: _Block, q: list[np.ndarray]) -> np.ndarray:
-    """H at the nearest texel: the ray iteration's cheap step."""
-    return np.take(block.height, _index(block, q, nearest=True)[0])
 
 
 def _lookup(block: _Block, table: np.ndarray, k: int, q: list[np.ndarray]) -> list[np.ndarray]:
@@ -137,29 +136,31 @@ def _crossing(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.nda
               b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First surface crossing along each ray: t and a hit mask (else the closest approach).
 
-    Marches ``_MARCH`` even steps from the bounding sphere to the ray's closest approach to
-    the head centre (where ``|q|`` falls monotonically, so the sphere a step lands on is met
-    on its near side), then refines the first bracket by regula falsi.
+    Samples ``_MARCH`` even steps from the bounding sphere to the ray's closest approach to
+    the head centre (where ``|q|`` falls monotonically), all at once with the nearest texel
+    (only the sign matters), then refines the first bracket by regula falsi (bilinear).
     """
     t_mid = -b / a
     t_out = (np.sqrt(np.maximum(b * b - a * (c - block.rmax**2), 0)) - b) / a
-    t_a, f_a = t_out, np.full_like(t_mid, F32(1e-3))
-    t_b, f_b = t_mid, np.full_like(t_mid, F32(-1))
-    found = np.zeros(t_mid.shape, dtype=bool)
-    for k in range(1, _MARCH + 1):
-        t_k = t_out + (t_mid - t_out) * F32(k / _MARCH)
-        f_k = _height(block, o, d, t_k)
-        inside = ~found & (f_k <= 0)
-        outside = ~found & ~inside
-        t_b, f_b = np.where(inside, t_k, t_b), np.where(inside, f_k, f_b)
-        t_a, f_a = np.where(outside, t_k, t_a), np.where(outside, f_k, f_a)
-        found |= inside
+    frac = (np.arange(1, _MARCH + 1, dtype=F32) / F32(_MARCH))[:, None]
+    t_k = t_out + (t_mid - t_out) * frac  # (K, M)
+    q = [o[k] + t_k * d[k] for k in range(3)]
+    h = np.take(block.height, _index(block, q, nearest=True)[0])
+    f_k = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - 1 - h
+    inside = f_k <= 0
+    first = np.argmax(inside, axis=0)
+    found = inside[first, np.arange(len(first))]
+    cols = np.arange(len(first))
+    t_b, f_b = t_k[first, cols], np.where(found, f_k[first, cols], F32(-1))
+    prev = np.maximum(first - 1, 0)
+    t_a = np.where(first > 0, t_k[prev, cols], t_out)
+    f_a = np.where(first > 0, f_k[prev, cols], F32(1e-3))  # the bounding sphere: outside
     for _ in range(_REFINE):
         t_n = t_a - f_a * (t_b - t_a) / (f_b - f_a)
         f_n = _height(block, o, d, t_n)
-        inside = f_n <= 0
-        t_b, f_b = np.where(inside, t_n, t_b), np.where(inside, f_n, f_b)
-        t_a, f_a = np.where(inside, t_a, t_n), np.where(inside, f_a, f_n)
+        inner = f_n <= 0
+        t_b, f_b = np.where(inner, t_n, t_b), np.where(inner, f_n, f_b)
+        t_a, f_a = np.where(inner, t_a, t_n), np.where(inner, f_a, f_n)
     t = t_a - f_a * (t_b - t_a) / (f_b - f_a)
     return np.where(found, t, t_mid), found
 
