@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,6 +86,8 @@ class _Block:
         hv = p["hair_volume"]
         self.hair_c = [pf(0 * hv), pf(-0.05 - 0.3 * hv), pf(-0.05 + 0 * hv)]
         self.hair_r = [pf(1.02 + hv), pf(1.04 + 1.3 * hv), pf(1.06 + hv)]
+        centre = np.sqrt(sum(v.astype(np.float64) ** 2 for v in self.hair_c))
+        self.reach = np.maximum(self.rmax, pf(centre + np.max(self.hair_r, axis=0)))
         self.offset = pf(np.arange(self.n) * (2 * hd.TEX_G**2))  # float32: exact (< 2^24)
 
 
@@ -219,47 +222,73 @@ def _over(alpha: np.ndarray, top: list[np.ndarray], under: list[np.ndarray]
     return [u + alpha * (t - u) for t, u in zip(top, under, strict=True)]
 
 
+_PER_FACE = ("offset", "rmax", "scale", "intensity")
+_PER_FACE_LISTS = ("light_q", "inv_abc", "skin", "hair", "hair_c", "hair_r")
+
+
 class _Subset:
-    """The per-face constants :func:`_face` reads, gathered for samples of faces ``fi``."""
+    """The per-face constants of ``src`` gathered for some samples.
 
-    def __init__(self, block: _Block, fi: np.ndarray):
-        def g(v: np.ndarray) -> np.ndarray:
-            return v.ravel()[fi]
+    ``sel`` indexes ``src``'s flattened constants: a face index per sample when ``src`` is a
+    :class:`_Block`, a sample index when it is another subset.
+    """
 
-        self.height, self.shade, self.n_shade = block.height, block.shade, block.n_shade
-        self.offset, self.rmax, self.intensity = g(block.offset), g(block.rmax), g(
-            block.intensity)
-        self.light_q = [g(v) for v in block.light_q]
-        self.inv_abc = [g(v) for v in block.inv_abc]
-        self.skin = [g(v) for v in block.skin]
+    def __init__(self, src: _Block | _Subset, sel: np.ndarray):
+        self.height, self.shade, self.n_shade = src.height, src.shade, src.n_shade
+        for name in _PER_FACE:
+            setattr(self, name, getattr(src, name).ravel()[sel])
+        for name in _PER_FACE_LISTS:
+            setattr(self, name, [v.ravel()[sel] for v in getattr(src, name)])
 
 
-def _face_samples(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
+def _select(src: _Block | _Subset, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
+            b: np.ndarray, c: np.ndarray, reach: np.ndarray) -> tuple[Any, ...]:
+    """Select the rays that meet the sphere of radius ``reach``: index, constants, rays."""
+    idx = np.flatnonzero(b * b - a * (c - reach * reach) > 0)
+    sel = idx // int(np.prod(b.shape[1:]))
+    return (idx, _Subset(src, sel), [v.ravel()[idx] for v in o], [v.ravel()[sel] for v in d],
+            a.ravel()[sel], b.ravel()[idx], c.ravel()[idx])
+
+
+def _scatter(idx: np.ndarray, values: np.ndarray, shape: tuple[int, ...], fill: float
+             ) -> np.ndarray:
+    out = np.full(shape, F32(fill))
+    out.ravel()[idx] = values
+    return out
+
+
+def _face_samples(src: _Subset, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
                   b: np.ndarray, c: np.ndarray, ppu: float
                   ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """:func:`_face` on the samples whose ray meets the bounding sphere (plus a pixel)."""
+    idx, sub, *rays = _select(src, o, d, a, b, c, src.rmax + F32(1) / (src.scale * F32(ppu)))
+    t_s, signed_s, colour_s = _face(sub, *rays)
     shape = b.shape
-    reach = block.rmax + F32(1) / (block.scale * F32(ppu))
-    idx = np.flatnonzero(b * b - a * (c - reach * reach) > 0)
-    fi = idx // int(np.prod(shape[1:]))
-    sub = _Subset(block, fi)
-    t_s, signed_s, colour_s = _face(
-        sub, [v.ravel()[idx] for v in o], [v.ravel()[fi] for v in d], a.ravel()[fi],
-        b.ravel()[idx], c.ravel()[idx])
-    t = np.full(shape, F32(-np.inf))
-    signed = np.full(shape, F32(1e3))
-    t.ravel()[idx], signed.ravel()[idx] = t_s, signed_s
-    colour = []
-    for ch in colour_s:
-        full = np.zeros(shape, dtype=F32)
-        full.ravel()[idx] = ch
-        colour.append(full)
-    return t, signed, colour
+    return (_scatter(idx, t_s, shape, -np.inf), _scatter(idx, signed_s, shape, 1e3),
+            [_scatter(idx, ch, shape, 0.0) for ch in colour_s])
+
+
+def _neck(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
+          ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Coverage and colour of the neck, a vertical cylinder behind the head."""
+    nx, ny, _, nr = (F32(v) for v in hd.NECK)
+    dx = np.clip((x - nx) / nr, -1, 1)
+    dz = np.sqrt(1 - dx * dx)
+    alpha = np.minimum(np.clip(F32(0.5) - (np.abs(x - nx) - nr) * F32(ppu), 0, 1),
+                       np.clip(F32(0.5) + (y - ny) * F32(ppu), 0, 1))
+    lam = np.maximum(dx * block.light_cam[0] + dz * block.light_cam[2], 0)
+    light = F32(0.85) * (F32(hd.AMBIENT) + block.intensity * lam)
+    return alpha, [s * light for s in block.skin]
 
 
 def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Colour channels, face depth and face coverage of samples at (x, y)."""
+    """Colour channels, face depth and face coverage of samples at (x, y).
+
+    Layers, back to front: background, the inside of the back hair, the neck, then the face
+    and the hair shell in their depth order. Hair and face are computed only for rays that
+    meet the head's bounding sphere.
+    """
     m = block.m
     yy = y - F32(hd.CY)
     o = [m[0] * x + m[1] * yy, m[3] * x + m[4] * yy, m[6] * x + m[7] * yy]
@@ -267,26 +296,30 @@ def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
     a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
     b = o[0] * d[0] + o[1] * d[1] + o[2] * d[2]
     c = o[0] * o[0] + o[1] * o[1] + o[2] * o[2]
-    bg = hd.BACKGROUND[1] if block.rgb else hd.BACKGROUND[:1]
-    colour = [np.full(np.broadcast_shapes(x.shape, y.shape), F32(v)) for v in bg]
-    (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(block, o, d, ppu)
-    colour = _over(a_back, c_back, colour)
-    nx, ny, nz, nr = (F32(v) for v in hd.NECK)
-    dx = np.clip((x - nx) / nr, -1, 1)
-    dz = np.sqrt(1 - dx * dx)
-    a_neck = np.minimum(np.clip(F32(0.5) - (np.abs(x - nx) - nr) * F32(ppu), 0, 1),
-                        np.clip(F32(0.5) + (y - ny) * F32(ppu), 0, 1))
-    lam = np.maximum(dx * block.light_cam[0] + dz * block.light_cam[2], 0)
-    neck_light = F32(0.85) * (F32(hd.AMBIENT) + block.intensity * lam)
-    colour = _over(a_neck, [s * neck_light for s in block.skin], colour)
-    t_face, signed, c_face = _face_samples(block, o, d, a, b, c, ppu)
-    a_face = np.clip(F32(0.5) - signed * block.scale * F32(ppu), 0, 1)
-    face_front = t_face > t_hair
-    hair_then_face = _over(a_face, c_face, _over(a_hair, c_hair, colour))
-    face_then_hair = _over(a_hair, c_hair, _over(a_face, c_face, colour))
-    colour = [np.where(face_front, h, f) for h, f in zip(hair_then_face, face_then_hair,
-                                                          strict=True)]
-    return colour, t_face, np.where(face_front, a_face, a_face * (1 - a_hair))
+    shape = b.shape
+    bg = [np.full(shape, F32(v)) for v in (hd.BACKGROUND[1] if block.rgb else
+                                           hd.BACKGROUND[:1])]
+    a_neck, c_neck = _neck(block, x, y, ppu)
+    c_neck = [np.broadcast_to(ch, shape) for ch in c_neck]
+    a_neck = np.broadcast_to(a_neck, shape)
+    colour = _over(a_neck, c_neck, bg)
+    idx, sub, o_s, d_s, a_s, b_s, c_s = _select(
+        block, o, d, a, b, c, block.reach + F32(1) / (block.scale * F32(ppu)))
+    (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(sub, o_s, d_s, ppu)
+
+    def gather(v: list[np.ndarray]) -> list[np.ndarray]:
+        return [ch.ravel()[idx] for ch in v]
+
+    under = _over(a_neck.ravel()[idx], gather(c_neck), _over(a_back, c_back, gather(bg)))
+    t_face, signed, c_face = _face_samples(sub, o_s, d_s, a_s, b_s, c_s, ppu)
+    a_face = np.clip(F32(0.5) - signed * sub.scale * F32(ppu), 0, 1)
+    front = t_face > t_hair
+    hair_then_face = _over(a_face, c_face, _over(a_hair, c_hair, under))
+    face_then_hair = _over(a_hair, c_hair, _over(a_face, c_face, under))
+    for ch, h, f in zip(colour, hair_then_face, face_then_hair, strict=True):
+        ch.ravel()[idx] = np.where(front, h, f)
+    cover = np.where(front, a_face, a_face * (1 - a_hair))
+    return colour, _scatter(idx, t_face, shape, -np.inf), _scatter(idx, cover, shape, 0.0)
 
 
 def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
