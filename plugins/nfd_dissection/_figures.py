@@ -13,17 +13,25 @@ if TYPE_CHECKING:
 __all__ = ["figures", "MAX_CHANNELS"]
 
 #: Channels drawn in the channel face dictionary (the best-paired first).
-MAX_CHANNELS = 12
+MAX_CHANNELS = 8
 
 
 def _label(result: xr.Dataset, item: str) -> str:
     i = list(result["item"].values).index(item)
     best = str(result["best_concept"].values[i])
     if best == "none":
+        if "best_part" in result and str(result["best_part"].values[i]):
+            return (f"none\n({result['best_part'].values[i]} IoU "
+                    f"{float(result['best_part_iou'].values[i]):.2f})")
         return best
     kind = str(result["concept_kind"].sel(concept=best).values)
-    tag = "IoU" if kind == "local" else "R²"
-    return f"{best}\n{tag} {float(result['best_score'].values[i]):.2f}"
+    tag = {"local": "IoU", "categorical": "η²"}.get(kind, "r²")
+    text = f"{best}\n{tag} {float(result['best_score'].values[i]):.2f}"
+    text += f" κ {float(result['best_kappa'].values[i]):.2f}"
+    if "best_part" in result and kind != "local" and str(result["best_part"].values[i]):
+        text += (f"\n({result['best_part'].values[i]} IoU "
+                 f"{float(result['best_part_iou'].values[i]):.2f})")
+    return text
 
 
 def _kappa_map(result: xr.Dataset) -> Figure:

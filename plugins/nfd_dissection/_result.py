@@ -155,6 +155,16 @@ def assemble(metric: DissectionMetric, ctx: MetricContext, concepts: list[Concep
         },
         coords={"concept": names, "item": items},
     )
+    local = np.flatnonzero(ds["concept_kind"].values == "local")
+    if local.size:  # Network Dissection's plain label: the part of highest raw IoU
+        iou = np.where(np.isfinite(table["score"][local]), table["score"][local], -1.0)
+        top = np.argmax(iou, axis=0)
+        has = iou.max(axis=0) >= 0
+        ds["best_part"] = ("item", np.where(has, np.array(names)[local][top], ""))
+        ds["best_part_iou"] = ("item", np.where(has, iou.max(axis=0), np.nan))
+        ds["best_part"].attrs["description"] = (
+            "local concept of highest raw IoU (not chance-corrected: a part that sits at the "
+            "same place in every face has a high IoU under the null too)")
     for var, text in _DESCRIPTIONS.items():
         ds[var].attrs["description"] = text
     ds["p_value"].attrs["description"] = (

@@ -135,6 +135,8 @@ def test_spatial_dissection_finds_planted_part_and_factor_units(faces):
     assert res.attrs["channels_paired_local"] == 1
     assert np.isnan(res["p_value"].sel(concept="mouth", item="u0").item())  # no map, no test
     assert res["channel_map"].shape == (3, 2, 32, 32)
+    assert res["best_part"].sel(item="conv2:0").item() == "mouth"
+    assert res["best_part"].sel(item="u0").item() == ""
     figs = metric.figures(res)
     assert set(figs) == {"selectivity", "dictionary", "channel_dictionary"}
     # no landmarks: channels get the global concepts only, and the result says why
@@ -142,3 +144,7 @@ def test_spatial_dissection_finds_planted_part_and_factor_units(faces):
     res = DissectionMetric(n_permutations=20, layer="conv2").compute(ctx)
     assert "mouth" not in res["concept"].values
     assert res["best_concept"].attrs["local_concepts"] == "left out: no landmarks"
+    # a model whose feature maps break the contract is named in one line
+    model.feature_maps = lambda images, layer: np.zeros((len(images), 4, 4))
+    with pytest.raises(InputError, match=r"model planted.*expected finite \(90, channels"):
+        DissectionMetric(n_permutations=5, layer="conv2").compute(ctx)
