@@ -7,6 +7,11 @@
   (summary.json's ``comparisons``).
 - :func:`match_one_to_one`: Hungarian one-to-one pairing maximising a score matrix (the
   decoding and alignment plugins' ``match_units``).
+- :func:`paired_by_fit`: a fit's score against controls computed *from that fit* (its
+  rotations, its neuron subsets): one value per fit, so fits, not controls, are the sample.
+- :func:`permutation_p`: ``(1 + #null >= observed) / (1 + n)``, never 0.
+- :func:`clopper_pearson`, :func:`binomial_range`: intervals for a measured false-positive
+  rate (:mod:`neurofacedis.calibrate`).
 
 scipy and statsmodels are imported inside the functions (no heavy imports at import time).
 """
@@ -19,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["welch", "fdr_bh", "fdr_across_models", "pairwise_welch", "match_one_to_one"]
+__all__ = [
+    "welch", "fdr_bh", "fdr_across_models", "pairwise_welch", "match_one_to_one",
+    "paired_by_fit", "permutation_p", "clopper_pearson", "binomial_range",
+]
 
 
 def welch(a: Any, b: Any) -> tuple[float, float]:
@@ -122,3 +130,68 @@ def match_one_to_one(score_matrix: Any) -> tuple[np.ndarray, np.ndarray]:
 
     rows, cols = linear_sum_assignment(np.asarray(score_matrix), maximize=True)
     return rows, cols
+
+
+def paired_by_fit(scores: Any, controls: Sequence[Any]) -> tuple[float, float]:
+    """Two-sided one-sample t-test of ``score_i - mean(controls_i)`` over fits: ``(t, p)``.
+
+    ``controls[i]`` holds the control values computed from fit i (e.g. its alignment with
+    rotated responses). Pooling every control of every fit into one Welch sample treats them as
+    independent although they share their fit; pairing keeps one value per fit (df = fits - 1).
+    ``(nan, nan)`` with fewer than 2 fits with a finite score and control, or no spread.
+    """
+    import warnings
+
+    from scipy.stats import ttest_1samp
+
+    a = np.asarray(scores, float)
+    if len(controls) != len(a):
+        raise ValueError(f"{len(a)} scores but {len(controls)} control groups")
+    diffs = []
+    for ai, ci in zip(a, controls, strict=True):
+        c = np.asarray(ci, float)
+        c = c[np.isfinite(c)]
+        if np.isfinite(ai) and c.size:
+            diffs.append(ai - c.mean())
+    d = np.asarray(diffs)
+    if d.size < 2 or np.ptp(d) == 0:
+        return math.nan, math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t, p = ttest_1samp(d, 0.0)
+    return float(t), float(p)
+
+
+def permutation_p(null: Any, observed: float, *, rtol: float = 1e-12) -> float:
+    """One-sided permutation p-value ``(1 + #{null >= observed}) / (1 + n)``.
+
+    The observed labelling counts as one permutation (Phipson & Smyth 2010): p >= 1/(n + 1)
+    and P(p <= alpha) <= alpha under the null. Values within ``rtol`` (relative) tie.
+    """
+    null = np.asarray(null, float)
+    tol = rtol * max(1.0, abs(float(observed)))
+    return float((1 + np.sum(null >= observed - tol)) / (1 + null.size))
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a binomial proportion k / n."""
+    from scipy.stats import beta
+
+    if n <= 0:
+        return math.nan, math.nan
+    a = (1 - level) / 2
+    low = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return low, high
+
+
+def binomial_range(n: int, rate: float = 0.05, level: float = 0.95) -> tuple[float, float]:
+    """Central ``level`` range of the rejection rate of a calibrated test over n datasets.
+
+    The rates k / n with k between the (1 - level)/2 and (1 + level)/2 quantiles of
+    Binomial(n, rate): a calibrated test's measured rate falls here 95% of the time.
+    """
+    from scipy.stats import binom
+
+    a = (1 - level) / 2
+    return float(binom.ppf(a, n, rate)) / n, float(binom.ppf(1 - a, n, rate)) / n

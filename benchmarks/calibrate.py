@@ -1,0 +1,51 @@
+"""Calibration of every printed test and power of the alignment difference (issue 21).
+
+Runs :func:`neurofacedis.calibrate.run_calibration` at full size and writes the Markdown
+tables and the power-curve figure that docs/methods.md shows:
+
+    python benchmarks/calibrate.py                    # 200 null datasets, 50 per power point
+    python benchmarks/calibrate.py --n-null 400 --n-power 100 --jobs 8
+
+Outputs: ``docs/img/calibration-power.png`` and ``benchmarks/calibration.md`` (the tables,
+the settings, the run time and the machine's load), unless ``--out`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from neurofacedis.calibrate import run_calibration
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-null", type=int, default=200)
+    ap.add_argument("--n-power", type=int, default=50)
+    ap.add_argument("--jobs", type=int, default=0, help="processes (0 = every core)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--figure", type=Path, default=ROOT / "docs/img/calibration-power.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/calibration.md")
+    args = ap.parse_args()
+    load0, t0 = os.getloadavg()[0], time.perf_counter()
+    res = run_calibration(args.n_null, args.n_power, n_jobs=args.jobs, seed=args.seed)
+    wall, load1 = time.perf_counter() - t0, os.getloadavg()[0]
+    tmp = args.figure.with_suffix(".tmp.png")
+    res.plot(tmp)
+    tmp.replace(args.figure)
+    text = (f"Calibration run: {res.settings}; {wall:.0f} s on {os.cpu_count()} cores, "
+            f"load average {load0:.1f} before, {load1:.1f} after.\n\n"
+            + res.markdown() + "\n" + res.power_markdown())
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(args.out)
+    print(text)
+    print(f"figure: {args.figure} ({args.figure.stat().st_size / 1024:.0f} KB)")
+
+
+if __name__ == "__main__":
+    main()
