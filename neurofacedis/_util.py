@@ -5,6 +5,7 @@
 - :func:`json_safe`: numpy scalars/arrays, NaN and odd keys made JSON-ready.
 - :func:`safe_name`: text made safe for file, group and NWB object names.
 - :func:`file_sha256`: sha256 of a file, or of a Zarr folder (paths and bytes, sorted).
+- :func:`read_saved`: a saved model's JSON config and weight files, format-checked.
 
 Nothing here imports more than numpy; nothing here imports the rest of the package except
 :mod:`neurofacedis.errors`.
@@ -13,8 +14,10 @@ Nothing here imports more than numpy; nothing here imports the rest of the packa
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,8 @@ import numpy as np
 
 from neurofacedis.errors import InputError
 
-__all__ = ["one_line", "first_line", "traceback_tail", "json_safe", "safe_name", "file_sha256"]
+__all__ = ["one_line", "first_line", "traceback_tail", "json_safe", "safe_name", "file_sha256",
+           "read_saved"]
 
 #: The longest first line :func:`first_line` and :func:`one_line` keep (the rest is cut).
 LINE_LIMIT = 300
@@ -106,3 +110,35 @@ def _update(digest: Any, path: Path) -> None:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
             digest.update(block)
+
+
+def read_saved(
+    directory: str | Path,
+    config: str,
+    files: dict[str, Callable[[str], Any]],
+    *,
+    fmt: str,
+    what: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read what a model's ``save`` wrote: its JSON ``config`` and weight ``files``.
+
+    ``files`` maps each file name to its loader (e.g. ``safetensors.numpy.load_file``),
+    called with the path. Returns the config (its ``"format"`` equals ``fmt``) and the loaded
+    files by name.
+
+    Raises
+    ------
+    InputError
+        Naming ``directory``: a file is missing or unreadable (``cannot read WHAT: ...``), or
+        the config is of another format (``not WHAT (FORMAT)``).
+    """
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / config).read_text())
+        loaded = {name: load(str(directory / name)) for name, load in files.items()}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what}: {exc}", file=directory) from None
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != fmt:
+        raise InputError(f"not {what} ({found!r})", file=directory)
+    return meta, loaded

@@ -280,14 +280,11 @@ class ActiveAppearanceModel:
         """Restore what :meth:`save` wrote."""
         from safetensors.numpy import load_file
 
-        directory = Path(directory)
-        try:
-            config = json.loads((directory / "aam.json").read_text())
-            state = load_file(str(directory / "aam.safetensors"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read a saved aam model: {exc}", file=directory) from None
-        if config.get("format") != _FORMAT:
-            raise InputError(f"not a saved aam model ({config.get('format')!r})", file=directory)
+        from neurofacedis._util import read_saved
+
+        config, files = read_saved(directory, "aam.json", {"aam.safetensors": load_file},
+                                   fmt=_FORMAT, what="a saved aam model")
+        state = files["aam.safetensors"]
         params = config.pop("params")
         config.pop("format")
         self.n_shape = int(params["n_shape"])

@@ -4,8 +4,11 @@ Registers the model ``classifier``: a CNN trained with cross-entropy on identity
 label columns, classification and regression at once), whose penultimate activations reduced
 by PCA are the latents; a lab's own pretrained network can be used instead, as is or with a
 new head (``weights=``, ``finetune=``; a TorchScript file is a program and loads only with
-``trust_code=true``). Held-out accuracy / RMSE per label goes into the
-model's ``provenance_extra``. See docs/models/classifier.md.
+``trust_code=true``). ``arch=alexnet|vgg11|vgg13|vgg16`` swaps the small built-in network
+for torchvision's architectures (same parameter names: torchvision weights saved as
+safetensors load unchanged), ``attention=true`` adds a self-attention block after the last
+conv layer. Held-out accuracy / RMSE per label goes into the model's ``provenance_extra``.
+See docs/models/classifier.md.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 
 from neurofacedis import hookimpl
 from neurofacedis.specs import ModelSpec, Param
+
+from ._layers import ALL_LAYERS, ARCHS
 
 __all__ = ["CITATION", "neurofacedis_register_models"]
 
@@ -25,8 +30,6 @@ CITATION = (
     "face patch neurons. Nat Commun 12:6456 (identity-classifier baseline). "
     "LeCun Y, Bengio Y, Hinton G (2015). Deep learning. Nature 521:436-444."
 )
-
-_LAYERS = ("penultimate", "fc", "backbone", "conv1", "conv2", "conv3", "conv4")
 
 
 def _make(**params: Any):
@@ -46,14 +49,16 @@ def neurofacedis_register_models() -> list[ModelSpec]:
                 Param("label", "identity", str,
                       "label column(s), comma-separated; suffix :class or :reg to force"),
                 Param("n_components", 10, int, "K: PCA components of the layer's activations"),
-                Param("layer", "penultimate", str, "layer whose activations are the latents",
-                      choices=_LAYERS),
+                Param("layer", "penultimate", str, "layer whose activations are the latents "
+                      "(which ones depends on arch: docs/models/classifier.md)",
+                      choices=ALL_LAYERS),
                 Param("steps", 600, int, "Adam steps (mini-batches)"),
                 Param("batch_size", 64, int, "images per training step"),
                 Param("lr", 1e-3, float, "Adam learning rate"),
                 Param("width", 16, int, "channels of the first conv block (then 2w, 4w, 4w)"),
                 Param("hidden", 128, int, "units of the penultimate layer fc"),
-                Param("size", 64, int, "resize images to size x size (0: keep)"),
+                Param("size", -1, int, "resize images to size x size (-1: 64 for small, "
+                      "224 for alexnet/vgg; 0: keep); raised to the arch's minimum"),
                 Param("holdout", 0.2, float, "fraction of training images held out for the "
                       "accuracy / RMSE report"),
                 Param("weights", "", str, "pretrained network: .safetensors state dict of the "
@@ -65,6 +70,10 @@ def neurofacedis_register_models() -> list[ModelSpec]:
                 Param("device", "auto", str, "auto = CUDA when present",
                       choices=("auto", "cpu", "cuda")),
                 Param("threads", 0, int, "torch CPU threads; 0 = torch's default"),
+                Param("arch", "small", str, "backbone: small (built-in) or torchvision's "
+                      "alexnet / vgg11 / vgg13 / vgg16 (same parameter names)", choices=ARCHS),
+                Param("attention", False, bool, "add a self-attention block over spatial "
+                      "positions after the last conv layer"),
             ),
             summary="CNN trained on identity (or other labels); PCA of its penultimate layer",
             citation=CITATION,

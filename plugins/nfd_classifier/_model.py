@@ -6,6 +6,10 @@ at once, with classification and regression heads); its penultimate activations 
 stimulus, reduced by PCA to K units, are compared with neurons. A lab's own pretrained
 network (safetensors state dict of the built-in architecture, or any TorchScript module) can
 replace the trained backbone, used as is or with a new head trained on top (``finetune``).
+``arch=alexnet|vgg11|vgg13|vgg16`` swaps the small built-in network for torchvision's
+architectures (:mod:`._archs`, same parameter names, so a user's torchvision weights saved as
+safetensors load unchanged); ``attention=true`` adds a self-attention block after the last
+conv layer.
 
 A TorchScript file is a program, not weights: loading it runs code it carries (its
 ``__setstate__`` can memory-map and overwrite any file the user can write). The format of
@@ -32,6 +36,8 @@ import numpy as np
 
 from neurofacedis.errors import InputError
 
+from ._layers import ALL_LAYERS, ARCHS, DEFAULT_SIZE, MIN_SIZE, arch_layers
+
 if TYPE_CHECKING:
     import pandas as pd
     import torch
@@ -40,8 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FaceClassifier", "LAYERS"]
 
-#: Layers whose activations can become the latents (``layer=``).
-LAYERS = ("penultimate", "fc", "backbone", "conv1", "conv2", "conv3", "conv4")
+#: Layers whose activations can become the latents (``layer=``), over all ``arch`` values;
+#: :func:`._layers.arch_layers` tells which one backbone accepts.
+LAYERS = ALL_LAYERS
 
 _FORMAT = "nfd_classifier/1"
 _OBJ = "classifier"
@@ -115,15 +122,20 @@ class FaceClassifier:
     n_components
         K, PCA components of the chosen layer's activations (capped by the data).
     layer
-        ``penultimate`` (default: ``fc``, or ``backbone`` for a TorchScript net used as is),
-        ``fc``, ``backbone`` (globally pooled last conv block / the TorchScript output), or
-        ``conv1`` .. ``conv4`` (globally averaged; built-in network only).
+        ``penultimate`` (default: ``fc``, or ``backbone`` for a pretrained net used as is),
+        ``fc``, ``backbone`` (globally pooled last conv block, AlexNet/VGG's ``fc7``, or the
+        TorchScript output), or one of the arch's own layers (``conv1`` .. ``conv4`` for
+        small; ``conv1`` .. ``conv5``, ``fc6``, ``fc7`` for alexnet; ``conv1_1`` ..,
+        ``fc6``, ``fc7`` for VGG; ``attention`` with the block), conv layers averaged over
+        space.
     steps, batch_size, lr
         Adam training schedule: mini-batch steps (batches cycle through reshuffled epochs).
     width, hidden
         Channels of the first conv block (then 2w, 4w, 4w) and units of ``fc``.
     size
-        Images are resized to size x size before the network (0: keep their size).
+        Images are resized to size x size before the network (0: keep their size; -1: the
+        arch's default, 64 for small and 224 for AlexNet/VGG). Sides below the arch's minimum
+        (64 for AlexNet, 32 for VGG) are raised to it.
     holdout
         Fraction of the training images kept out of training to report accuracy / RMSE.
     weights
@@ -142,6 +154,13 @@ class FaceClassifier:
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``. Same seed, same latents on CPU.
     threads
         torch CPU threads (sets ``torch.set_num_threads``); 0 leaves torch's default.
+    arch
+        ``small`` (the built-in network), ``alexnet``, ``vgg11``, ``vgg13`` or ``vgg16``
+        (torchvision's architectures and parameter names; grey images are repeated to RGB and
+        ImageNet-normalised inside the network).
+    attention
+        Add a self-attention block over the spatial positions after the last conv layer
+        (trained with the head when ``finetune``).
     """
 
     def __init__(
@@ -154,7 +173,7 @@ class FaceClassifier:
         lr: float = 1e-3,
         width: int = 16,
         hidden: int = 128,
-        size: int = 64,
+        size: int = -1,
         holdout: float = 0.2,
         weights: str = "",
         trust_code: bool = False,
@@ -162,9 +181,17 @@ class FaceClassifier:
         augment: bool = True,
         device: str = "auto",
         threads: int = 0,
+        arch: str = "small",
+        attention: bool = False,
     ):
-        if layer not in LAYERS:
-            raise InputError(f"layer {layer!r} is not one of {list(LAYERS)}", obj=f"{_OBJ}.layer")
+        if arch not in ARCHS:
+            raise InputError(f"arch {arch!r} is not one of {list(ARCHS)}", obj=f"{_OBJ}.arch")
+        if layer not in arch_layers(arch, bool(attention)):
+            raise InputError(f"layer {layer!r} is not one of {list(arch_layers(arch, attention))}"
+                             f" (arch={arch}, attention={bool(attention)})", obj=f"{_OBJ}.layer")
+        if int(size) < -1:
+            raise InputError("size must be -1 (auto), 0 (keep) or a side in pixels",
+                             obj=f"{_OBJ}.size")
         if not 0.0 <= float(holdout) < 1.0:
             raise InputError("holdout must be in [0, 1)", obj=f"{_OBJ}.holdout")
         if device not in ("auto", "cpu", "cuda"):
@@ -182,6 +209,7 @@ class FaceClassifier:
             "holdout": float(holdout), "weights": str(weights), "trust_code": bool(trust_code),
             "finetune": bool(finetune),
             "augment": bool(augment), "device": device, "threads": int(threads),
+            "arch": arch, "attention": bool(attention),
         }
         self.unit_names: list[str] = []
         self.history: dict[str, np.ndarray] = {}
@@ -213,13 +241,25 @@ class FaceClassifier:
             raise InputError(f"images have {arr.shape[1]} channels, the model was fitted on "
                              f"{self._channels}", obj=_OBJ)
         x = torch.from_numpy(np.ascontiguousarray(arr))
-        size = self.params["size"]
-        if size and tuple(x.shape[2:]) != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+        side = self._input_side(tuple(x.shape[2:]))
+        if tuple(x.shape[2:]) != side:
+            x = F.interpolate(x, size=side, mode="bilinear", align_corners=False,
                               antialias=True)
         if self._gray_to_rgb:
             x = x.expand(-1, 3, -1, -1)
         return x.contiguous()
+
+    def _input_side(self, hw: tuple[int, ...]) -> tuple[int, int]:
+        """Return the (H, W) the network sees.
+
+        ``size`` (-1: the arch's default, 0: the images'), at least the arch's minimum side.
+        """
+        arch = self.params.get("arch", "small")
+        size = self.params["size"]
+        size = DEFAULT_SIZE[arch] if size < 0 else size
+        h, w = (size, size) if size else (int(hw[0]), int(hw[1]))
+        low = MIN_SIZE[arch]
+        return max(h, low), max(w, low)
 
     def _device(self) -> torch.device:
         import torch
@@ -237,42 +277,35 @@ class FaceClassifier:
     # -- building the network -----------------------------------------------------------------
     def _build(self, x_probe: torch.Tensor, n_outputs: list[int] | None) -> None:
         """Build the network; ``n_outputs`` None: no new head (pretrained net used as is)."""
-        from ._net import ConvBackbone, FaceNet, LabelHead
+        from ._backbones import backbone_from_state, backbone_info, load_matching, new_backbone
+        from ._backbones import strip as _strip
+        from ._net import FaceNet, LabelHead
 
         p = self.params
         weights = p["weights"]
         channels = int(x_probe.shape[1])
+        arch = p.get("arch", "small")
+        self._gray_to_rgb = arch != "small" and channels == 1
         if not weights:
-            backbone = ConvBackbone(channels, p["width"])
+            backbone = new_backbone(arch, channels, p["width"], p["attention"])
             head = LabelHead(backbone.out_features, p["hidden"], n_outputs or [])
-            self._backbone = {"kind": "builtin", "width": p["width"]}
+            self._backbone = backbone_info(backbone, self._gray_to_rgb)
             self._net = FaceNet(backbone, head)
             return
         path = _code_gate(Path(weights).expanduser(), bool(p["trust_code"]))
         sha = _sha256(path)
         if _weights_format(path) == "safetensors":
             state = _load_safetensors(path)
-            key = "backbone.conv1.0.weight"
-            if key not in state:
-                raise InputError(f"not a state dict of the built-in network (no {key}); see "
-                                 "docs/models/classifier.md", file=path, obj=f"{_OBJ}.weights")
-            width, in_ch = int(state[key].shape[0]), int(state[key].shape[1])
-            if in_ch != channels:
-                raise InputError(f"the network takes {in_ch} channels, the images have "
-                                 f"{channels}", file=path, obj=f"{_OBJ}.weights")
-            backbone = ConvBackbone(channels, width)
-            backbone.load_state_dict(
-                {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-            )
+            backbone = backbone_from_state(state, arch, channels, p["attention"],
+                                           p["finetune"], path)
             head = None
             if n_outputs is not None:
                 head = LabelHead(backbone.out_features, p["hidden"], n_outputs)
             elif "head.fc.0.weight" in state:
                 head = LabelHead(backbone.out_features, int(state["head.fc.0.weight"].shape[0]),
                                  [])
-                head.fc.load_state_dict({k[len("head.fc."):]: v for k, v in state.items()
-                                         if k.startswith("head.fc.")})
-            self._backbone = {"kind": "builtin", "width": width, "path": str(path),
+                load_matching(head.fc, _strip(state, "head.fc."), path, "the head fc")
+            self._backbone = {**backbone_info(backbone, self._gray_to_rgb), "path": str(path),
                               "sha256": sha}
         else:
             backbone = _load_torchscript(path, bool(p["trust_code"]), x_probe.device)
@@ -284,6 +317,8 @@ class FaceClassifier:
         backbone.eval()
         for param in backbone.parameters():
             param.requires_grad_(False)
+        if p["finetune"] and getattr(backbone, "attention", None) is not None:
+            backbone.attention.requires_grad_(True)  # the new block trains with the head
         self._net = FaceNet(backbone, head)
 
     def _probe(self, backbone: Any, x: torch.Tensor, path: Path) -> int:
@@ -308,13 +343,13 @@ class FaceClassifier:
     def _resolve_layer(self) -> str:
         layer = self.params["layer"]
         head = self._net.head
-        builtin = self._backbone["kind"] == "builtin"
+        builtin = self._backbone["kind"] != "torchscript"
         if layer == "penultimate":
             return "fc" if head is not None else "backbone"
         if layer == "fc" and head is None:
             raise InputError("layer fc needs a trained head: set finetune=true or use "
                              "layer=backbone", obj=f"{_OBJ}.layer")
-        if layer.startswith("conv") and not builtin:
+        if layer not in ("fc", "backbone") and not builtin:
             raise InputError(f"layer {layer} exists only in the built-in network; use "
                              "layer=backbone for a TorchScript one", obj=f"{_OBJ}.layer")
         return layer
@@ -329,7 +364,7 @@ class FaceClassifier:
         with torch.no_grad():
             for start in range(0, len(x), batch):
                 xb = x[start:start + batch].to(device)
-                if layer.startswith("conv"):
+                if layer not in ("backbone", "fc"):
                     h = net.backbone(xb, upto=layer)
                 elif layer == "backbone":
                     h = net.features(xb)
@@ -427,7 +462,7 @@ class FaceClassifier:
             else:
                 self._targets, encoded = [], []
                 self._build(x, None)
-            if self._gray_to_rgb:  # a TorchScript net that needs RGB
+            if self._gray_to_rgb:  # AlexNet/VGG, or a TorchScript net that needs RGB
                 x = x.expand(-1, 3, -1, -1).contiguous()
             self._net.to(device)
             self._layer = self._resolve_layer()
@@ -449,6 +484,9 @@ class FaceClassifier:
         }
         self.unit_names = [f"pc_{i:02d}" for i in range(k)]
         self.provenance_extra = {
+            "arch": p["arch"],
+            "attention": p["attention"],
+            "input_size": [int(v) for v in x.shape[2:]],
             "layer": self._layer,
             "trained": ("head" if p["finetune"] else "all") if train_labels else "none",
             "weights": p["weights"],
@@ -485,7 +523,8 @@ class FaceClassifier:
         if frozen:  # the backbone never changes: compute its features once
             net.backbone.eval()
             with torch.no_grad():
-                source = torch.cat([net.features(x[i:i + 256]) for i in range(0, len(x), 256)])
+                source = torch.cat([net.frozen_input(x[i:i + 256])
+                                    for i in range(0, len(x), 256)])
         else:
             source = x
         params = [q for q in net.parameters() if q.requires_grad]
@@ -505,7 +544,7 @@ class FaceClassifier:
             idx = order[pos:pos + batch].to(x.device)
             pos += batch
             if frozen:
-                _, outs = net.head(source[idx])
+                _, outs = net.from_frozen(source[idx])
             else:
                 xb = _augment(source[idx], gen) if p["augment"] else source[idx]
                 _, outs = net(xb)
@@ -625,39 +664,38 @@ class FaceClassifier:
         from safetensors.numpy import load_file as load_numpy
         from safetensors.torch import load_file
 
-        from ._net import ConvBackbone, FaceNet, LabelHead
+        from neurofacedis._util import read_saved
 
-        directory = Path(directory)
-        try:
-            config = json.loads((directory / "classifier.json").read_text())
-            state = load_file(str(directory / "classifier.safetensors"))
-            pca = load_numpy(str(directory / "pca.safetensors"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read a saved classifier: {exc}", file=directory) from None
-        if config.get("format") != _FORMAT:
-            raise InputError(f"not a saved classifier ({config.get('format')!r})",
-                             file=directory)
+        from ._backbones import new_backbone
+        from ._net import FaceNet, LabelHead
+
+        config, files = read_saved(
+            directory, "classifier.json",
+            {"classifier.safetensors": load_file, "pca.safetensors": load_numpy},
+            fmt=_FORMAT, what="a saved classifier")
+        state, pca = files["classifier.safetensors"], files["pca.safetensors"]
         # where this process computes, not where the model was fitted (cuda -> a CPU machine)
         here = {k: self.params[k] for k in ("device", "threads", "trust_code")
                 if k in self.params}
-        self.params = {**config["params"], **here}
+        self.params = {"arch": "small", "attention": False, **config["params"], **here}
         self._channels = int(config["channels"])
         info = config["backbone"]
         self._backbone = info
-        if info["kind"] == "builtin":
-            backbone: Any = ConvBackbone(self._channels, int(info["width"]))
-            self._gray_to_rgb = False
-        else:
+        self._gray_to_rgb = bool(info.get("gray_to_rgb", False))
+        if info["kind"] == "torchscript":
             path = _code_gate(Path(info["path"]), bool(self.params.get("trust_code")))
             if _sha256(path) != info["sha256"]:
                 raise InputError("the TorchScript network this classifier was fitted on is "
                                  "missing or changed", file=path, obj=f"{_OBJ}.weights")
             backbone = _load_torchscript(path, bool(self.params.get("trust_code")), "cpu")
-            self._gray_to_rgb = bool(info.get("gray_to_rgb", False))
+        else:
+            backbone = new_backbone(info.get("arch", "small"), self._channels,
+                                    int(info.get("width", 0)), info.get("attention", False),
+                                    int(info.get("num_classes", 1000)), init=False)
         h = config["head"]
         head = None if h is None else LabelHead(h["in_features"], h["hidden"], h["outputs"])
         net = FaceNet(backbone, head)
-        if info["kind"] == "builtin":
+        if info["kind"] != "torchscript":
             net.load_state_dict(state)
         elif head is not None:
             head.load_state_dict({k[len("head."):]: v for k, v in state.items()})

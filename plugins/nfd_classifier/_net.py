@@ -7,12 +7,17 @@ network, for users who bring their own weights (safetensors)::
     backbone.conv{1..4}.1.*              batch norms
     head.fc.0.weight/bias                the penultimate layer (hidden units, ReLU)
     head.outputs.{i}.weight/bias         one linear output per label column
+    backbone.attention.*                 with attention=true (see _archs.SpatialSelfAttention)
+
+The AlexNet / VGG backbones (torchvision's names) live in :mod:`._archs`.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ._archs import SpatialSelfAttention
 
 __all__ = ["ConvBackbone", "LabelHead", "FaceNet", "CONV_LAYERS"]
 
@@ -33,24 +38,38 @@ class ConvBackbone(nn.Module):
     """Four conv-BN-ReLU-maxpool blocks (w, 2w, 4w, 4w channels), then a global average.
 
     Global averaging makes the features independent of image size and the pooled output
-    (``4w`` values) is what the head sees.
+    (``4w`` values) is what the head sees. With ``attention`` a :class:`SpatialSelfAttention`
+    block works on conv4's maps before the average.
     """
 
-    def __init__(self, channels: int, width: int = 32):
+    def __init__(self, channels: int, width: int = 32, attention: bool = False):
         super().__init__()
         self.conv1 = _block(channels, width)
         self.conv2 = _block(width, 2 * width)
         self.conv3 = _block(2 * width, 4 * width)
         self.conv4 = _block(4 * width, 4 * width)
+        self.attention = SpatialSelfAttention(4 * width) if attention else None
         self.out_features = 4 * width
 
-    def forward(self, x: torch.Tensor, upto: str = "conv4") -> torch.Tensor:
-        """Globally averaged activations of layer ``upto`` (n, channels)."""
+    def before_attention(self, x: torch.Tensor, upto: str = "conv4") -> torch.Tensor:
+        """Return the maps of layer ``upto`` (n, C, H, W), before any attention."""
         for name in CONV_LAYERS:
             x = getattr(self, name)(x)
             if name == upto:
                 break
-        return x.mean(dim=(2, 3))
+        return x
+
+    def after_attention(self, maps: torch.Tensor, upto: str = "backbone") -> torch.Tensor:
+        """conv4's maps through the attention block (if any), averaged over space."""
+        if self.attention is not None:
+            maps = self.attention(maps)
+        return maps.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor, upto: str = "backbone") -> torch.Tensor:
+        """Globally averaged activations of layer ``upto`` (n, channels)."""
+        if upto in CONV_LAYERS:
+            return self.before_attention(x, upto).mean(dim=(2, 3))
+        return self.after_attention(self.before_attention(x))
 
 
 class LabelHead(nn.Module):
@@ -84,6 +103,24 @@ class FaceNet(nn.Module):
         if isinstance(out, (tuple, list)):
             out = out[0]
         return out.reshape(len(x), -1)
+
+    @property
+    def trains_attention(self) -> bool:
+        """A trainable attention block sits inside a frozen backbone (finetune + attention)."""
+        block = getattr(self.backbone, "attention", None)
+        return block is not None and any(p.requires_grad for p in block.parameters())
+
+    def frozen_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Compute what a finetune needs once: the backbone output, or the attention's input."""
+        if self.trains_attention:
+            return self.backbone.before_attention(x)
+        return self.features(x)
+
+    def from_frozen(self, f: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Penultimate activations and outputs from :meth:`frozen_input`'s result."""
+        if self.trains_attention:
+            f = self.backbone.after_attention(f)
+        return self.head(f)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Penultimate activations and per-label outputs."""

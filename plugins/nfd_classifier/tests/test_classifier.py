@@ -351,3 +351,16 @@ def test_weights_must_be_a_regular_file(tmp_path):
         with pytest.raises(InputError, match=problem):
             _model(weights=str(path), trust_code=True).fit(images, None, seed=0,
                                                            progress=_noop)
+
+
+def test_a_damaged_or_foreign_save_is_refused_in_one_line(small, tmp_path):
+    """load goes through neurofacedis._util.read_saved (shared with the AAM)."""
+    model, _, _ = small
+    model.save(tmp_path)
+    config = json.loads((tmp_path / "classifier.json").read_text())
+    (tmp_path / "classifier.json").write_text(json.dumps({**config, "format": "other/9"}))
+    with pytest.raises(InputError, match=r"not a saved classifier \('other/9'\)"):
+        _model().load(tmp_path)
+    (tmp_path / "pca.safetensors").unlink()
+    with pytest.raises(InputError, match="cannot read a saved classifier: .*pca.safetensors"):
+        _model().load(tmp_path)
