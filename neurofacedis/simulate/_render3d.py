@@ -1,16 +1,15 @@
 """Ray-cast renderer of the 3D world: factors -> anti-aliased Lambertian images + landmarks.
 
 Orthographic camera looking down -z; the picture spans [-1, 1] face units, y down. Each
-sample casts a ray into the head's scaled frame (:mod:`._head3d`) and solves
-``|q| = 1 + h(q)`` by fixed-point iteration on the ray's quadratic ``|o + t d|^2`` (each
-step an exact sphere intersection at the radius the texture gives there). Surfaces (neck,
-face, hair shell cut at the hairline, the inside of the back hair) meet by depth: the face and
-the hair shell compare their ray depths (a z-buffer test per sample), the rest lie in a fixed
-order. Edges are anti-aliased analytically, as in the flat world: a surface covers a sample by
-``clip(0.5 - signed distance in pixels, 0, 1)``, the distance from the ray's closest approach
-to the surface's silhouette (``sqrt(c - b^2/a) - r``) or to the hairline; ``supersample``
-adds box-filtered samples on top. Shading is Lambertian with analytic normals,
-``albedo * (ambient + intensity * max(0, n . l))``.
+sample casts a ray into the head's scaled frame (:mod:`._head3d`) and finds the first
+crossing of ``|q| = 1 + h(q)`` by a short march and regula falsi (:func:`_crossing`).
+Surfaces (neck, face, hair shell cut at the hairline, the inside of the back hair) meet by
+depth: the face and the hair shell compare their ray depths (a z-buffer test per sample), the
+rest lie in a fixed order. Edges are anti-aliased analytically, as in the flat world: a
+surface covers a sample by ``clip(0.5 - signed distance in pixels, 0, 1)``, the distance from
+the ray's closest approach to the surface's silhouette (``sqrt(c - b^2/a) - r``) or to the
+hairline; ``supersample`` adds box-filtered samples on top. Shading is Lambertian with
+analytic normals, ``albedo * (ambient + intensity * max(0, n . l))``.
 
 Per-sample arithmetic is float32 add/multiply/divide/sqrt (IEEE exact) and table look-ups;
 per-face values are float64; no sums over samples. Results do not depend on how a batch is
@@ -33,8 +32,8 @@ from neurofacedis.simulate import _head3d as hd
 __all__ = ["render_heads", "landmark_visibility"]
 
 _CHUNK = 32  # faces per block: fixed, so results do not depend on the number of threads
-_MARCH = 5  # even steps from the bounding sphere to the closest approach
-_REFINE = 1  # regula falsi steps in the first bracket (bilinear)
+_MARCH = 3  # even steps from the bounding sphere to the inner sphere (or closest approach)
+_REFINE = 2  # regula falsi steps in the first bracket (bilinear)
 F32 = np.float32
 
 
@@ -72,6 +71,7 @@ class _Block:
 
         self.pf = pf
         self.rmax = pf(1.0 + (self.h_sym + np.maximum(self.h_front, 0.0)).max((1, 2)) + 0.01)
+        self.rmin = pf(1.0 + (self.h_sym + np.minimum(self.h_front, 0.0)).min((1, 2)) - 0.01)
         minv = np.transpose(p["R"], (0, 2, 1)) / abc[:, :, None]  # S^-1 R^T
         self.m = [pf(minv[:, i, j]) for i in range(3) for j in range(3)]
         light_q = np.einsum("nji,nj->ni", p["R"], p["light"]) / abc  # S^-1 R^T l
@@ -139,17 +139,22 @@ def _crossing(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.nda
               b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First surface crossing along each ray: t and a hit mask (else the closest approach).
 
-    Samples ``_MARCH`` even steps from the bounding sphere to the ray's closest approach to
-    the head centre (where ``|q|`` falls monotonically), all at once with the nearest texel
-    (only the sign matters), then refines the first bracket by regula falsi (bilinear).
+    Samples ``_MARCH`` even steps from the bounding sphere (radius 1 + max h) to the inner
+    sphere (1 + min h, where the surface has been crossed) or, for rays that miss it, to the
+    ray's closest approach to the head centre (``|q|`` falls monotonically on the way), all at
+    once with the nearest texel (only the sign matters); regula falsi (bilinear) refines the
+    first bracket.
     """
     t_mid = -b / a
     t_out = (np.sqrt(np.maximum(b * b - a * (c - block.rmax**2), 0)) - b) / a
+    # the first crossing lies before the inner sphere (radius 1 + min h), where one is met
+    disc_in = b * b - a * (c - block.rmin**2)
+    t_in = np.where(disc_in > 0, (np.sqrt(np.maximum(disc_in, 0)) - b) / a, t_mid)
     frac = (np.arange(1, _MARCH + 1, dtype=F32) / F32(_MARCH))[:, None]
-    t_k = t_out + (t_mid - t_out) * frac  # (K, M)
-    q = [o[k] + t_k * d[k] for k in range(3)]
+    t_k = t_out + (t_in - t_out) * frac  # (K, M)
+    q = [o[0] + t_k * d[0], o[1] + t_k * d[1], o[2] + t_k * d[2]]
     h = np.take(block.height, _index(block, q, nearest=True)[0])
-    f_k = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - 1 - h
+    f_k = np.sqrt((a * t_k + 2 * b) * t_k + c) - 1 - h
     inside = f_k <= 0
     first = np.argmax(inside, axis=0)
     found = inside[first, np.arange(len(first))]
@@ -222,7 +227,7 @@ def _over(alpha: np.ndarray, top: list[np.ndarray], under: list[np.ndarray]
     return [u + alpha * (t - u) for t, u in zip(top, under, strict=True)]
 
 
-_PER_FACE = ("offset", "rmax", "scale", "intensity")
+_PER_FACE = ("offset", "rmax", "rmin", "scale", "intensity")
 _PER_FACE_LISTS = ("light_q", "inv_abc", "skin", "hair", "hair_c", "hair_r")
 
 
