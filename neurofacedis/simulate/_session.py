@@ -336,9 +336,11 @@ def simulate_session(
     )
 
 
-def demo_session(seed: int = 0) -> SessionData:
+def demo_session(seed: int = 0, world: str = "flat") -> SessionData:
     """Simulate the session ``neurofacedis demo`` analyses.
 
-    600 faces (75 identities x 8 views), 100 neurons (80% axis-coded), 5 repeats, 64x64 grey.
+    600 faces (75 identities x 8 views) of ``world``, 100 neurons (80% axis-coded), 5
+    repeats, 64x64 grey.
     """
-    return simulate_session(n_identities=75, n_views=8, n_neurons=100, n_repeats=5, seed=seed)
+    return simulate_session(n_identities=75, n_views=8, n_neurons=100, n_repeats=5,
+                            world=world, seed=seed)
