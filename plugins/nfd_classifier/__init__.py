@@ -28,7 +28,10 @@ CITATION = (
     "Higgins I, Chang L, Langston V, Hassabis D, Summerfield C, Tsao D, Botvinick M (2021). "
     "Unsupervised deep learning identifies semantic disentanglement in single inferotemporal "
     "face patch neurons. Nat Commun 12:6456 (identity-classifier baseline). "
-    "LeCun Y, Bengio Y, Hinton G (2015). Deep learning. Nature 521:436-444."
+    "LeCun Y, Bengio Y, Hinton G (2015). Deep learning. Nature 521:436-444. "
+    "Backbones: Krizhevsky A, Sutskever I, Hinton GE (2012). ImageNet classification with deep "
+    "convolutional neural networks. NeurIPS 25; Simonyan K, Zisserman A (2015). Very deep "
+    "convolutional networks for large-scale image recognition. ICLR."
 )
 
 

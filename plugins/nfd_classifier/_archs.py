@@ -161,12 +161,7 @@ class TorchvisionNet(nn.Module):
     def before_attention(self, x: torch.Tensor, upto: str = "") -> torch.Tensor:
         """Normalised input through the conv layers up to the last ReLU (or to tap ``upto``)."""
         x = (x - self.mean) / self.std
-        stop = self._taps.get(upto, self._last)
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i == stop:
-                break
-        return x
+        return self.features[:self._taps.get(upto, self._last) + 1](x)
 
     def after_attention(self, maps: torch.Tensor, upto: str = "fc7") -> torch.Tensor:
         """From the last conv layer's maps: attention, last pool, fc6 and fc7 (or ``upto``)."""
