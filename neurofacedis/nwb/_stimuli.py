@@ -96,7 +96,8 @@ def choose_set(nwbfile: Any, name: str | None, *, file: Path) -> tuple[str, Any]
         return next(iter(found.items()))
     if not found:
         raise InputError(
-            "no stimuli (no FaceStimulusSet, no Images container, no ImageSeries)",
+            "no stimuli: no FaceStimulusSet, and no Images container or ImageSeries in "
+            "stimulus_template or stimulus",
             file=file, obj="stimulus_template",
         )
     targets = index_targets(nwbfile)
