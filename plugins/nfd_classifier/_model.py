@@ -308,6 +308,10 @@ class FaceClassifier:
             self._backbone = {**backbone_info(backbone, self._gray_to_rgb), "path": str(path),
                               "sha256": sha}
         else:
+            if arch != "small":
+                raise InputError(f"arch={arch} reads a safetensors state dict; a TorchScript "
+                                 "file brings its own network: leave arch=small", file=path,
+                                 obj=f"{_OBJ}.arch")
             backbone = _load_torchscript(path, bool(p["trust_code"]), x_probe.device)
             self._gray_to_rgb = False
             out_dim = self._probe(backbone, x_probe[:2], path)
@@ -484,7 +488,7 @@ class FaceClassifier:
         }
         self.unit_names = [f"pc_{i:02d}" for i in range(k)]
         self.provenance_extra = {
-            "arch": p["arch"],
+            "arch": "torchscript" if self._backbone["kind"] == "torchscript" else p["arch"],
             "attention": p["attention"],
             "input_size": [int(v) for v in x.shape[2:]],
             "layer": self._layer,

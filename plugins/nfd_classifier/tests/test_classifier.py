@@ -217,6 +217,10 @@ def test_torchscript_backbone(small, tmp_path):
     with pytest.raises(InputError, match="conv2 exists only"):
         _model(**TINY, weights=str(path), layer="conv2", trust_code=True).fit(
             images, None, seed=0, progress=_noop)
+    assert as_is.provenance_extra["arch"] == "torchscript"
+    with pytest.raises(InputError, match="arch=vgg11 reads a safetensors state dict"):
+        _model(**TINY, weights=str(path), arch="vgg11", trust_code=True).fit(
+            images, None, seed=0, progress=_noop)
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(InputError, match="missing or changed"):
         _model(trust_code=True).load(out)
