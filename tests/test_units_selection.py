@@ -174,3 +174,19 @@ def test_a_unit_that_stops_firing_is_flagged_and_kept(tmp_path):
             "(mean 1.2 spikes per window)"
         }
         assert any("unit 1 flagged: stopped firing" in m for m in caught)
+
+
+def test_read_session_copies_every_unit_silent_ones_included(tmp_path):
+    from neurofacedis.nwb import read_session, write_session
+
+    _, _, trains = _lab_file(tmp_path / "a.nwb", quality=["good", "mua", "good", "noise"])
+    trains[1] = np.zeros(0)
+    _lab_file(tmp_path / "b.nwb", trains, quality=["good", "mua", "good", "noise"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = read_session(tmp_path / "b.nwb")
+        assert len(data.spike_times) == 4 and data.units["quality"].tolist()[1] == "mua"
+        write_session(tmp_path / "copy.nwb", data)  # a silent unit is written as it is
+        with Recording.open(tmp_path / "copy.nwb") as rec:
+            assert rec.neuron_ids.tolist() == [0, 2, 3]
+            assert rec.selection.dropped == {1: "silent: no spike in any response window"}

@@ -1295,7 +1295,7 @@ def read_session(path: str | Path, **open_kwargs: Any) -> SessionData:
     with Recording.open(path, **open_kwargs) as rec:
         stimuli = rec.stimuli
         labels = stimuli.drop(columns=["stimulus_id", "identity"])
-        units = rec.units
+        units = rec._unit_frame()  # every unit: a copy of the file, not a selection
         processed = rec.has_processed
         return SessionData(
             images=rec.images[:],
