@@ -3,11 +3,12 @@
 Runs :func:`neurofacedis.calibrate.run_calibration` at full size and writes the Markdown
 tables and the power-curve figure that docs/methods.md shows:
 
+    python benchmarks/calibrate.py --n-power 40       # the run in docs/methods.md (235 s)
     python benchmarks/calibrate.py                    # 200 null datasets, 50 per power point
     python benchmarks/calibrate.py --n-null 400 --n-power 100 --jobs 8
 
-Outputs: ``docs/img/calibration-power.png`` and ``benchmarks/calibration.md`` (the tables,
-the settings, the run time and the machine's load), unless ``--out`` says otherwise.
+Prints the tables, the settings, the run time and the machine's load (and writes them to
+``--out`` if given); draws ``docs/img/calibration-power.png`` (``--figure``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=0, help="processes (0 = every core)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", type=Path, default=ROOT / "docs/img/calibration-power.png")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/calibration.md")
+    ap.add_argument("--out", type=Path, default=None, help="also write the text here")
     args = ap.parse_args()
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     res = run_calibration(args.n_null, args.n_power, n_jobs=args.jobs, seed=args.seed)
@@ -40,9 +41,10 @@ def main() -> None:
     text = (f"Calibration run: {res.settings}; {wall:.0f} s on {os.cpu_count()} cores, "
             f"load average {load0:.1f} before, {load1:.1f} after.\n\n"
             + res.markdown() + "\n" + res.power_markdown())
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(args.out)
+    if args.out is not None:
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(args.out)
     print(text)
     print(f"figure: {args.figure} ({args.figure.stat().st_size / 1024:.0f} KB)")
 
