@@ -152,12 +152,14 @@ def measure(path: str, what: str, matrix: int) -> dict:
 
 def _direct(path: str, specs: dict, metrics: list[str]) -> None:
     from neurofacedis.nwb import Recording
-    from neurofacedis.runner import FitJob, _context, _load_inputs, load_responses
+    from neurofacedis.runner import FitJob, load_responses
+    from neurofacedis.runner.inputs import load_inputs
+    from neurofacedis.runner.jobs import metric_context
 
     with Recording.open(path) as rec:
         resp, mean = load_responses(rec)
-        data = _load_inputs(rec, train_images=None, split_by="stimulus", test_fraction=0.2,
-                            split_seed=0)
+        data = load_inputs(rec, train_images=None, split_by="stimulus", test_fraction=0.2,
+                           split_seed=0)
         from nfd_linear._models import PCAModel
 
         model = PCAModel()
@@ -168,9 +170,10 @@ def _direct(path: str, specs: dict, metrics: list[str]) -> None:
         for m in metrics:
             spec, _ = specs[m]
             params = {k: v[0] for k, v in METRIC_PARAMS.get(m, {}).items()}
-            ctx = _context(job, rec=rec, responses=resp, train=data.train, test=data.test,
-                           images=data.images, factors=None, stimuli=data.stimuli, siblings=[],
-                           stim_ids=data.stim_ids, metric=m, split_seed=0, mean=mean)
+            ctx = metric_context(job, truth=rec.truth, responses=resp, train=data.train,
+                                 test=data.test, images=data.images, factors=None,
+                                 stimuli=data.stimuli, siblings=[], metric=m, split_seed=0,
+                                 mean=mean)
             spec.factory(**params).compute(ctx)
 
 

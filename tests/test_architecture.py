@@ -21,8 +21,6 @@ MAX_LINES = 100
 #: Functions over MAX_LINES lines today, each with why it is still long. Issue 19's next
 #: phase (the runner package, the studies package) empties this list; shrink, never grow it.
 LONG_FUNCTIONS: dict[str, str] = {
-    "neurofacedis/runner.py::analyze": "the pipeline in one function: becomes runner/analyze.py "
-    "(inputs, jobs, executors, summary) in phase 2",
     "neurofacedis/reproduce.py::check_claims": "every claim inline; becomes one function per "
     "claim in studies/higgins2021/claims.py",
     "neurofacedis/results.py::render_report": "the HTML page in one function; to split per "
@@ -125,8 +123,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
 
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "neurofacedis.parallel" in graph["neurofacedis.runner"]  # imported inside analyze
-    assert "neurofacedis.jobs" in graph["neurofacedis.parallel"]
+    # imported inside open_executor
+    assert "neurofacedis.runner.dask" in graph["neurofacedis.runner.pipeline"]
+    assert "neurofacedis.runner.jobs" in graph["neurofacedis.runner.dask"]
 
 
 def test_find_cycle_reports_a_function_level_cycle():
@@ -150,14 +149,6 @@ def test_every_known_cycle_is_still_a_cycle():
     gone = [sorted(c) for c in KNOWN_CYCLES
             if not find_cycle({a: graph[a] & c for a in c})]
     assert not gone, f"no longer a cycle: remove from KNOWN_CYCLES: {gone}"
-
-
-def test_runner_and_parallel_do_not_import_each_other_back():
-    # issue 19: parallel took four private runner functions; both now share jobs/run_inputs
-    graph = import_graph()
-    assert "neurofacedis.runner" not in graph["neurofacedis.parallel"]
-    assert not ({"neurofacedis.runner", "neurofacedis.parallel"}
-                & (graph["neurofacedis.jobs"] | graph["neurofacedis.run_inputs"]))
 
 
 def test_the_core_never_imports_a_plugin():

@@ -341,7 +341,7 @@ def test_two_runs_at_once_share_the_cache(small_recording, tmp_path):
 def test_p_values_get_fdr_across_models():
     from statsmodels.stats.multitest import multipletests
 
-    from neurofacedis.runner import _fdr_across_models
+    from neurofacedis.stats import fdr_across_models as _fdr_across_models
 
     per_seed = {"rsa": {"a": {"seed": [0, 1], "p_value": [0.01, 0.04]},
                         "b": {"seed": [0], "p_value": [0.03]}},
@@ -453,7 +453,9 @@ def test_fit_key_follows_the_training_annotations(small_recording):
 
     from neurofacedis.cache import cache_key
     from neurofacedis.registry import get_registry
-    from neurofacedis.runner import FitJob, _annotations_sha256, _fit_key
+    from neurofacedis.runner.inputs import annotations_sha256 as _annotations_sha256
+    from neurofacedis.runner.jobs import FitJob
+    from neurofacedis.runner.jobs import fit_key as _fit_key
 
     lm = np.zeros((3, 4, 2))
     labels = pd.DataFrame({"identity": [0, 0, 1]})
@@ -521,7 +523,11 @@ def test_select_any_metric_statistic_and_unknown_selection(small_recording, tmp_
 def test_runner_does_not_import_the_udr_plugin():
     import ast
 
-    tree = ast.parse(Path(__file__).resolve().parents[1].joinpath(
-        "neurofacedis", "runner.py").read_text())
-    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    names = set()
+    for path in Path(__file__).resolve().parents[1].joinpath("neurofacedis", "runner").glob(
+            "*.py"):
+        tree = ast.parse(path.read_text())
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "neurofacedis.runner.jobs" in names  # the package was read
     assert not any(str(m).startswith("nfd_") for m in names)

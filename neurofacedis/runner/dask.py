@@ -1,8 +1,11 @@
-"""Dask distributed execution of the runner's grid (models x parameters x seeds x metrics).
+"""The Dask executor: the runner's grid (models x parameters x seeds x metrics) as tasks.
 
 :func:`neurofacedis.runner.analyze` with ``workers=N`` (a LocalCluster of N one-thread
 processes on loopback, dashboard off) or ``scheduler="tcp://HOST:PORT"`` (a running cluster)
-sends its work here; without either it runs in its own process, as before.
+runs through :class:`DaskExecutor`; without either, through
+:class:`~neurofacedis.runner.local.LocalExecutor`. Both follow
+:class:`~neurofacedis.runner.executor.Executor`; ad-hoc model objects (which cannot travel)
+and their metrics run on the local executor.
 
 Two kinds of task, both pure and idempotent, so the tasks of a lost worker simply rerun
 (Dask reschedules them; infrastructure errors also get ``retries``):
@@ -42,17 +45,19 @@ from neurofacedis._util import one_line as _one_line
 from neurofacedis._util import safe_name
 from neurofacedis._util import traceback_tail as _tb
 from neurofacedis.errors import InputError
-from neurofacedis.jobs import FitJob, fit_and_encode, fit_key, metric_context
-from neurofacedis.run_inputs import RunInputs, load_inputs, load_responses
+from neurofacedis.runner.executor import FitOutcome, MetricOutcome, MetricTask
+from neurofacedis.runner.inputs import RunInputs, load_inputs, load_responses
+from neurofacedis.runner.jobs import FitJob, fit_and_encode, fit_key, metric_context
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from neurofacedis.cache import ModelCache
+    from neurofacedis.runner.local import LocalExecutor
 
 __all__ = [
-    "open_client", "run_on", "DaskRun", "WorkerRun", "MetricOutcome", "RETRIES",
-    "LOCAL_CLUSTER_CONFIG", "read_latents", "write_latents",
+    "open_client", "run_on", "dask_executor", "DaskExecutor", "DaskRun", "WorkerRun",
+    "MetricOutcome", "RETRIES", "LOCAL_CLUSTER_CONFIG", "read_latents", "write_latents",
 ]
 
 #: Extra attempts for a task that raised an infrastructure error (lost workers are rerun by
@@ -139,34 +144,44 @@ class WorkerRun:
     stamp: tuple[int, int]  # (size, mtime_ns) of the recording: a changed file is reread
 
 
-@dataclass
-class MetricOutcome:
-    """One metric task's result: the Dataset and a metric object (for figures), or an error."""
+class DaskExecutor:
+    """Fits and metrics as Dask tasks (:class:`~neurofacedis.runner.executor.Executor`).
 
-    result: Any = None
-    metric: Any = None
-    error: str | None = None
-    traceback: str = ""
+    Jobs of registered models are fitted on the cluster, and so are their metrics; ad-hoc
+    model objects (and their metrics) run on ``local``. Outcomes come back in job (task)
+    order, as the local executor gives them.
+    """
 
-
-class DaskRun:
-    """The runner's handle on a cluster for one :func:`~neurofacedis.runner.analyze` call."""
-
-    def __init__(self, client: Client, spec: WorkerRun, *, fresh: bool) -> None:
+    def __init__(self, client: Client, spec: WorkerRun, *, fresh: bool,
+                 local: LocalExecutor) -> None:
         self.client = client
         self.spec = spec
         self.fresh = fresh  # use_cache=False: a run-scoped cache folder, reported as "off"
+        self.local = local
+        self.reporter = local.reporter
         self._refs: dict[str, dict[str, Any]] = {}
 
     def has(self, job: FitJob) -> bool:
         """Whether ``job`` was fitted on the cluster (its metrics then run there too)."""
         return job.job_id in self._refs
 
-    def fit(self, jobs: Sequence[FitJob], *, reporter: Any) -> list[tuple[FitJob, str, str]]:
-        """Fit and encode ``jobs`` as tasks; fill each job from the cache folder.
+    def fit(self, jobs: Sequence[FitJob]) -> list[FitOutcome]:
+        """Fit registered models' jobs as tasks, the others locally.
 
-        Returns the failures as (job, error, traceback); their ``job.error`` is set.
+        Each remote job is filled from the cache folder; a failure sets ``job.error``, is
+        logged and returned.
         """
+        remote = [j for j in jobs if j.entry is not None]
+        done = {id(o.job): o for o in self.local.fit([j for j in jobs if j.entry is None])}
+        if remote:
+            for outcome in self._fit_remote(remote):
+                done[id(outcome.job)] = outcome
+                if not outcome.ok:
+                    self.reporter.log(f"model {outcome.job.job_id} failed:", outcome.error,
+                                      style="red")
+        return [done[id(j)] for j in jobs]
+
+    def _fit_remote(self, jobs: Sequence[FitJob]) -> list[FitOutcome]:
         from dask.base import tokenize
         from distributed import as_completed
 
@@ -178,7 +193,7 @@ class DaskRun:
             fut = self.client.submit(_fit_task, self.spec, ref, key=key, retries=RETRIES)
             futures[fut] = job
         outcomes: dict[str, dict[str, Any]] = {}
-        with reporter.task(f"fit {len(jobs)} model(s) on Dask", total=len(jobs)) as cb:
+        with self.reporter.task(f"fit {len(jobs)} model(s) on Dask", total=len(jobs)) as cb:
             for fut in as_completed(list(futures), loop=self.client.loop):
                 job = futures[fut]
                 try:
@@ -187,18 +202,19 @@ class DaskRun:
                     outcomes[job.job_id] = {"ok": False, "error": _one_line(exc),
                                             "traceback": _tb(exc)}
                 cb(1)
-        failures = []
+        result = []
         for job in jobs:  # job order, as the in-process runner reports
             out = outcomes[job.job_id]
             if out["ok"]:
                 try:
                     self._fill(job, out)
+                    result.append(FitOutcome(job))
                     continue
                 except Exception as exc:
                     out = {"ok": False, "error": _one_line(exc), "traceback": _tb(exc)}
             job.error = out["error"]
-            failures.append((job, out["error"], out["traceback"]))
-        return failures
+            result.append(FitOutcome(job, out["error"], out["traceback"]))
+        return result
 
     def _fill(self, job: FitJob, out: dict[str, Any]) -> None:
         job.cache = "off" if self.fresh else out["cache"]
@@ -214,23 +230,33 @@ class DaskRun:
             "entry": out["entry"], "latents": out["latents"],
         }
 
-    def metrics(self, items: Sequence[tuple[str, Any, dict[str, Any], FitJob, list[FitJob]]],
-                *, reporter: Any) -> list[MetricOutcome]:
-        """Compute (metric name, registry entry, params, job, siblings) items as tasks."""
+    def metrics(self, tasks: Sequence[MetricTask]) -> list[MetricOutcome]:
+        """Compute the tasks on fits made on the cluster there, the others locally."""
+        remote = [i for i, t in enumerate(tasks) if self.has(t.job)]
+        local = [i for i, t in enumerate(tasks) if not self.has(t.job)]
+        done = dict(zip(local, self.local.metrics([tasks[i] for i in local]), strict=True))
+        if remote:
+            outs = self._metrics_remote([tasks[i] for i in remote])
+            done.update(zip(remote, outs, strict=True))
+        return [done[i] for i in range(len(tasks))]
+
+    def _metrics_remote(self, tasks: Sequence[MetricTask]) -> list[MetricOutcome]:
         from dask.base import tokenize
         from distributed import as_completed
 
         futures = {}
-        for i, (name, _, params, job, siblings) in enumerate(items):
-            ref = self._refs[job.job_id]
-            sibs = [self._refs[s.job_id] for s in siblings]
-            token = tokenize(self.spec, ref, sibs, params)
-            key = f"nfd-metric-{safe_name(name)[:80]}-{safe_name(job.job_id)[:80]}-{token}"
-            fut = self.client.submit(_metric_task, self.spec, name, params, ref, sibs, key=key,
-                                     retries=RETRIES)
+        for i, task in enumerate(tasks):
+            ref = self._refs[task.job.job_id]
+            sibs = [self._refs[s.job_id] for s in task.siblings]
+            token = tokenize(self.spec, ref, sibs, task.params)
+            key = (f"nfd-metric-{safe_name(task.name)[:80]}-"
+                   f"{safe_name(task.job.job_id)[:80]}-{token}")
+            fut = self.client.submit(_metric_task, self.spec, task.name, task.params, ref, sibs,
+                                     key=key, retries=RETRIES)
             futures[fut] = i
         raw: dict[int, dict[str, Any]] = {}
-        with reporter.task(f"{len(items)} metric computation(s) on Dask", total=len(items)) as cb:
+        with self.reporter.task(f"{len(tasks)} metric computation(s) on Dask",
+                                total=len(tasks)) as cb:
             for fut in as_completed(list(futures), loop=self.client.loop):
                 try:
                     raw[futures[fut]] = fut.result()
@@ -239,17 +265,21 @@ class DaskRun:
                                          "traceback": _tb(exc)}
                 cb(1)
         outcomes = []
-        for i, (_, entry, params, _, _) in enumerate(items):
+        for i, task in enumerate(tasks):
             out = raw[i]
             if not out["ok"]:
                 outcomes.append(MetricOutcome(error=out["error"], traceback=out["traceback"]))
                 continue
             try:  # a fresh object draws the figures from the result, as after compute()
-                metric = entry.spec.factory(**params)
+                metric = task.entry.spec.factory(**task.params)
             except Exception:
                 metric = None
             outcomes.append(MetricOutcome(result=out["result"], metric=metric))
         return outcomes
+
+
+#: The name this class had in :mod:`neurofacedis.parallel` (kept for one release).
+DaskRun = DaskExecutor
 
 
 @contextmanager
@@ -263,8 +293,11 @@ def run_on(
     test_fraction: float,
     split_seed: int,
     cache: ModelCache,
-) -> Iterator[DaskRun]:
-    """Prepare a :class:`DaskRun`: absolute paths, a cache root the workers can see.
+    local: LocalExecutor,
+) -> Iterator[DaskExecutor]:
+    """Prepare a :class:`DaskExecutor`: absolute paths, a cache root the workers can see.
+
+    ``local`` runs what cannot travel (ad-hoc model objects).
 
     With the cache disabled, fits still travel through a run-scoped folder under the cache
     root (removed at the end), since that folder is how workers hand models back.
@@ -287,10 +320,23 @@ def run_on(
     try:
         _check_workers_see(client, [spec.recording, spec.cache_root]
                            + ([spec.train_images] if spec.train_images else []))
-        yield DaskRun(client, spec, fresh=fresh)
+        yield DaskExecutor(client, spec, fresh=fresh, local=local)
     finally:
         if fresh:
             shutil.rmtree(run_root, ignore_errors=True)
+
+
+@contextmanager
+def dask_executor(local: LocalExecutor, *, workers: int | None, scheduler: str | None,
+                  recording: str | Path, window: tuple[float, float] | None,
+                  train_images: str | Path | None, split_by: str, test_fraction: float,
+                  split_seed: int, cache: ModelCache) -> Iterator[DaskExecutor]:
+    """:func:`open_client` and :func:`run_on` in one: the executor of one run, then closed."""
+    with open_client(workers=workers, scheduler=scheduler) as client, \
+            run_on(client, recording=recording, window=window, train_images=train_images,
+                   split_by=split_by, test_fraction=test_fraction, split_seed=split_seed,
+                   cache=cache, local=local) as executor:
+        yield executor
 
 
 def _check_workers_see(client: Client, paths: list[str]) -> None:

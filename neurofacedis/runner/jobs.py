@@ -1,32 +1,43 @@
 """Fit jobs: one model x parameter setting x seed, fitted (or loaded) and encoded.
 
-:class:`FitJob` holds one fit's request (name, parameters, seed, registry entry) and, once
-run, its outcome (model, latents, active units, cache status, error). :func:`fit_and_encode`
-runs one job through the model cache, :func:`metric_context` builds what a metric computes
-on. The in-process runner and the Dask workers (:mod:`neurofacedis.parallel`) share these
-functions, so both give identical results.
+:class:`FitJob` holds one fit's *request* (label, name, parameters, seed, registry entry,
+plugin) and, once an executor ran it, its *outcome* (model, latents, active units, cache
+status, timing, error) and the selection's verdict. :func:`build_jobs` turns the models,
+parameter grids and seeds of a run into jobs; :func:`fit_and_encode` runs one job through the
+model cache and :func:`metric_context` builds what a metric computes on. Both executors
+(:mod:`neurofacedis.runner.local`, and the Dask workers of :mod:`neurofacedis.runner.dask`)
+call these same functions, so both give identical results.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
 import time
 import zlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurofacedis._util import json_safe
-from neurofacedis.errors import PluginError
+from neurofacedis._util import json_safe, one_line
+from neurofacedis.errors import InputError, PluginError, UnknownNameError
 from neurofacedis.specs import MetricContext
 
-__all__ = ["FitJob", "fit_and_encode", "fit_key", "check_adhoc_latents", "metric_context"]
+__all__ = ["FitJob", "build_jobs", "job_label", "resolve_adhoc", "fit_and_encode", "fit_key",
+           "check_adhoc_latents", "metric_context"]
 
 
 @dataclass
 class FitJob:
-    """One model fit: a model name, one parameter setting and one seed."""
+    """One model fit: a model name, one parameter setting and one seed.
+
+    The first eight fields are the request; an executor fills the outcome (``model`` to
+    ``error``); :mod:`neurofacedis.runner.select` sets ``selected``, ``score`` and ``udr``.
+    """
 
     label: str
     name: str
@@ -55,6 +66,70 @@ class FitJob:
         """Unique id of this fit within a run, e.g. ``beta_vae[beta=4]/seed1``."""
         return f"{self.label}/seed{self.seed}"
 
+
+def build_jobs(models: Sequence[Any], seeds: Sequence[int], overrides: dict[str, Any],
+               registry: Any) -> list[FitJob]:
+    """One job per model x parameter-grid point x seed, in that order.
+
+    ``models`` holds registered model names or ad-hoc models (see :func:`resolve_adhoc`);
+    ``overrides`` maps a model name to its parameter values (lists are swept as a grid).
+    Raises :class:`~neurofacedis.errors.InputError` when two jobs would have the same id.
+    """
+    from neurofacedis.params import expand_grid
+
+    jobs: list[FitJob] = []
+    for m in models:
+        if not (isinstance(m, str) and ":" not in m):
+            name, factory = resolve_adhoc(m)
+            jobs.extend(FitJob(label=name, name=name, params={}, seed=s, plugin="(ad hoc)",
+                               extra={"factory": factory}) for s in seeds)
+            continue
+        entry = registry.model(m)
+        varied = {k for k, v in overrides.get(m, {}).items() if len(v) > 1}
+        for point in expand_grid(entry.spec, overrides.get(m, {})):
+            label = job_label(m, point, entry.spec.defaults(), varied)
+            jobs.extend(FitJob(label=label, name=m, params=dict(point), seed=s, entry=entry,
+                               plugin=entry.plugin, distribution=entry.distribution,
+                               plugin_version=str(entry.version)) for s in seeds)
+    counts = Counter(job.job_id for job in jobs)
+    dupes = [k for k, c in counts.items() if c > 1]
+    if dupes:
+        raise InputError(f"model given twice: {dupes[0]}", obj="models")
+    return jobs
+
+
+def job_label(name: str, params: dict[str, Any], defaults: dict[str, Any],
+              varied: set[str]) -> str:
+    """Return a model's label: its name and the parameters that differ from the defaults or vary."""
+    shown = {k: v for k, v in params.items() if k in varied or defaults.get(k, object()) != v}
+    if not shown:
+        return name
+    inner = ",".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
+    return f"{name}[{inner}]"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def resolve_adhoc(model: Any) -> tuple[str, Any]:
+    """Resolve a Model object, class/factory, or ``package.module:attr`` path -> (name, factory)."""
+    if isinstance(model, str):
+        module_name, _, attr = model.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownNameError(f"cannot import model: {one_line(exc)}", obj=model) from None
+        model = obj
+    if isinstance(model, type) or (callable(model) and not hasattr(model, "encode")):
+        name = getattr(model, "name", None) or getattr(model, "__name__", "model")
+        return str(name).lower(), model
+    name = getattr(model, "name", None) or type(model).__name__
+    return str(name).lower(), lambda: copy.deepcopy(model)
 
 
 def fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_hash, fit_images,
@@ -149,7 +224,6 @@ def check_adhoc_latents(job: FitJob, z: Any, n: int, names: list[str]) -> np.nda
     if len(names) != z.shape[1]:
         raise PluginError(f"{len(names)} unit_names for {z.shape[1]} units", obj=where)
     return z.astype(np.float64)
-
 
 
 def metric_context(job: FitJob, *, truth, responses, train, test, images, factors, stimuli,

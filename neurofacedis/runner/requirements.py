@@ -4,7 +4,8 @@ Each requirement is a :class:`~neurofacedis.specs.RequirementSpec` (name, descri
 registered through ``neurofacedis_register_requirements``: the core plugin registers the
 built-in ones below (:data:`neurofacedis.specs.REQUIREMENTS`), other plugins add theirs the
 same way, and the registry validates every ``requires`` against the table. The runner asks
-:func:`unmet` before computing a metric and skips it with the reason it returns.
+:func:`check_requirements` (:func:`unmet` on one fit's context) before computing a metric and
+skips it with the reason it returns.
 
 A check gets a :class:`~neurofacedis.specs.RequirementContext` and returns None when met,
 otherwise what is lacking; the reason reads ``needs <description>[; <what is lacking>]``.
@@ -12,7 +13,7 @@ otherwise what is lacking; the reason reads ``needs <description>[; <what is lac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from neurofacedis._util import one_line
 from neurofacedis.specs import REQUIREMENTS, RequirementContext, RequirementSpec, label_columns
 
-__all__ = ["builtin_requirements", "unmet", "reason"]
+__all__ = ["builtin_requirements", "unmet", "reason", "check_requirements"]
 
 
 def _repeats(ctx: RequirementContext) -> str | None:
@@ -106,3 +107,22 @@ def unmet(requires: Iterable[str], ctx: RequirementContext,
         if lacking is not None:
             return reason(spec, lacking)
     return None
+
+
+def check_requirements(requires: Iterable[str], *, recording: Any, job: Any,
+                       siblings: Sequence[Any], n_models: int,
+                       table: Mapping[str, Any] | None = None) -> str | None:
+    """Why a metric requiring ``requires`` cannot run on this fit, or None.
+
+    ``job`` is the fit (a :class:`~neurofacedis.runner.jobs.FitJob`, or None to check the
+    recording alone); ``siblings`` are the other seeds of its model label; ``table`` is the
+    registry's requirement table (None: the built-ins).
+    """
+    if table is None:
+        table = {r.name: r for r in builtin_requirements()}
+    ctx = RequirementContext(
+        recording=recording, model=getattr(job, "model", None),
+        model_name=getattr(job, "name", ""), latents=getattr(job, "latents", None),
+        active=getattr(job, "active", None), n_seeds=len(siblings) + 1, n_models=n_models,
+    )
+    return unmet(requires, ctx, table)
