@@ -4,6 +4,7 @@ private imports across its modules, and the old import paths kept for one releas
 from __future__ import annotations
 
 import ast
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,58 @@ def test_local_and_dask_executors_give_the_same_records(tiny_recording, tmp_path
         for label, stats in by.items():
             for k, v in stats.items():
                 assert b["per_seed"][metric][label][k] == pytest.approx(v, rel=1e-9, abs=1e-12)
+
+
+class _Reporter:
+    """Records the log lines an executor prints."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, head: str, detail: str = "", *, style: str | None = None) -> None:
+        self.lines.append(f"{head} {detail}")
+
+    @contextmanager
+    def task(self, description: str, total: float | None = None):
+        yield lambda *a, **k: None
+
+
+def test_local_executor_returns_outcomes_in_order_and_logs_each_failure(tiny_recording,
+                                                                        tmp_path):
+    from types import SimpleNamespace
+
+    from neurofacedis.cache import ModelCache
+    from neurofacedis.nwb import Recording
+    from neurofacedis.registry import get_registry
+    from neurofacedis.runner.executor import MetricTask
+    from neurofacedis.runner.inputs import load_inputs, load_responses
+    from neurofacedis.runner.jobs import build_jobs
+    from neurofacedis.runner.local import LocalExecutor
+
+    registry = get_registry()
+    with Recording.open(tiny_recording) as rec:
+        responses, mean = load_responses(rec)
+        data = load_inputs(rec, train_images=None, split_by="stimulus", test_fraction=0.25,
+                           split_seed=0)
+        truth = rec.truth
+    reporter = _Reporter()
+    executor = LocalExecutor(data, truth=truth, responses=responses, mean=mean, split_seed=0,
+                             cache=ModelCache(tmp_path), reporter=reporter)
+    jobs = build_jobs([_Fails(), "pca"], [0], {"pca": {"n_components": [3]}}, registry)
+    outcomes = executor.fit(jobs)
+    assert [o.job for o in outcomes] == jobs and [o.ok for o in outcomes] == [False, True]
+    assert outcomes[0].error == jobs[0].error == "RuntimeError: boom in fit"
+    assert "boom in fit" in outcomes[0].traceback and jobs[1].latents.shape == (24, 3)
+    broken = SimpleNamespace(spec=SimpleNamespace(factory=lambda **k: 1 / 0))
+    good = registry.metric("alignment")
+    tasks = [MetricTask("broken", broken, {}, jobs[1]),
+             MetricTask("alignment", good, good.spec.defaults(), jobs[1])]
+    bad, ok = executor.metrics(tasks)
+    assert bad.error == "ZeroDivisionError: division by zero" and bad.result is None
+    assert ok.error is None and "alignment" in ok.result.attrs
+    assert reporter.lines == ["model fails/seed0 failed: RuntimeError: boom in fit",
+                              "metric broken on pca[n_components=3]/seed0 failed: "
+                              "ZeroDivisionError: division by zero"]
 
 
 def test_error_records_have_one_shape():

@@ -268,6 +268,8 @@ class DaskExecutor:
         for i, task in enumerate(tasks):
             out = raw[i]
             if not out["ok"]:
+                self.reporter.log(f"metric {task.name} on {task.job.job_id} failed:",
+                                  out["error"], style="red")
                 outcomes.append(MetricOutcome(error=out["error"], traceback=out["traceback"]))
                 continue
             try:  # a fresh object draws the figures from the result, as after compute()

@@ -93,4 +93,6 @@ class LocalExecutor:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a broken plugin never stops the others
-            return MetricOutcome(error=one_line(exc), traceback=traceback_tail(exc))
+            msg = one_line(exc)
+            self.reporter.log(f"metric {task.name} on {job.job_id} failed:", msg, style="red")
+            return MetricOutcome(error=msg, traceback=traceback_tail(exc))
