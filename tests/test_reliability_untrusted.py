@@ -327,7 +327,8 @@ def test_file_urls_need_the_opt_in_and_never_have_a_host(tmp_path):
         with pytest.raises(InputError) as err:
             fetch_dataset("shared", manifest=_manifest(tmp_path, url, sha), dest=dest,
                           progress=False)
-        assert "--allow-local-urls" in str(err.value) and "url" in err.value.obj
+        # the library names its parameter; the CLI shows it as --allow-local-urls (FLAGS)
+        assert "`allow_local_urls`" in str(err.value) and "url" in err.value.obj
         assert not dest.exists()
     for url in ("file://evil.example" + secret.as_posix(), "file://localhost/etc/passwd"):
         with pytest.raises(InputError, match="has a host"):
