@@ -158,6 +158,7 @@ def _interrupted() -> None:
     sys.exit(128 + (_STATE.get("signal") or 2))
 
 
+_COMMON = {"out": "--out", "follow_links": "--follow-links"}  # every command, unless it says
 _RUNNER = {"models": "--model", "seeds": "--seeds", "params": "--param", "out": "--out",
            "workers": "--workers", "scheduler": "--scheduler", "follow_links": "--follow-links",
            "train_images": "--train-images", "split_by": "--split-by", "scale": "--scale"}
@@ -211,7 +212,7 @@ def _flag_named(exc: NeurofacedisError, command: str) -> NeurofacedisError:
     """
     import re
 
-    flags = FLAGS.get(command, {})
+    flags = {**_COMMON, **FLAGS.get(command, {})}
     head, sep, rest = (exc.obj or "").partition(" ")
     if head in flags:
         exc.obj = flags[head] + sep + rest
