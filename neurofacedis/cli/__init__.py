@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from neurofacedis import __version__
-from neurofacedis.cli import analysis, data, plugins, recordings
+from neurofacedis.cli import analysis, calibrate, data, plugins, recordings
 from neurofacedis.errors import NeurofacedisError
 from neurofacedis.progress import LOG_FORMATS, emit, set_log_format
 
@@ -81,6 +81,7 @@ app.command()(analysis.analyze)
 app.command()(analysis.demo)
 app.command()(recordings.simulate)
 app.command()(analysis.reproduce)
+app.command()(calibrate.calibrate)
 app.command()(plugins.plugins)
 app.add_typer(data.app, name="data")
 
@@ -183,6 +184,9 @@ FLAGS: dict[str, dict[str, str]] = {
                   "dandi_dir": "--dandi-layout", "subject": "--subject",
                   "sessions": "--session"},
     "data export": {"out": "--zarr"},
+    "calibrate": {"n_null": "--n-null", "n_power": "--n-power",
+                  "n_permutations": "--permutations", "n_jobs": "--jobs", "out": "--figure"},
+    "simulate": {"world": "--world"},
 }
 
 _ROOT_VALUES = {"--log-format", "--log-interval"}  # root options that take a value

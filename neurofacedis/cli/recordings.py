@@ -142,6 +142,10 @@ def simulate(
         0.8, "--axis-fraction", min=0.0, max=1.0, help="Fraction of single-factor (axis) neurons."
     ),
     size: int = typer.Option(64, "--size", min=16, help="Image side in pixels."),
+    world: str = typer.Option(
+        "flat", "--world",
+        help="flat (cartoon faces), framed (flat + roll, shift, scale) or 3d (ray-cast heads: "
+        "pose, light, shape, expression; docs/worlds.md). The factors depend on the world."),
     rgb: bool = typer.Option(False, "--rgb", help="Colour images instead of grey."),
     factors: str | None = typer.Option(
         None, "--factors",
@@ -157,14 +161,15 @@ def simulate(
     from neurofacedis._outputs import check_output_file
     from neurofacedis.nwb import write_session
     from neurofacedis.progress import Reporter
-    from neurofacedis.simulate import simulate_session
+    from neurofacedis.simulate import get_world, simulate_session
 
+    get_world(world)  # a bad world is one line, before any progress line
     check_output_file(out, overwrite=overwrite)  # before minutes of simulation, not after
     with Reporter(quiet=quiet) as reporter:
         with reporter.task(f"simulate {identities * views} faces, {neurons} neurons"):
             data = simulate_session(
                 n_identities=identities, n_views=views, n_neurons=neurons, n_repeats=repeats,
-                axis_fraction=axis_fraction, image_size=size, rgb=rgb, seed=seed,
+                axis_fraction=axis_fraction, image_size=size, rgb=rgb, seed=seed, world=world,
                 factors=None if factors is None else [
                     f.strip() for f in factors.split(",") if f.strip()],
             )
