@@ -304,6 +304,9 @@ class MetricContext:
         A seeded numpy Generator; use it for every random choice.
     progress
         Progress callback for long loops.
+    landmarks
+        Facial landmarks (stimulus, points, 2) as x, y pixels of ``images``, or None when the
+        recording has none (the runner passes the recording's in both executors).
     """
 
     responses: xr.DataArray
@@ -324,6 +327,7 @@ class MetricContext:
     #: Optional precomputed repeat mean of ``responses`` (stimulus, neuron): the runner computes
     #: it once, chunk by chunk, and shares it, so large recordings are not copied per metric.
     repeat_mean: xr.DataArray | None = None
+    landmarks: np.ndarray | None = None
     _matrices: tuple[tuple[Any, ...], MetricMatrices] | None = field(
         default=None, init=False, repr=False, compare=False)
 

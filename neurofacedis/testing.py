@@ -307,8 +307,12 @@ def make_mock_context(
     unit_names: list[str] | None = None,
     n_siblings: int = 2,
     seed: int = 0,
+    landmarks: np.ndarray | None = None,
 ) -> MetricContext:
     """Build a :class:`~neurofacedis.specs.MetricContext` that meets every requirement.
+
+    ``landmarks`` (stimulus, points, 2) becomes the context's landmarks (default None; pass
+    ``recording.landmarks`` for the mock faces' own).
 
     Default latents are the true factors plus a little noise (a disentangled model); the
     context has repeats, factors, landmarks, identity labels, a decoding model and
@@ -362,6 +366,7 @@ def make_mock_context(
         stimuli=rec.labels,
         rng=np.random.default_rng(seed),
         truth=rec.truth,
+        landmarks=None if landmarks is None else np.asarray(landmarks, dtype=float),
     )
 
 

@@ -510,7 +510,8 @@ def _metric_task(spec: WorkerRun, name: str, params: dict[str, Any], ref: dict[s
         ctx = metric_context(job, truth=inputs.truth, responses=inputs.responses,
                              train=data.train, test=data.test, images=data.images,
                              factors=data.factors, stimuli=data.stimuli, siblings=siblings,
-                             metric=name, split_seed=spec.split_seed, mean=inputs.mean)
+                             metric=name, split_seed=spec.split_seed, mean=inputs.mean,
+                             landmarks=data.landmarks)
         result = mentry.spec.factory(**params).compute(ctx)
         result = check_metric_result(mentry, result)
     except Exception as exc:

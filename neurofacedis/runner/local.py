@@ -83,7 +83,8 @@ class LocalExecutor:
         ctx = metric_context(job, truth=self.truth, responses=self.responses, train=d.train,
                              test=d.test, images=d.images, factors=d.factors,
                              stimuli=d.stimuli, siblings=task.siblings, metric=task.name,
-                             split_seed=self.split_seed, mean=self.mean)
+                             split_seed=self.split_seed, mean=self.mean,
+                             landmarks=d.landmarks)
         try:
             metric = task.entry.spec.factory(**task.params)
             with self.reporter.task(f"{task.name} · {job.job_id}") as cb:
