@@ -59,3 +59,131 @@ def test_dissection_gets_the_recordings_landmarks(sim_recording, tmp_path):
     kinds = set(np.asarray(result["concept_kind"].values).astype(str))
     assert "local" in kinds  # facial parts from the recording's landmarks
     assert "no landmarks" not in json.dumps(result.attrs, default=str)
+
+
+# --- issue 20: unit selection and pooled sessions through analyze ------------------------------
+
+N = 12
+
+
+def _lab(path, trains, *, order=None, prefix="img", drop=None, **columns):
+    """A plain-pynwb session over N images (stored in ``order``, named ``prefix``)."""
+    from lab_nwb import add_units, new_file, pixels, schedule, write
+    from pynwb.base import Images
+    from pynwb.image import GrayscaleImage
+
+    images = pixels(n=N)
+    shown, onsets = schedule(n=N)
+    order = list(range(N)) if order is None else order
+    where = {k: i for i, k in enumerate(order)}
+    nwbfile = new_file(path.stem)
+    frames = [GrayscaleImage(name=f"{prefix}{where[k]:02d}", data=images[k])
+              for k in order if k != drop]
+    nwbfile.add_stimulus_template(Images(name="faces", images=frames, description="faces"))
+    rows = {f.name: i for i, f in enumerate(sorted(frames, key=lambda f: f.name))}
+    nwbfile.add_trial_column(name="image_index", description="which image")
+    for k, t in zip(shown, onsets, strict=True):
+        if k != drop:
+            nwbfile.add_trial(start_time=t, stop_time=t + 0.4,
+                              image_index=rows[f"{prefix}{where[k]:02d}"])
+    add_units(nwbfile, trains, **columns)
+    write(nwbfile, path)
+    return path
+
+
+def _trains(n_units=4):
+    from lab_nwb import pixels, schedule, spike_trains
+
+    shown, onsets = schedule(n=N)
+    return spike_trains(pixels(n=N), shown, onsets, n_units=n_units)
+
+
+def _provenance_extra(path):
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+        nwb = io.read()
+        lat = [o for o in nwb.processing["neurofacedis"].data_interfaces.values()
+               if type(o).__name__ == "ModelLatents"]
+        return [json.loads(o.extra) for o in lat]
+
+
+def test_units_and_min_rate_select_and_summary_names_the_dropped_unit(tmp_path):
+    trains = _trains()
+    trains[2] = np.array([0.1, 0.2])  # fires before the first stimulus only: silent
+    path = _lab(tmp_path / "lab.nwb", trains, quality=["good", "good", "good", "mua"])
+    res = analyze(path, models=["pca"], metrics=["alignment"], out=tmp_path / "out",
+                  params=["pca.n_components=3"],
+                  figures=False, cache_dir=tmp_path / "c", units="quality == 'good'",
+                  min_rate=0.5)
+    sel = json.loads((tmp_path / "out" / "summary.json").read_text())["recording"][
+        "unit_selection"]
+    assert sel["kept"] == [0, 1] and sel["units"] == "quality == 'good'"
+    assert sel["dropped"]["2"] == "silent: no spike in any response window"
+    assert "3" in sel["dropped"] and sel["min_rate"] == 0.5
+    assert res.ok and res.summary["recording"]["n_neurons"] == 2
+    (extra,) = {json.dumps(e, sort_keys=True) for e in
+                _provenance_extra(tmp_path / "out" / "analysis.nwb")}
+    assert json.loads(extra)["unit_selection"] == sel
+    assert json.loads(extra)["recording_files"][0]["path"] == str(path)
+
+
+def test_pooling_two_files_equals_one_file_holding_both(tmp_path):
+    trains = _trains()
+    (tmp_path / "one").mkdir()
+    both = _lab(tmp_path / "one" / "both.nwb", trains)
+    (tmp_path / "sessions").mkdir()
+    a = _lab(tmp_path / "sessions" / "a.nwb", trains[:2])
+    order = [3, 5, 0, 1, 4, 2, 11, 7, 6, 10, 9, 8]
+    b = _lab(tmp_path / "sessions" / "b.nwb", trains[2:], order=order, prefix="pic")
+    kw = dict(models=["pca"], metrics=["alignment"], figures=False, cache_dir=tmp_path / "c",
+              params=["pca.n_components=3"])
+    one = analyze(both, **kw)
+    pooled = analyze([a, b], out=tmp_path / "out", **kw)
+    assert pooled.ok and one.ok and one.summary["metrics"]["alignment"]["pca[n_components=3]"]
+    assert pooled.summary["metrics"] == one.summary["metrics"]
+    key = next(iter(one.results))
+    for name, var in one.results[key].data_vars.items():  # every number of the result
+        np.testing.assert_array_equal(pooled.results[key][name].values, var.values)
+    rec = pooled.summary["recording"]
+    assert [f["path"] for f in rec["files"]] == [str(a), str(b)]
+    assert len({f["sha256"] for f in rec["files"]}) == 2
+    assert set(rec["unit_selection"]) == {"a", "b"} and rec["identifier"] == "a+b"
+    (files,) = {json.dumps(e["recording_files"]) for e in
+                _provenance_extra(tmp_path / "out" / "analysis.nwb")}
+    assert [f["identifier"] for f in json.loads(files)] == ["a", "b"]
+    folder = analyze(tmp_path / "sessions", **kw)  # a folder: a.nwb, b.nwb
+    assert folder.summary["metrics"] == one.summary["metrics"]
+
+
+def test_union_pooling_runs_and_every_metric_says_what_it_did(tmp_path):
+    trains = _trains()
+    a = _lab(tmp_path / "a.nwb", trains[:2])
+    b = _lab(tmp_path / "b.nwb", trains[2:], drop=4)  # image 4 not shown in b: NaN there
+    names = ["alignment", "rsa", "mig"]
+    res = analyze([a, b], models=["pca"], metrics=names, params=["pca.n_components=3"],
+                  figures=False, cache_dir=tmp_path / "c", stimuli_match="union")
+    assert res.summary["recording"]["n_stimuli"] == N
+    assert res.summary["recording"]["stimuli_match"] == "union"
+    said = {m: "result" for m in res.summary["metrics"]}
+    said.update({s["metric"]: s["reason"] for s in res.summary["skipped"]})
+    said.update({e["name"]: e["error"] for e in res.summary["errors"]})
+    assert set(said) == set(names) and "\n" not in "".join(said.values())
+    assert said["alignment"] == "result" and said["mig"].startswith("needs known generative")
+
+
+def test_dask_workers_open_the_same_pooled_selected_recording(tmp_path):
+    from neurofacedis.runner.dask import WorkerRun
+
+    trains = _trains()
+    trains[1] = np.zeros(0)  # silent: dropped in a
+    a = _lab(tmp_path / "a.nwb", trains[:2])
+    b = _lab(tmp_path / "b.nwb", trains[2:], drop=4)
+    spec = WorkerRun(recording=str(a), window=None, train_images=None, split_by="stimulus",
+                     test_fraction=0.2, split_seed=0, cache_root=str(tmp_path), stamp=(0, 0),
+                     recordings=(str(a), str(b)), options=(("min_rate", 0.1),),
+                     match="union")
+    with spec.open() as rec:
+        assert rec.n_stimuli == N and rec.n_neurons == 3
+        assert rec.responses.coords["session"].values.tolist() == ["a", "b", "b"]
+        assert rec.files[0]["selection"]["min_rate"] == 0.1

@@ -46,7 +46,7 @@ from neurofacedis._util import safe_name
 from neurofacedis._util import traceback_tail as _tb
 from neurofacedis.errors import InputError
 from neurofacedis.runner.executor import FitOutcome, MetricOutcome, MetricTask
-from neurofacedis.runner.inputs import RunInputs, load_inputs, load_responses
+from neurofacedis.runner.inputs import RunInputs, load_inputs, load_responses, open_recording
 from neurofacedis.runner.jobs import FitJob, fit_and_encode, fit_key, metric_context
 
 if TYPE_CHECKING:
@@ -142,6 +142,14 @@ class WorkerRun:
     split_seed: int
     cache_root: str
     stamp: tuple[int, int]  # (size, mtime_ns) of the recording: a changed file is reread
+    recordings: tuple[str, ...] = ()  # several: pooled (``match``); empty: ``recording``
+    options: tuple[tuple[str, Any], ...] = ()  # Recording.open keywords (units, min_rate...)
+    match: str = "intersect"
+
+    def open(self) -> Any:
+        """Open the run's recording (pooled when several) as the client did."""
+        return open_recording(self.recordings or (self.recording,), match=self.match,
+                              window=self.window, **dict(self.options))
 
 
 class DaskExecutor:
@@ -296,10 +304,15 @@ def run_on(
     split_seed: int,
     cache: ModelCache,
     local: LocalExecutor,
+    recordings: Sequence[str | Path] = (),
+    options: dict[str, Any] | None = None,
+    match: str = "intersect",
 ) -> Iterator[DaskExecutor]:
     """Prepare a :class:`DaskExecutor`: absolute paths, a cache root the workers can see.
 
-    ``local`` runs what cannot travel (ad-hoc model objects).
+    ``local`` runs what cannot travel (ad-hoc model objects). Workers open ``recordings``
+    (several: pooled with ``match``; none: ``recording``) with :meth:`Recording.open`'s
+    keywords ``options`` (units, min_rate, stimuli, presentations) and ``window``.
 
     With the cache disabled, fits still travel through a run-scoped folder under the cache
     root (removed at the end), since that folder is how workers hand models back.
@@ -310,17 +323,21 @@ def run_on(
     fresh = not cache.enabled
     run_root = root / "runs" / uuid.uuid4().hex if fresh else root
     run_root.mkdir(parents=True, exist_ok=True)
-    st = path.stat() if path.is_file() else None
+    files = [Path(p).resolve() for p in recordings] or [path]
+    stamps = [(p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (0, _tree_mtime(p))
+              for p in files]
     spec = WorkerRun(
         recording=str(path),
         window=None if window is None else (float(window[0]), float(window[1])),
         train_images=None if train_images is None else str(Path(train_images).resolve()),
         split_by=split_by, test_fraction=float(test_fraction), split_seed=int(split_seed),
         cache_root=str(run_root),
-        stamp=(st.st_size, st.st_mtime_ns) if st is not None else (0, _tree_mtime(path)),
+        stamp=(sum(a for a, _ in stamps), max(b for _, b in stamps)),
+        recordings=tuple(str(p) for p in files) if len(files) > 1 else (),
+        options=tuple(sorted((options or {}).items())), match=match,
     )
     try:
-        _check_workers_see(client, [spec.recording, spec.cache_root]
+        _check_workers_see(client, [*map(str, files), spec.cache_root]
                            + ([spec.train_images] if spec.train_images else []))
         yield DaskExecutor(client, spec, fresh=fresh, local=local)
     finally:
@@ -332,12 +349,15 @@ def run_on(
 def dask_executor(local: LocalExecutor, *, workers: int | None, scheduler: str | None,
                   recording: str | Path, window: tuple[float, float] | None,
                   train_images: str | Path | None, split_by: str, test_fraction: float,
-                  split_seed: int, cache: ModelCache) -> Iterator[DaskExecutor]:
+                  split_seed: int, cache: ModelCache, recordings: Sequence[str | Path] = (),
+                  options: dict[str, Any] | None = None,
+                  match: str = "intersect") -> Iterator[DaskExecutor]:
     """:func:`open_client` and :func:`run_on` in one: the executor of one run, then closed."""
     with open_client(workers=workers, scheduler=scheduler) as client, \
             run_on(client, recording=recording, window=window, train_images=train_images,
                    split_by=split_by, test_fraction=test_fraction, split_seed=split_seed,
-                   cache=cache, local=local) as executor:
+                   cache=cache, local=local, recordings=recordings, options=options,
+                   match=match) as executor:
         yield executor
 
 
@@ -409,13 +429,12 @@ class _WorkerInputs:
 
 def _worker_inputs(spec: WorkerRun, *, responses: bool) -> _WorkerInputs:
     from neurofacedis.cache import array_sha256
-    from neurofacedis.nwb import Recording
 
     cur = _MEMO.get("inputs")
     if cur is None or cur.spec != spec:
         _MEMO.clear()
         _MODELS.clear()
-        with Recording.open(spec.recording, window=spec.window) as rec:
+        with spec.open() as rec:
             data = load_inputs(rec, train_images=spec.train_images, split_by=spec.split_by,
                                 test_fraction=spec.test_fraction, split_seed=spec.split_seed)
             truth = rec.truth
@@ -425,7 +444,7 @@ def _worker_inputs(spec: WorkerRun, *, responses: bool) -> _WorkerInputs:
         cur = _WorkerInputs(spec=spec, data=data, truth=truth, encode_hash=h)
         _MEMO["inputs"] = cur
     if responses and cur.responses is None:
-        with Recording.open(spec.recording, window=spec.window) as rec:
+        with spec.open() as rec:
             cur.responses, cur.mean = load_responses(rec)
     return cur
 

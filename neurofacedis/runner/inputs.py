@@ -21,7 +21,8 @@ from neurofacedis.errors import InputError
 __all__ = [
     "split_stimuli", "TrainingSet", "training_source_kind", "load_training_set",
     "load_image_source", "RunInputs", "annotations_sha256", "load_inputs", "load_responses",
-    "repeat_mean",
+    "repeat_mean", "recording_paths", "open_recording", "PooledView", "unit_selection",
+    "recording_files",
 ]
 
 
@@ -242,6 +243,82 @@ def load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
         annotations_hash=annotations_sha256(fit_labels, fit_landmarks),
         stim_ids=[str(s) for s in stimuli["stimulus_id"]],
     )
+
+
+def recording_paths(recording: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Return a run's recording files: one path, several, or a folder's ``*.nwb`` (sorted)."""
+    from neurofacedis.nwb._pool import expand_paths
+
+    items = [recording] if isinstance(recording, (str, Path)) else list(recording)
+    if not items:
+        raise InputError("no recording given", obj="recording")
+    return expand_paths(items)
+
+
+def open_recording(paths: Sequence[str | Path], *, match: str = "intersect",
+                   **open_kwargs: Any) -> Any:
+    """:meth:`Recording.open` for one file, :meth:`PooledRecording.open` for several.
+
+    ``open_kwargs`` (window, follow_links, units, min_rate, stimuli, presentations) go to
+    every file's open; ``match`` says how several files' images are matched. Several files
+    come back as a :class:`PooledView`.
+    """
+    from neurofacedis.nwb import Recording
+    from neurofacedis.nwb._pool import PooledRecording
+
+    if len(paths) == 1:
+        return Recording.open(paths[0], **open_kwargs)
+    return PooledView(PooledRecording.open(list(paths), match=match, **open_kwargs))
+
+
+def unit_selection(rec: Any) -> dict[str, Any]:
+    """Return the unit selection (``UnitSelection.as_dict``); pooled: one per session."""
+    if isinstance(rec, PooledView):
+        return {f["identifier"]: f["selection"] for f in rec.files}
+    return rec.selection.as_dict()
+
+
+def recording_files(rec: Any) -> list[dict[str, Any]]:
+    """Every file read as the recording: path, identifier, sha256."""
+    files = rec.files if isinstance(rec, PooledView) else [
+        {"path": str(rec.path), "identifier": rec.identifier, "sha256": rec.sha256()}]
+    return [{k: f[k] for k in ("path", "identifier", "sha256")} for f in files]
+
+
+class PooledView:
+    """A :class:`~neurofacedis.nwb._pool.PooledRecording` as the runner reads a recording.
+
+    Everything is the pool's (stimuli, images, responses with ``session`` and ``unit_id``
+    neuron coordinates, warnings, files); the counts come from the responses; session
+    metadata and subject, which analysis.nwb's writer copies, come from the first file. The
+    identifier is ``a+b+...`` and the sha256 is over the files' sha256 in order; the file
+    list itself goes into summary.json and each ModelLatents' provenance.
+    """
+
+    def __init__(self, pooled: Any) -> None:
+        self.pooled = pooled
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "pooled":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.pooled, name)
+
+    @property
+    def first(self) -> Any:
+        """The first session (its metadata and subject head analysis.nwb)."""
+        return self.pooled.recordings[0]
+
+    def __enter__(self) -> PooledView:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.pooled.close()
+
+    metadata = property(lambda self: self.first.metadata)
+    session_start_time = property(lambda self: self.first.session_start_time)
+    nwbfile = property(lambda self: self.first.nwbfile)
+    n_neurons = property(lambda self: int(self.pooled.responses.sizes["neuron"]))
+    n_repeats = property(lambda self: int(self.pooled.responses.sizes["repeat"]))
 
 
 def load_responses(rec: Any, *, chunk_bytes: int = 64 << 20) -> tuple[Any, Any]:

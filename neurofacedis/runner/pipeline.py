@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,14 @@ from neurofacedis.errors import InputError, UnknownNameError
 from neurofacedis.params import normalise_overrides
 from neurofacedis.progress import Reporter
 from neurofacedis.runner.executor import Executor, MetricTask
-from neurofacedis.runner.inputs import RunInputs, load_inputs, load_responses, training_source_kind
+from neurofacedis.runner.inputs import (
+    RunInputs,
+    load_inputs,
+    load_responses,
+    open_recording,
+    recording_paths,
+    training_source_kind,
+)
 from neurofacedis.runner.jobs import FitJob, build_jobs
 from neurofacedis.runner.local import LocalExecutor
 from neurofacedis.runner.requirements import check_requirements
@@ -62,14 +69,17 @@ def analyze(
     select: str | None = None, cache_dir: str | Path | None = None, use_cache: bool = True,
     into: bool = False, figures: bool = True, quiet: bool = True, strict: bool = False,
     console: Any = None, workers: int | None = None, scheduler: str | None = None,
-    follow_links: bool = False,
+    follow_links: bool = False, units: str | None = None, min_rate: float | None = None,
+    stimuli: str | None = None, presentations: str | None = None,
+    stimuli_match: str = "intersect",
 ) -> AnalysisResult:
     """Fit or load each model, store its latents, run the metrics and write the outputs.
 
     Parameters
     ----------
     recording
-        Path of an NWB recording (HDF5 .nwb or a Zarr folder). Never modified (unless ``into``).
+        Path of an NWB recording (HDF5 .nwb or a Zarr folder), several paths, or a folder of
+        .nwb files: several sessions are pooled (``stimuli_match``). Never modified.
     models
         Model names (registered plugins), Model objects, factories, or ``"pkg.mod:attr"`` paths.
     metrics
@@ -87,8 +97,6 @@ def analyze(
         An NWB recording brings its stimulus table and landmarks too (classifier, AAM).
     test_fraction, split_by, split_seed
         The seeded train/test split of stimuli; ``split_by="identity"`` holds out identities.
-    window
-        Spike-counting window (s after onset) when responses come from spike times.
     select
         ``"METRIC[:STAT]"``: run that metric on every fit and, per model label, mark the seed
         with the highest STAT (default: the statistic named like the metric) as selected.
@@ -102,20 +110,22 @@ def analyze(
         Fits and metrics as Dask tasks (:mod:`~neurofacedis.runner.dask`): ``workers=N``
         starts a LocalCluster of N one-thread processes on loopback, ``scheduler=ADDRESS``
         uses a running cluster; neither = in this process. Results are identical.
-    follow_links
-        Read the recording's links to other files (refused by default); summary.json's
-        ``recording.linked_files`` then lists each linked file and its sha256.
+    window, follow_links, units, min_rate, stimuli, presentations
+        Given to every file's :meth:`Recording.open`: the spike-counting window (s after
+        onset), links to other files (``recording.linked_files`` in summary.json), the unit
+        selection (``recording.unit_selection``, also in the latents' provenance), stimulus set
+        and presentation table. ``stimuli_match``: pool by ``"intersect"`` or ``"union"``.
     """
     from neurofacedis.cache import ModelCache
-    from neurofacedis.nwb import Recording, add_latents
+    from neurofacedis.nwb import add_latents
 
     t_start = time.time()
-    recording_path, inputs = Path(recording), [Path(recording), train_images]
-    plan = plan_run(models=models, metrics=metrics, seeds=seeds, params=params, select=select,
-                    workers=workers, scheduler=scheduler, follow_links=follow_links,
-                    strict=strict, out=out, inputs=inputs)
-    rec = Recording.open(recording_path, window=window, follow_links=follow_links)
-    records = RunRecords(warnings=list(plan.registry.warnings))
+    opening = dict(window=window, follow_links=follow_links, units=units, min_rate=min_rate,
+                   stimuli=stimuli, presentations=presentations, match=stimuli_match)
+    plan = plan_run(recording, models=models, metrics=metrics, seeds=seeds, params=params,
+                    select=select, workers=workers, scheduler=scheduler, opening=opening,
+                    strict=strict, out=out, train_images=train_images, into=into)
+    rec, records = plan.open(), RunRecords(list(plan.registry.warnings))
     reporter = Reporter(quiet=quiet, console=console)
     split = {"by": split_by, "seed": split_seed, "test_fraction": test_fraction}
     try:
@@ -128,29 +138,27 @@ def analyze(
             local = LocalExecutor(data, truth=rec.truth, responses=responses, mean=mean,
                                   split_seed=split_seed, reporter=reporter,
                                   cache=ModelCache(cache_dir, enabled=use_cache))
-            executor = stack.enter_context(open_executor(
-                local, workers=workers, scheduler=scheduler, recording=recording_path,
-                window=window, train_images=train_images, split=split))
-            ok_jobs = fit_jobs(executor, jobs, data, records, recording=recording_path,
+            executor = stack.enter_context(open_executor(local, plan, split=split))
+            ok_jobs = fit_jobs(executor, jobs, data, records, recording=plan.paths[0],
                                train_images=train_images, reporter=reporter)
             phase = MetricPhase(executor, rec, plan.overrides, plan.registry.requirements,
                                 records)
             selection = phase.select(ok_jobs, plan) if plan.chosen is not None else {}
             phase.run(plan.todo(), ok_jobs)
             records.skipped = collapse_skipped(records.skipped)  # one line per model group
-            summary = summarise(rec=rec, recording_path=recording_path, jobs=jobs,
+            summary = summarise(rec=rec, recording_path=plan.paths[0], jobs=jobs,
                                 records=records, metric_params=plan.metric_params(),
                                 selection=selection, data=data, split=split,
                                 elapsed=time.time() - t_start)
-            latents = latents_records(jobs, train_hash=data.train_hash)
+            latents = latents_records(jobs, train_hash=data.train_hash, rec=rec)
             if out is not None:
                 write_run(Path(out), summary=summary, records=records, jobs=jobs, rec=rec,
                           latents=latents, data=data, figures=figures, reporter=reporter,
-                          inputs=inputs)
+                          inputs=plan.inputs)
     finally:
         rec.close()
     if into and latents:
-        add_latents(recording_path, latents)
+        add_latents(plan.paths[0], latents)
     return AnalysisResult(summary=summary, results=records.results, jobs=jobs,
                           out=None if out is None else Path(out))
 
@@ -168,6 +176,20 @@ class RunPlan:
     metric_names: list[str]
     metric_entries: dict[str, Any]
     chosen: tuple[str, str] | None  # (metric, statistic) of ``select``
+    paths: list[Path] = field(default_factory=list)  # the recording files (several: pooled)
+    opening: dict[str, Any] = field(default_factory=dict)  # Recording.open keywords + match
+    train_images: str | Path | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+
+    @property
+    def inputs(self) -> list[Any]:
+        """Every input path: the recording files, then the training images (or None)."""
+        return [*self.paths, self.train_images]
+
+    def open(self) -> Any:
+        """Open the recording files (:func:`~neurofacedis.runner.inputs.open_recording`)."""
+        return open_recording(self.paths, **self.opening)
 
     def todo(self) -> dict[str, Any]:
         """Return the metrics left to compute after the selection (which computes its own once)."""
@@ -181,16 +203,30 @@ class RunPlan:
                 for m in self.metric_names}
 
 
-def plan_run(*, models: Sequence[Any], metrics: Sequence[str] | None,
-             seeds: int | Sequence[int], params: Any, select: str | None,
-             workers: int | None, scheduler: str | None, follow_links: bool, strict: bool,
-             out: str | Path | None, inputs: Sequence[Any]) -> RunPlan:
+def plan_run(recording: str | Path | Sequence[str | Path], *, models: Sequence[Any],
+             metrics: Sequence[str] | None, seeds: int | Sequence[int], params: Any,
+             select: str | None, workers: int | None, scheduler: str | None,
+             opening: dict[str, Any], strict: bool, out: str | Path | None,
+             train_images: str | Path | None = None, into: bool = False) -> RunPlan:
     """Check :func:`analyze`'s options before any work; raise InputError on bad ones.
 
-    Loads the plugins (``strict``: loading problems are errors). ``out`` must be neither one
-    of ``inputs`` nor a folder this package did not write.
+    Loads the plugins (``strict``: loading problems are errors). ``recording`` is one path,
+    several or a folder (:func:`~neurofacedis.runner.inputs.recording_paths`); ``opening``
+    holds :meth:`Recording.open`'s keywords and ``match`` (how several files are pooled).
+    ``out`` must be neither an input nor a folder this package did not write.
     """
+    from neurofacedis.nwb._pool import MATCHES
     from neurofacedis.registry import get_registry
+
+    paths = recording_paths(recording)
+    inputs = [*paths, train_images]
+    match = opening.get("match", "intersect")
+    if match not in MATCHES:
+        raise InputError(f"must be one of {', '.join(MATCHES)}, got {match!r}",
+                         obj="stimuli_match")
+    if into and len(paths) > 1:
+        raise InputError("adds latents to one recording; several were given", obj="into")
+    follow_links = bool(opening.get("follow_links"))
 
     registry = get_registry(strict=strict)
     overrides = normalise_overrides(params, registry)
@@ -218,23 +254,32 @@ def plan_run(*, models: Sequence[Any], metrics: Sequence[str] | None,
         from neurofacedis._outputs import check_output_folder
 
         check_output_folder(out, kind="analyze", inputs=list(inputs))
-    return RunPlan(registry, overrides, seed_list, metric_names, metric_entries, chosen)
+    return RunPlan(registry, overrides, seed_list, metric_names, metric_entries, chosen,
+                   paths=paths, opening=dict(opening), train_images=train_images,
+                   workers=workers, scheduler=scheduler)
 
 
 @contextmanager
-def open_executor(local: LocalExecutor, *, workers: int | None, scheduler: str | None,
-                  recording: Path, window: tuple[float, float] | None,
-                  train_images: str | Path | None, split: dict[str, Any]) -> Iterator[Executor]:
-    """``local`` itself, or a Dask executor (``workers``/``scheduler``) closed at the end."""
-    if workers is None and scheduler is None:
+def open_executor(local: LocalExecutor, plan: RunPlan, *,
+                  split: dict[str, Any]) -> Iterator[Executor]:
+    """``local`` itself, or a Dask executor (``plan.workers``/``scheduler``) closed at the end.
+
+    Workers reopen ``plan.paths`` with the same :meth:`Recording.open` keywords and match.
+    """
+    if plan.workers is None and plan.scheduler is None:
         yield local
         return
     from neurofacedis.runner.dask import dask_executor
 
-    with dask_executor(local, workers=workers, scheduler=scheduler, recording=recording,
-                       window=window, train_images=train_images, split_by=split["by"],
+    opening = plan.opening
+    options = {k: v for k, v in opening.items()
+               if k not in ("window", "follow_links", "match") and v is not None}
+    with dask_executor(local, workers=plan.workers, scheduler=plan.scheduler,
+                       recording=plan.paths[0], window=opening.get("window"),
+                       train_images=plan.train_images, split_by=split["by"],
                        test_fraction=split["test_fraction"], split_seed=split["seed"],
-                       cache=local.cache) as executor:
+                       cache=local.cache, recordings=plan.paths, options=options,
+                       match=opening.get("match", "intersect")) as executor:
         yield executor
 
 

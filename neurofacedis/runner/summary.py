@@ -19,7 +19,7 @@ import numpy as np
 
 from neurofacedis import __version__
 from neurofacedis._util import json_safe, safe_name
-from neurofacedis.runner.inputs import RunInputs
+from neurofacedis.runner.inputs import PooledView, RunInputs, recording_files, unit_selection
 from neurofacedis.runner.jobs import FitJob
 from neurofacedis.stats import fdr_across_models, pairwise_welch
 
@@ -164,6 +164,9 @@ def summarise(*, rec: Any, recording_path: Path, jobs: list[FitJob], records: Ru
             "n_stimuli": rec.n_stimuli, "n_neurons": rec.n_neurons, "n_repeats": rec.n_repeats,
             "response_source": rec.responses.attrs.get("source", ""),
             "window": list(rec.responses.attrs.get("window", [])),
+            "files": recording_files(rec),  # every file read, with its sha256
+            "unit_selection": unit_selection(rec),  # pooled: one per session identifier
+            **({"stimuli_match": rec.match} if isinstance(rec, PooledView) else {}),
         },
         "split": {**split, "n_train": len(data.train), "n_test": len(data.test)},
         "training_images": {"source": data.train_source, "sha256": data.train_hash},
@@ -180,12 +183,18 @@ def summarise(*, rec: Any, recording_path: Path, jobs: list[FitJob], records: Ru
     })
 
 
-def latents_records(jobs: list[FitJob], *, train_hash: str) -> list[Any]:
-    """Return the ModelLatents of every fitted job, with provenance, for analysis.nwb."""
+def latents_records(jobs: list[FitJob], *, train_hash: str, rec: Any = None) -> list[Any]:
+    """Return the ModelLatents of every fitted job, with provenance, for analysis.nwb.
+
+    With ``rec``, the provenance's ``extra`` holds its ``unit_selection`` and
+    ``recording_files`` (every file read, with its sha256: a pooled run names each).
+    """
     from neurofacedis.nwb import LatentsData
 
     records = []
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    extra = {} if rec is None else {"unit_selection": json_safe(unit_selection(rec)),
+                                    "recording_files": recording_files(rec)}
     for job in jobs:
         if job.latents is None or job.error is not None:
             continue
@@ -197,7 +206,7 @@ def latents_records(jobs: list[FitJob], *, train_hash: str) -> list[Any]:
                 "model": job.name, "plugin": job.plugin, "plugin_version": job.plugin_version,
                 "parameters": json.dumps(json_safe(job.params), sort_keys=True),
                 "seed": int(job.seed), "training_images_sha256": train_hash,
-                "package_version": __version__, "created": created,
+                "package_version": __version__, "created": created, **extra,
             },
         ))
     return records
