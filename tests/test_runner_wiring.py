@@ -187,3 +187,15 @@ def test_dask_workers_open_the_same_pooled_selected_recording(tmp_path):
         assert rec.n_stimuli == N and rec.n_neurons == 3
         assert rec.responses.coords["session"].values.tolist() == ["a", "b", "b"]
         assert rec.files[0]["selection"]["min_rate"] == 0.1
+
+
+def test_bad_pooling_options_are_one_line(tmp_path):
+    from neurofacedis.errors import InputError
+
+    a = _lab(tmp_path / "a.nwb", _trains()[:2])
+    with pytest.raises(InputError, match="stimuli_match: must be one of intersect, union"):
+        analyze([a, a], models=["pca"], stimuli_match="all")
+    with pytest.raises(InputError, match="into: adds latents to one recording"):
+        analyze([a, a], models=["pca"], into=True)
+    with pytest.raises(InputError, match="no recording given"):
+        analyze([], models=["pca"])
