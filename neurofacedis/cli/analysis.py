@@ -19,7 +19,9 @@ __all__ = ["analyze", "demo", "reproduce"]
 
 
 def analyze(
-    recording: Path = typer.Argument(..., help="NWB recording (.nwb file or Zarr folder)."),
+    recording: list[Path] = typer.Argument(
+        ..., help="NWB recording (.nwb file or Zarr folder); several files or a folder of .nwb "
+        "files pool their neurons over the images they share (matched by pixel content)."),
     model: list[str] = typer.Option(
         ..., "--model", "-m", help="Model name (repeatable), or package.module:attr."
     ),
@@ -63,18 +65,38 @@ def analyze(
         False, "--follow-links",
         help="Read links to other files; summary.json records each linked file's sha256.",
     ),
+    units: str | None = typer.Option(
+        None, "--units", help="Select units by Units-table columns, e.g. \"quality == 'good' and "
+        "firing_rate > 1\" (comparisons, and/or/not, in; never evaluated as code)."),
+    min_rate: float | None = typer.Option(
+        None, "--min-rate", min=0.0, help="Drop units whose mean rate in the response windows "
+        "is below HZ."),
+    stimuli: str | None = typer.Option(
+        None, "--stimuli", help="The stimulus set to use when the file holds several."),
+    presentations: str | None = typer.Option(
+        None, "--presentations", help="The presentation table/series when the file holds several."),
+    stimuli_match: str = typer.Option(
+        "intersect", "--stimuli-match",
+        help="Pooling: intersect (images every session showed) or union (NaN where unseen)."),
 ) -> None:
     """Fit or load models, store their latents, run the metrics, write results and a report."""
+    from neurofacedis.errors import InputError
     from neurofacedis.runner import analyze as run_analysis
 
     win = _parse_window(window)
-    out = out if out is not None else recording.with_name(recording.stem + "-analysis")
+    if out is None and len(recording) > 1:
+        raise InputError("several recordings are pooled into one analysis: give `out`", obj="out")
+    first = recording[0]
+    out = out if out is not None else first.with_name(first.stem + "-analysis")
     result = run_analysis(
-        recording, models=model, metrics=metric or None, seeds=seeds, params=param or None,
+        first if len(recording) == 1 else recording, models=model, metrics=metric or None,
+        seeds=seeds, params=param or None,
         out=out, train_images=train_images, test_fraction=test_fraction, split_by=split_by,
         split_seed=split_seed, window=win, select=select, cache_dir=cache_dir,
         use_cache=not no_cache, into=into, figures=not no_figures, quiet=quiet or as_json,
         strict=strict, workers=workers, scheduler=scheduler, follow_links=follow_links,
+        units=units, min_rate=min_rate, stimuli=stimuli, presentations=presentations,
+        stimuli_match=stimuli_match,
     )
     render_summary(result.summary, as_json=as_json)
     if not result.ok:
