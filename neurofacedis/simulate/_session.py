@@ -18,7 +18,14 @@ from neurofacedis.simulate._worlds import World, get_world
 if TYPE_CHECKING:
     from neurofacedis.nwb.session import SessionData
 
-__all__ = ["simulate_session", "demo_session", "count_spikes", "CITATION"]
+__all__ = ["simulate_session", "demo_session", "count_spikes", "CITATION", "CODES"]
+
+#: The neural codes :func:`simulate_session` draws (``code=``), each with a known answer.
+CODES: dict[str, str] = {
+    "axis": "ramp-tuned to single factors (a fraction axis_fraction; the rest mixed)",
+    "mixed": "every neuron ramp-tuned to a random direction (rotation) of the factors",
+    "null": "ramp-tuned to hidden random factors unrelated to the images",
+}
 
 #: What the simulated population follows (axis code) and what it was built to test.
 CITATION = (
@@ -122,8 +129,10 @@ class _Population:
 
 def _validate(world: str, sizes: dict[str, Any], axis_fraction: float,
               ranges: dict[str, tuple[float, float]], stimulus_duration: float, isi: float,
-              factors: Sequence[str] | None) -> tuple[World, list[str], dict[str, Any]]:
+              factors: Sequence[str] | None,
+              code: str = "axis") -> tuple[World, list[str], dict[str, Any]]:
     """Check the parameters; the world, its varying factors (canonical order), clean values."""
+    _check(code in CODES, f"unknown code {code!r}; use one of {list(CODES)}")
     w = get_world(world)
     for name, val in sizes.items():
         if name == "seed":
@@ -154,11 +163,18 @@ def _window(window: tuple[float, float] | None) -> tuple[float, float]:
 
 
 def _population(seed: np.random.SeedSequence, n_neurons: int, axis_fraction: float,
-                n_factors: int, ranges: dict[str, tuple[float, float]]) -> _Population:
-    """Draw the neurons (tuning, then baseline, gain, spontaneous rate, latency)."""
+                n_factors: int, ranges: dict[str, tuple[float, float]],
+                neural_code: str = "axis") -> _Population:
+    """Draw the neurons (tuning, then baseline, gain, spontaneous rate, latency).
+
+    ``neural_code`` "mixed" gives every neuron a mixed direction; "null" labels the units
+    ``null`` (their directions then apply to hidden factors, see :func:`_drive`).
+    """
     rng = np.random.default_rng(seed)
-    n_axis = int(round(axis_fraction * n_neurons))
+    n_axis = 0 if neural_code == "mixed" else int(round(axis_fraction * n_neurons))
     weights, code = _tuning(rng, n_neurons, n_axis, n_factors)
+    if neural_code == "null":
+        code = np.full(n_neurons, "null")
     baseline = rng.uniform(*ranges["baseline_rate"], n_neurons)
     gain = baseline * rng.uniform(*ranges["gain_fraction"], n_neurons)
     spont = rng.uniform(*ranges["spontaneous_rate"], n_neurons)
@@ -188,6 +204,13 @@ def _spiking(seeds: tuple[np.random.SeedSequence, np.random.SeedSequence], rates
     return spikes, responses, presentations
 
 
+def _coded(params: dict[str, Any], n_axis: int) -> str:
+    """How the neurons code, for the session description."""
+    code = params.get("code", "axis")
+    return {"null": "null code: unrelated to the images",
+            "mixed": "mixed code"}.get(code, f"{n_axis} axis-coded")
+
+
 def _metadata(params: dict[str, Any], world: World, n_stim: int, n_axis: int) -> Any:
     """Build the session's NWB metadata; the identifier hashes every parameter."""
     from neurofacedis.nwb.session import SessionMetadata
@@ -199,7 +222,7 @@ def _metadata(params: dict[str, Any], world: World, n_stim: int, n_axis: int) ->
         session_description=(
             f"Simulated virtual face patch (neurofacedis): {n_stim} {world.description} "
             f"({params['n_identities']} identities x {params['n_views']} views), "
-            f"{params['n_neurons']} ramp-tuned model neurons ({n_axis} axis-coded), "
+            f"{params['n_neurons']} ramp-tuned model neurons ({_coded(params, n_axis)}), "
             f"{params['n_repeats']} repeats, seed {seed}."
         ),
         session_start_time=datetime(2017, 6, 1, tzinfo=timezone.utc),
@@ -214,12 +237,35 @@ def _metadata(params: dict[str, Any], world: World, n_stim: int, n_axis: int) ->
     )
 
 
+def _drive(pop: _Population, table: pd.DataFrame, code: str,
+           seed: np.random.SeedSequence) -> np.ndarray:
+    """Evoked rates (stimuli, neurons) in Hz: ramps of the factors, or of hidden ones (null).
+
+    Null neurons ramp along the same kind of directions over hidden factors drawn, like the
+    real ones, uniform in [-1, 1] per stimulus but independently of the images: they respond
+    reliably to each stimulus, and nothing in the image predicts how.
+    """
+    values = table.to_numpy()
+    if code == "null":
+        values = np.random.default_rng(seed).uniform(-1.0, 1.0, values.shape)
+    return np.maximum(pop.baseline + pop.gain * (values @ pop.weights.T), 0.0)
+
+
 def _truth(pop: _Population, varying: list[str], params: dict[str, Any],
            world: World) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Build the per-unit truth table and the session's truth dictionary."""
+    """Build the per-unit truth table and the session's truth dictionary.
+
+    Null units carry zero tuning weights (nothing in the images drives them) and no
+    preferred factor.
+    """
+    null = pop.code == "null"
+    if null.any():
+        pop = _Population(np.where(null[:, None], 0.0, pop.weights), pop.code, pop.baseline,
+                          pop.gain, pop.spontaneous, pop.latency)
+    preferred = np.array(varying)[np.argmax(np.abs(pop.weights), axis=1)]
     units = pd.DataFrame({
         "code": pop.code,
-        "preferred_factor": np.array(varying)[np.argmax(np.abs(pop.weights), axis=1)],
+        "preferred_factor": np.where(null, "none", preferred) if null.any() else preferred,
         "baseline_rate": pop.baseline, "gain": pop.gain,
         "spontaneous_rate": pop.spontaneous, "latency": pop.latency,
         "location": np.full(len(pop.code), "AM (simulated)"),
@@ -252,6 +298,7 @@ def simulate_session(
     window: tuple[float, float] | None = None,
     factors: Sequence[str] | None = None,
     world: str = "flat",
+    code: str = "axis",
     seed: int = 0,
 ) -> SessionData:
     """Simulate a face-patch recording with known ground truth (the virtual face patch).
@@ -286,6 +333,12 @@ def simulate_session(
         ``"flat"`` (cartoon faces, 12 :data:`~neurofacedis.simulate.FACTORS`), ``"framed"``
         (the same plus framing: 16 :data:`~neurofacedis.simulate.ALL_FACTORS`) or ``"3d"``
         (ray-cast heads, 18 :data:`~neurofacedis.simulate.HEAD_FACTORS`, 68 landmarks).
+    code
+        The neural code, each with a known answer (:data:`CODES`): ``"axis"`` (default,
+        as above), ``"mixed"`` (every neuron a random direction of the factors, whatever
+        ``axis_fraction``: an axis-aligned model loses its alignment advantage, encoding
+        stays) or ``"null"`` (ramps of hidden factors unrelated to the images: every metric
+        at chance). The images and factors are the same for every code.
     seed
         Seeds everything: the same seed gives identical arrays.
 
@@ -302,7 +355,7 @@ def simulate_session(
     sizes = {"n_identities": n_identities, "n_views": n_views, "n_neurons": n_neurons,
              "n_repeats": n_repeats, "seed": seed}
     w, varying, v = _validate(world, sizes, axis_fraction, ranges, stimulus_duration, isi,
-                              factors)
+                              factors, code)
     # imported here: the renderer and this module stay free of pynwb until a session is built
     from neurofacedis.nwb.session import SessionData
 
@@ -313,14 +366,16 @@ def simulate_session(
         **{k: list(v[k]) for k in ranges}, "stimulus_duration": float(stimulus_duration),
         "isi": float(isi), "window": [w0, w1], "seed": v["seed"],
         **({} if factors is None else {"factors": varying}),
-        **({} if w.name == "flat" else {"world": w.name}), "rate_model": _RATE_MODEL,
+        **({} if w.name == "flat" else {"world": w.name}),
+        **({} if code == "axis" else {"code": code}), "rate_model": _RATE_MODEL,
     }
-    s_faces, s_units, s_order, s_spikes = np.random.SeedSequence(v["seed"]).spawn(4)
+    # a fifth child for the null code's hidden factors: the first four are unchanged
+    s_faces, s_units, s_order, s_spikes, s_hidden = np.random.SeedSequence(v["seed"]).spawn(5)
     table, identity = w.sample(v["n_identities"], v["n_views"], s_faces, varying)
     table = table[varying]  # the others are 0: the average face
     images, landmarks = w.render(table, image_size, rgb)
-    pop = _population(s_units, v["n_neurons"], axis_fraction, len(varying), v)
-    rates = np.maximum(pop.baseline + pop.gain * (table.to_numpy() @ pop.weights.T), 0.0)
+    pop = _population(s_units, v["n_neurons"], axis_fraction, len(varying), v, code)
+    rates = _drive(pop, table, code, s_hidden)
     spikes, responses, presentations = _spiking((s_order, s_spikes), rates, pop,
                                                 v["n_repeats"], stimulus_duration, isi,
                                                 (w0, w1))
