@@ -458,7 +458,9 @@ def check_model(
     ``encode`` gives finite (n, k) latents with k unique ``unit_names``; encoding a subset
     gives the same rows; ``active_units``, ``decode`` and ``history`` (when present) have the
     documented shapes; ``save`` → fresh object → ``load`` encodes identically; fitting again
-    with the same seed gives the same latents (within ``atol`` × scale).
+    with the same seed gives the same latents (within ``atol`` × scale). A model that
+    requires ``factors`` gets the mock factors of the images as ``factors=`` in ``fit`` and
+    ``encode``, as the runner passes them.
 
     Parameters
     ----------
@@ -484,19 +486,26 @@ def check_model(
     tr = rec.train
     labels = rec.labels.iloc[tr].reset_index(drop=True)
 
+    def known(rows: Any = slice(None)) -> dict[str, Any]:
+        """``factors=`` for models that require them (as the runner passes landmarks)."""
+        if "factors" not in spec.requires:
+            return {}
+        return {"factors": rec.factors.iloc[rows].reset_index(drop=True)}
+
     def fit(model: Any) -> None:
         calls, progress = _progress_recorder()
         model.fit(rec.images[tr], labels, seed=seed, progress=progress,
-                  landmarks=rec.landmarks[tr])
+                  landmarks=rec.landmarks[tr], **known(tr))
 
     fit(first)
-    z = first.encode(rec.images, landmarks=rec.landmarks)
+    z = first.encode(rec.images, landmarks=rec.landmarks, **known())
     z = check_latents(entry, z, n_images=len(rec.images), unit_names=first.unit_names)
     k = z.shape[1]
     tol = atol * max(1.0, float(np.abs(z).max()))
 
     part = rec.test
-    zp = check_latents(entry, first.encode(rec.images[part], landmarks=rec.landmarks[part]),
+    zp = check_latents(entry, first.encode(rec.images[part], landmarks=rec.landmarks[part],
+                                           **known(part)),
                        n_images=len(part), unit_names=first.unit_names)
     if not np.allclose(zp, z[part], rtol=0, atol=tol):
         raise _fail(entry, "encoding a subset of images gives different latents than encoding "
@@ -525,7 +534,7 @@ def check_model(
         first.save(Path(tmp))
         loaded = spec.factory(**kwargs)
         loaded.load(Path(tmp))
-        zl = loaded.encode(rec.images, landmarks=rec.landmarks)
+        zl = loaded.encode(rec.images, landmarks=rec.landmarks, **known())
     zl = check_latents(entry, zl, n_images=len(rec.images), unit_names=loaded.unit_names)
     if list(loaded.unit_names) != list(first.unit_names):
         raise _fail(entry, "unit_names differ after save/load")
@@ -535,7 +544,7 @@ def check_model(
                            + _contiguity_hint(first))
 
     fit(second)
-    z2 = check_latents(entry, second.encode(rec.images, landmarks=rec.landmarks),
+    z2 = check_latents(entry, second.encode(rec.images, landmarks=rec.landmarks, **known()),
                        n_images=len(rec.images), unit_names=second.unit_names)
     if not np.allclose(z2, z, rtol=0, atol=tol):
         raise _fail(entry, f"fitting twice with seed {seed} gives different latents (max diff "
