@@ -11,6 +11,12 @@ the ray's closest approach to the surface's silhouette (``sqrt(c - b^2/a) - r``)
 hairline; ``supersample`` adds box-filtered samples on top. Shading is Lambertian with
 analytic normals, ``albedo * (ambient + intensity * max(0, n . l))``.
 
+Speed: only the rays that pass near the head are cast (a per-row interval of the head's
+projected bounding ellipse, :func:`_rays`), as a padded ``(faces, rays)`` array so that every
+per-face constant broadcasts as an ``(n, 1)`` column; blocks are small (:data:`_CHUNK`) so
+that each per-ray array stays in the cache and in the allocator's free lists (large
+temporaries cost a page fault per 4 KiB each time they are made).
+
 Per-sample arithmetic is float32 add/multiply/divide/sqrt (IEEE exact) and table look-ups;
 per-face values are float64; no sums over samples. Results do not depend on how a batch is
 split into blocks or threads.
@@ -21,7 +27,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,10 +36,15 @@ from neurofacedis.simulate import _head3d as hd
 
 __all__ = ["render_heads", "landmark_visibility"]
 
-_CHUNK = 32  # faces per block: fixed, so results do not depend on the number of threads
+_CHUNK = 32  # faces per block (textures, landmarks): results do not depend on it
+_PART = 8  # faces per ray batch: small, so each per-ray array stays in the cache
 _MARCH = 3  # even steps from the bounding sphere to the inner sphere (or closest approach)
 _REFINE = 2  # regula falsi steps in the first bracket (bilinear)
 F32 = np.float32
+_G = hd.TEX_G
+_TEX_SCALE = F32((_G - 1) / (2.0 * hd.TEX_L))  # scaled coordinate -> texel
+_TEX_SHIFT = F32(hd.TEX_L * (_G - 1) / (2.0 * hd.TEX_L))
+_TEX_HI = F32(_G - 1.001)
 
 
 def _packed(table: np.ndarray) -> np.ndarray:
@@ -43,149 +53,202 @@ def _packed(table: np.ndarray) -> np.ndarray:
     return table.view(np.dtype((np.void, 4 * table.shape[1]))).ravel()
 
 
-class _Block:
-    """Per-face constants (each (n, 1, ..., 1) for broadcasting) and textures of a block."""
+_SHARED = ("p", "n", "rgb", "pf", "h_sym", "h_front", "height", "shade", "n_shade")
 
-    def __init__(self, f: np.ndarray, rgb: bool, ndim: int):
+
+class _Block:
+    """Per-face constants (each an (n, 1) float32 column) and textures of a block of faces.
+
+    Textures hold ``1 + h`` (so that a crossing test is ``|q| - H``), its derivatives and the
+    albedo offsets, front ([:, 0]) and back ([:, 1]) texture of each face one after another.
+    """
+
+    def __init__(self, f: np.ndarray, rgb: bool):
         p = hd.head_params(f)
         self.p, self.n, self.rgb = p, len(f), rgb
         self.h_sym, self.h_front = hd.height_fields(p)
-        g, step = hd.TEX_G, F32(2.0 * hd.TEX_L / (hd.TEX_G - 1))
-        n_alb = 3 if rgb else 1
-        # channels: h, dh/du, dh/dv, albedo offsets; [:, 0] front texture, [:, 1] back
-        tex = np.zeros((self.n, 2, g, g, 3 + n_alb), dtype=F32)
-        tex[:, 0, :, :, 0] = self.h_sym + self.h_front
-        tex[:, 1, :, :, 0] = self.h_sym
-        h = tex[..., 0]
-        tex[..., 1:-1, 1] = (h[..., 2:] - h[..., :-2]) / (2 * step)
-        tex[..., 1:-1, :, 2] = (h[..., 2:, :] - h[..., :-2, :]) / (2 * step)
-        tex[:, 0, :, :, 3:] = hd.albedo_fields(p, rgb)
-        self.height = np.ascontiguousarray(tex[..., 0]).ravel()
-        self.shade = _packed(tex.reshape(-1, tex.shape[-1]))
-        self.n_shade = 3 + n_alb
+        self._textures(p, rgb)
         abc = p["abc"]
-        shape = (self.n,) + (1,) * ndim
 
         def pf(v: np.ndarray) -> np.ndarray:
-            return np.asarray(v, dtype=F32).reshape(shape)
+            return np.asarray(v, dtype=F32).reshape(self.n, 1)
 
         self.pf = pf
-        self.rmax = pf(1.0 + (self.h_sym + np.maximum(self.h_front, 0.0)).max((1, 2)) + 0.01)
-        self.rmin = pf(1.0 + (self.h_sym + np.minimum(self.h_front, 0.0)).min((1, 2)) - 0.01)
+        rmax = 1.0 + (self.h_sym + np.maximum(self.h_front, 0.0)).max((1, 2)) + 0.01
+        rmin = 1.0 + (self.h_sym + np.minimum(self.h_front, 0.0)).min((1, 2)) - 0.01
+        self.rmax2, self.rmin2 = pf(rmax.astype(F32) ** 2), pf(rmin.astype(F32) ** 2)
         minv = np.transpose(p["R"], (0, 2, 1)) / abc[:, :, None]  # S^-1 R^T
+        self.minv = minv
         self.m = [pf(minv[:, i, j]) for i in range(3) for j in range(3)]
+        d = minv[:, :, 2]
+        a = (d * d).sum(1)
+        self.a, self.inv_a = pf(a), pf(1.0 / a)
+        self.bx = pf((minv[:, :, 0] * d).sum(1))  # o . d = bx x + by (y - CY)
+        self.by = pf((minv[:, :, 1] * d).sum(1))
         light_q = np.einsum("nji,nj->ni", p["R"], p["light"]) / abc  # S^-1 R^T l
         self.light_q = [pf(light_q[:, k]) for k in range(3)]
         self.inv_abc = [pf(1.0 / abc[:, k]) for k in range(3)]
-        self.scale = pf(np.sqrt(abc[:, 0] * abc[:, 1]))  # scaled -> face units, about
+        self.scale_64 = np.sqrt(abc[:, 0] * abc[:, 1])  # scaled -> face units, about
+        self.scale = pf(self.scale_64)
         self.light_cam = [pf(p["light"][:, k]) for k in range(3)]
         self.intensity = pf(p["light_intensity"])
         rgb_or_1 = (lambda c: c) if rgb else (lambda c: np.ones(1))
         self.skin = [pf(p["skin"] * c) for c in rgb_or_1(hd._SKIN_RGB)]
         self.hair = [pf(p["hair_albedo"] * c) for c in rgb_or_1(hd._HAIR_RGB)]
-        hv = p["hair_volume"]
-        self.hair_c = [pf(0 * hv), pf(-0.05 - 0.3 * hv), pf(-0.05 + 0 * hv)]
-        self.hair_r = [pf(1.02 + hv), pf(1.04 + 1.3 * hv), pf(1.06 + hv)]
-        centre = np.sqrt(sum(v.astype(np.float64) ** 2 for v in self.hair_c))
-        self.reach = np.maximum(self.rmax, pf(centre + np.max(self.hair_r, axis=0)))
-        self.offset = pf(np.arange(self.n) * (2 * hd.TEX_G**2))  # float32: exact (< 2^24)
+        self._hair_shell(p["hair_volume"], rmax)
+        self.offset = pf(np.arange(self.n) * (2 * _G**2))  # float32: exact (< 2^24)
+
+    def _hair_shell(self, hv: np.ndarray, rmax: np.ndarray) -> None:
+        centre = np.stack([0 * hv, -0.05 - 0.3 * hv, -0.05 + 0 * hv], -1)  # scaled frame
+        radii = np.stack([1.02 + hv, 1.04 + 1.3 * hv, 1.06 + hv], -1)
+        self.reach = np.maximum(rmax, np.linalg.norm(centre, axis=1) + radii.max(1))
+        self.hair_c = [self.pf(centre[:, k]) for k in range(3)]
+        self.hair_inv_r = [self.pf(1.0 / radii[:, k]) for k in range(3)]
+        d = self.minv[:, :, 2] / radii
+        self.hair_d = [self.pf(d[:, k]) for k in range(3)]
+        self.hair_inv_a = self.pf(1.0 / (d * d).sum(1))
+        self.hair_edge = self.pf(self.scale_64 * radii[:, 0])
+
+    def part(self, lo: int, hi: int) -> _Block:
+        """The faces ``lo:hi`` of this block (sharing its textures)."""
+        out = object.__new__(type(self))
+        for name, value in vars(self).items():
+            if name in _SHARED:
+                setattr(out, name, value)
+            elif isinstance(value, list):
+                setattr(out, name, [v[lo:hi] for v in value])
+            else:
+                setattr(out, name, value[lo:hi])
+        out.n = hi - lo
+        return out
+
+    def _textures(self, p: dict[str, np.ndarray], rgb: bool) -> None:
+        step = F32(2.0 * hd.TEX_L / (_G - 1))
+        n_alb = 3 if rgb else 1
+        # channels: 1 + h, dh/du, dh/dv, albedo offsets; [:, 0] front texture, [:, 1] back
+        tex = np.zeros((self.n, 2, _G, _G, 3 + n_alb), dtype=F32)
+        tex[:, 0, :, :, 0] = self.h_sym + self.h_front
+        tex[:, 1, :, :, 0] = self.h_sym
+        h = tex[..., 0]
+        tex[..., 1:-1, 1] = (h[..., 2:] - h[..., :-2]) / (2 * step)
+        tex[..., 1:-1, :, 2] = (h[..., 2:, :] - h[..., :-2, :]) / (2 * step)
+        tex[..., 0] += F32(1)
+        tex[:, 0, :, :, 3:] = hd.albedo_fields(p, rgb)
+        self.height = np.ascontiguousarray(tex[..., 0]).ravel()
+        self.shade = _packed(tex.reshape(-1, tex.shape[-1]))
+        self.n_shade = 3 + n_alb
 
 
-def _index(block: _Block, q: list[np.ndarray], nearest: bool) -> tuple[np.ndarray, ...]:
+def _texel(block: _Block, q: list[np.ndarray], nearest: bool) -> tuple[np.ndarray, ...]:
     """Texel index (and bilinear fractions) of scaled points ``q``; front or back texture.
 
     In float32 until one conversion: indices stay below 2^24, so they are exact.
     """
-    g = F32(hd.TEX_G)
-    scale = F32((hd.TEX_G - 1) / (2.0 * hd.TEX_L))
-    lo, hi = F32(0), F32(hd.TEX_G - 1.001)
-    shift = F32(hd.TEX_L * (hd.TEX_G - 1) / (2.0 * hd.TEX_L) + (0.5 if nearest else 0.0))
-    fx = np.minimum(np.maximum(q[0] * scale + shift, lo), hi)
-    fy = np.minimum(np.maximum(q[1] * scale + shift, lo), hi)
+    shift = _TEX_SHIFT + F32(0.5) if nearest else _TEX_SHIFT
+    fx = np.clip(q[0] * _TEX_SCALE + shift, F32(0), _TEX_HI)
+    fy = np.clip(q[1] * _TEX_SCALE + shift, F32(0), _TEX_HI)
     ix, iy = np.floor(fx), np.floor(fy)
-    back = (q[2] < 0) * (g * g)
-    idx = (block.offset + back + iy * g + ix).astype(np.int32)
+    base = block.offset + (q[2] < 0) * F32(_G * _G)
+    idx = (base + (iy * F32(_G) + ix)).astype(np.int32)
+    if nearest:
+        return (idx,)
     return idx, fx - ix, fy - iy
 
 
-def _lookup(block: _Block, table: np.ndarray, k: int, q: list[np.ndarray]) -> list[np.ndarray]:
+def _bilinear(block: _Block, table: np.ndarray, k: int, q: list[np.ndarray]
+              ) -> list[np.ndarray]:
     """Bilinear look-up of ``k`` channels at scaled points ``q`` (front or back texture)."""
-    idx, tx, ty = _index(block, q, nearest=False)
-    g = hd.TEX_G
+    idx, tx, ty = _texel(block, q, nearest=False)
     if k == 1:
-        corners = [np.take(table, idx + step)[..., None] for step in (0, 1, g, g + 1)]
-    else:
-        corners = [np.take(table, idx + step).view(F32).reshape(idx.shape + (k,))
-                   for step in (0, 1, g, g + 1)]
+        v = [np.take(table, idx + step) for step in (0, 1, _G, _G + 1)]
+        top = v[0] + (v[1] - v[0]) * tx
+        return [top + (v[2] + (v[3] - v[2]) * tx - top) * ty]
+    corners = [np.take(table, idx + step).view(F32).reshape(idx.shape + (k,))
+               for step in (0, 1, _G, _G + 1)]
     w01, w11 = tx * (1 - ty), tx * ty
     w00, w10 = (1 - ty) - w01, ty - w11
     return [corners[0][..., c] * w00 + corners[1][..., c] * w01 + corners[2][..., c] * w10
             + corners[3][..., c] * w11 for c in range(k)]
 
 
-def _along(o: list[np.ndarray], d: list[np.ndarray], t: np.ndarray) -> list[np.ndarray]:
-    return [o[k] + t * d[k] for k in range(3)]
+class _Rays:
+    """Rays of samples (n, K) in a block's scaled frame: ``q(t) = o + t d``, ``|q|^2``."""
+
+    def __init__(self, block: _Block, x: np.ndarray, y: np.ndarray):
+        m = block.m
+        yy = y - F32(hd.CY)
+        self.x, self.y = x, y
+        self.o = [m[0] * x + m[1] * yy, m[3] * x + m[4] * yy, m[6] * x + m[7] * yy]
+        self.d = [m[2], m[5], m[8]]
+        self.b = block.bx * x + block.by * yy
+        self.b2 = self.b + self.b
+        o = self.o
+        self.c = o[0] * o[0] + o[1] * o[1] + o[2] * o[2]
+        self.e = self.c - self.b * self.b * block.inv_a  # squared closest approach
+        self.t_mid = -self.b * block.inv_a
+        self.a = block.a
+
+    def at(self, t: np.ndarray) -> list[np.ndarray]:
+        return [self.o[k] + t * self.d[k] for k in range(3)]
+
+    def norm(self, t: np.ndarray) -> np.ndarray:
+        return np.sqrt((self.a * t + self.b2) * t + self.c)
 
 
-def _height(block: _Block, o: list[np.ndarray], d: list[np.ndarray], t: np.ndarray
-            ) -> np.ndarray:
-    """Implicit surface value ``|q| - 1 - h(q)`` at ray parameter ``t`` (< 0: inside)."""
-    q = _along(o, d, t)
-    return np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - 1 - _lookup(
-        block, block.height, 1, q)[0]
-
-
-def _crossing(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
-              b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _crossing(block: _Block, r: _Rays) -> tuple[np.ndarray, np.ndarray]:
     """First surface crossing along each ray: t and a hit mask (else the closest approach).
 
     Samples ``_MARCH`` even steps from the bounding sphere (radius 1 + max h) to the inner
     sphere (1 + min h, where the surface has been crossed) or, for rays that miss it, to the
-    ray's closest approach to the head centre (``|q|`` falls monotonically on the way), all at
-    once with the nearest texel (only the sign matters); regula falsi (bilinear) refines the
-    first bracket.
+    ray's closest approach to the head centre (``|q|`` falls monotonically on the way), with
+    the nearest texel (only the sign matters); regula falsi (bilinear) refines the first
+    bracket.
     """
-    t_mid = -b / a
-    t_out = (np.sqrt(np.maximum(b * b - a * (c - block.rmax**2), 0)) - b) / a
-    # the first crossing lies before the inner sphere (radius 1 + min h), where one is met
-    disc_in = b * b - a * (c - block.rmin**2)
-    t_in = np.where(disc_in > 0, (np.sqrt(np.maximum(disc_in, 0)) - b) / a, t_mid)
-    frac = (np.arange(1, _MARCH + 1, dtype=F32) / F32(_MARCH))[:, None]
-    t_k = t_out + (t_in - t_out) * frac  # (K, M)
-    q = [o[0] + t_k * d[0], o[1] + t_k * d[1], o[2] + t_k * d[2]]
-    h = np.take(block.height, _index(block, q, nearest=True)[0])
-    f_k = np.sqrt((a * t_k + 2 * b) * t_k + c) - 1 - h
-    inside = f_k <= 0
-    first = np.argmax(inside, axis=0)
-    found = inside[first, np.arange(len(first))]
-    cols = np.arange(len(first))
-    t_b, f_b = t_k[first, cols], np.where(found, f_k[first, cols], F32(-1))
-    prev = np.maximum(first - 1, 0)
-    t_a = np.where(first > 0, t_k[prev, cols], t_out)
-    f_a = np.where(first > 0, f_k[prev, cols], F32(1e-3))  # the bounding sphere: outside
+    inv_a = block.inv_a
+    t_out = r.t_mid + np.sqrt(np.maximum(block.rmax2 - r.e, 0) * inv_a)
+    t_in = r.t_mid + np.sqrt(np.maximum(block.rmin2 - r.e, 0) * inv_a)
+    step = (t_in - t_out) * F32(1.0 / _MARCH)
+    t_k = [t_out] + [t_out + F32(k) * step for k in range(1, _MARCH + 1)]
+    f_k = [None] + [r.norm(t) - np.take(block.height, _texel(block, r.at(t), True)[0])
+                    for t in t_k[1:]]
+    # bracket: the last step that is inside, then overwritten by earlier ones (first wins)
+    t_a, f_a = t_out.copy(), np.full(t_out.shape, F32(1e-3))
+    t_b, f_b = t_k[1].copy(), np.full(t_out.shape, F32(-1))
+    found = np.zeros(t_out.shape, dtype=bool)
+    for k in range(_MARCH, 0, -1):
+        inside = f_k[k] <= 0
+        found |= inside
+        np.copyto(t_b, t_k[k], where=inside)
+        np.copyto(f_b, f_k[k], where=inside)
+        np.copyto(t_a, t_k[k - 1], where=inside)
+        np.copyto(f_a, F32(1e-3) if k == 1 else f_k[k - 1], where=inside)
     for _ in range(_REFINE):
         t_n = t_a - f_a * (t_b - t_a) / (f_b - f_a)
-        f_n = _height(block, o, d, t_n)
+        f_n = r.norm(t_n) - _bilinear(block, block.height, 1, r.at(t_n))[0]
         inner = f_n <= 0
-        t_b, f_b = np.where(inner, t_n, t_b), np.where(inner, f_n, f_b)
-        t_a, f_a = np.where(inner, t_a, t_n), np.where(inner, f_a, f_n)
+        np.copyto(t_b, t_n, where=inner)
+        np.copyto(f_b, f_n, where=inner)
+        outer = ~inner
+        np.copyto(t_a, t_n, where=outer)
+        np.copyto(f_a, f_n, where=outer)
     t = t_a - f_a * (t_b - t_a) / (f_b - f_a)
-    return np.where(found, t, t_mid), found
+    np.copyto(t, r.t_mid, where=~found)
+    return t, found
 
 
-def _face(block: _Block, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
-          b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _face(block: _Block, r: _Rays) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Face depth t (-inf where missed), signed silhouette distance and colour channels."""
-    t, hit = _crossing(block, o, d, a, b, c)
-    q = _along(o, d, t)
-    s = _lookup(block, block.shade, block.n_shade, q)
+    t, hit = _crossing(block, r)
+    q = r.at(t)
+    s = _bilinear(block, block.shade, block.n_shade, q)
     # the ray's distance to the head centre against the radius where it passes
-    signed = np.sqrt(np.maximum(c - b * b / a, 0)) - (1 + s[0])
+    signed = np.sqrt(np.maximum(r.e, 0)) - s[0]
     signed = np.where(hit, np.minimum(signed, 0), np.maximum(signed, 0))
-    norm = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
-    g = [q[0] / norm - s[1], q[1] / norm - s[2], q[2] / norm]
+    inv = 1 / np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
+    g = [q[0] * inv - s[1], q[1] * inv - s[2], q[2] * inv]
     colour = _lambert(block, g, block.skin, s[3:])
-    return np.where(hit, t, F32(-np.inf)), signed, colour
+    np.copyto(t, F32(-np.inf), where=~hit)
+    return t, signed, colour
 
 
 def _lambert(block: _Block, g: list[np.ndarray], albedo: list[np.ndarray],
@@ -200,24 +263,25 @@ def _lambert(block: _Block, g: list[np.ndarray], albedo: list[np.ndarray],
     return [(alb + off) * light for alb, off in zip(albedo, offsets, strict=True)]
 
 
-def _hair(block: _Block, o: list[np.ndarray], d: list[np.ndarray], ppu: float
-          ) -> tuple[list[np.ndarray], ...]:
+def _hair(block: _Block, r: _Rays, ppu: float) -> tuple[tuple[np.ndarray, ...], ...]:
     """Hair shell: near side (t, alpha, colour) and the inside of the back (alpha, colour)."""
-    oh = [(o[k] - block.hair_c[k]) / block.hair_r[k] for k in range(3)]
-    dh = [d[k] / block.hair_r[k] for k in range(3)]
-    a = dh[0] * dh[0] + dh[1] * dh[1] + dh[2] * dh[2]
+    inv_r, dh, inv_a = block.hair_inv_r, block.hair_d, block.hair_inv_a
+    oh = [(r.o[k] - block.hair_c[k]) * inv_r[k] for k in range(3)]
     b = oh[0] * dh[0] + oh[1] * dh[1] + oh[2] * dh[2]
     c = oh[0] * oh[0] + oh[1] * oh[1] + oh[2] * oh[2]
-    root = np.sqrt(np.maximum(b * b - a * (c - 1), 0))
-    edge = np.clip(F32(0.5) - (np.sqrt(np.maximum(c - b * b / a, 0)) - 1) * block.scale
-                   * block.hair_r[0] * F32(ppu), 0, 1)
+    e = c - b * b * inv_a
+    root = np.sqrt(np.maximum(1 - e, 0) * inv_a)
+    t_mid = -b * inv_a
+    edge = np.clip(F32(0.5) - (np.sqrt(np.maximum(e, 0)) - 1)
+                   * (block.hair_edge * F32(ppu)), 0, 1)
+    cut_scale = block.scale * F32(1.2 * ppu)
     out = []
     for sign, dim in ((1, 1.0), (-1, 0.55)):  # near side; inside of the back hair
-        t = (F32(sign) * root - b) / a
-        qh = _along(oh, dh, t)
-        cut = (F32(-0.05) - F32(0.5) * qh[2] - qh[1]) * block.scale * F32(1.2 * ppu)
+        t = t_mid + root if sign > 0 else t_mid - root
+        qh = [oh[k] + t * dh[k] for k in range(3)]
+        cut = (F32(-0.05) - F32(0.5) * qh[2] - qh[1]) * cut_scale
         alpha = np.minimum(edge, np.clip(cut + F32(0.5), 0, 1))
-        g = [qh[k] / block.hair_r[k] * F32(sign) for k in range(3)]
+        g = [qh[k] * inv_r[k] if sign > 0 else -(qh[k] * inv_r[k]) for k in range(3)]
         out.append((t, alpha, _lambert(block, g, block.hair, dim=dim)))
     return tuple(out)
 
@@ -225,52 +289,6 @@ def _hair(block: _Block, o: list[np.ndarray], d: list[np.ndarray], ppu: float
 def _over(alpha: np.ndarray, top: list[np.ndarray], under: list[np.ndarray]
           ) -> list[np.ndarray]:
     return [u + alpha * (t - u) for t, u in zip(top, under, strict=True)]
-
-
-_PER_FACE = ("offset", "rmax", "rmin", "scale", "intensity")
-_PER_FACE_LISTS = ("light_q", "inv_abc", "skin", "hair", "hair_c", "hair_r")
-
-
-class _Subset:
-    """The per-face constants of ``src`` gathered for some samples.
-
-    ``sel`` indexes ``src``'s flattened constants: a face index per sample when ``src`` is a
-    :class:`_Block`, a sample index when it is another subset.
-    """
-
-    def __init__(self, src: _Block | _Subset, sel: np.ndarray):
-        self.height, self.shade, self.n_shade = src.height, src.shade, src.n_shade
-        for name in _PER_FACE:
-            setattr(self, name, getattr(src, name).ravel()[sel])
-        for name in _PER_FACE_LISTS:
-            setattr(self, name, [v.ravel()[sel] for v in getattr(src, name)])
-
-
-def _select(src: _Block | _Subset, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
-            b: np.ndarray, c: np.ndarray, reach: np.ndarray) -> tuple[Any, ...]:
-    """Select the rays that meet the sphere of radius ``reach``: index, constants, rays."""
-    idx = np.flatnonzero(b * b - a * (c - reach * reach) > 0)
-    sel = idx // int(np.prod(b.shape[1:]))
-    return (idx, _Subset(src, sel), [v.ravel()[idx] for v in o], [v.ravel()[sel] for v in d],
-            a.ravel()[sel], b.ravel()[idx], c.ravel()[idx])
-
-
-def _scatter(idx: np.ndarray, values: np.ndarray, shape: tuple[int, ...], fill: float
-             ) -> np.ndarray:
-    out = np.full(shape, F32(fill))
-    out.ravel()[idx] = values
-    return out
-
-
-def _face_samples(src: _Subset, o: list[np.ndarray], d: list[np.ndarray], a: np.ndarray,
-                  b: np.ndarray, c: np.ndarray, ppu: float
-                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """:func:`_face` on the samples whose ray meets the bounding sphere (plus a pixel)."""
-    idx, sub, *rays = _select(src, o, d, a, b, c, src.rmax + F32(1) / (src.scale * F32(ppu)))
-    t_s, signed_s, colour_s = _face(sub, *rays)
-    shape = b.shape
-    return (_scatter(idx, t_s, shape, -np.inf), _scatter(idx, signed_s, shape, 1e3),
-            [_scatter(idx, ch, shape, 0.0) for ch in colour_s])
 
 
 def _neck(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
@@ -286,55 +304,91 @@ def _neck(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
     return alpha, [s * light for s in block.skin]
 
 
+def _background(block: _Block) -> list[F32]:
+    return [F32(v) for v in (hd.BACKGROUND[1] if block.rgb else hd.BACKGROUND[:1])]
+
+
 def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Colour channels, face depth and face coverage of samples at (x, y).
+    """Colour channels, face depth and face coverage of samples at (x, y), each (n, K).
 
     Layers, back to front: background, the inside of the back hair, the neck, then the face
-    and the hair shell in their depth order. Hair and face are computed only for rays that
-    meet the head's bounding sphere.
+    and the hair shell in their depth order.
     """
-    m = block.m
-    yy = y - F32(hd.CY)
-    o = [m[0] * x + m[1] * yy, m[3] * x + m[4] * yy, m[6] * x + m[7] * yy]
-    d = [m[2], m[5], m[8]]
-    a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-    b = o[0] * d[0] + o[1] * d[1] + o[2] * d[2]
-    c = o[0] * o[0] + o[1] * o[1] + o[2] * o[2]
-    shape = b.shape
-    bg = [np.full(shape, F32(v)) for v in (hd.BACKGROUND[1] if block.rgb else
-                                           hd.BACKGROUND[:1])]
+    r = _Rays(block, x, y)
     a_neck, c_neck = _neck(block, x, y, ppu)
-    c_neck = [np.broadcast_to(ch, shape) for ch in c_neck]
-    a_neck = np.broadcast_to(a_neck, shape)
-    colour = _over(a_neck, c_neck, bg)
-    idx, sub, o_s, d_s, a_s, b_s, c_s = _select(
-        block, o, d, a, b, c, block.reach + F32(1) / (block.scale * F32(ppu)))
-    (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(sub, o_s, d_s, ppu)
-
-    def gather(v: list[np.ndarray]) -> list[np.ndarray]:
-        return [ch.ravel()[idx] for ch in v]
-
-    under = _over(a_neck.ravel()[idx], gather(c_neck), _over(a_back, c_back, gather(bg)))
-    t_face, signed, c_face = _face_samples(sub, o_s, d_s, a_s, b_s, c_s, ppu)
-    a_face = np.clip(F32(0.5) - signed * sub.scale * F32(ppu), 0, 1)
+    (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(block, r, ppu)
+    bg = _background(block)
+    under = _over(a_neck, c_neck, [b + a_back * (c - b) for b, c in zip(bg, c_back)])
+    t_face, signed, c_face = _face(block, r)
+    a_face = np.clip(F32(0.5) - signed * (block.scale * F32(ppu)), 0, 1)
     front = t_face > t_hair
     hair_then_face = _over(a_face, c_face, _over(a_hair, c_hair, under))
     face_then_hair = _over(a_hair, c_hair, _over(a_face, c_face, under))
-    for ch, h, f in zip(colour, hair_then_face, face_then_hair, strict=True):
-        ch.ravel()[idx] = np.where(front, h, f)
+    colour = [np.where(front, h, f) for h, f in zip(hair_then_face, face_then_hair)]
     cover = np.where(front, a_face, a_face * (1 - a_hair))
-    return colour, _scatter(idx, t_face, shape, -np.inf), _scatter(idx, cover, shape, 0.0)
+    return colour, t_face, cover
+
+
+def _rays(block: _Block, s: int) -> np.ndarray:
+    """Pixels (n, K) of an s x s grid whose ray passes near the head (padded by repeats).
+
+    A ray meets the sphere of radius R about the head centre (scaled frame) where the
+    squared distance of its closest approach, a quadratic form in the pixel's (x, y), is
+    below R^2: an ellipse, cut per image row into one interval of columns. R is the head's
+    reach (face and hair) plus a margin of two pixels, so the interval holds every pixel that
+    any surface covers; the pixels left out keep the neck and background.
+    """
+    n, ppu = block.n, s / 2.0
+    p0, p1, d = block.minv[:, :, 0], block.minv[:, :, 1], block.minv[:, :, 2]
+    inv_a = 1.0 / (d * d).sum(1)
+    pd0, pd1 = (p0 * d).sum(1), (p1 * d).sum(1)
+    q00 = ((p0 * p0).sum(1) - pd0 * pd0 * inv_a)[:, None]
+    q01 = ((p0 * p1).sum(1) - pd0 * pd1 * inv_a)[:, None]
+    q11 = ((p1 * p1).sum(1) - pd1 * pd1 * inv_a)[:, None]
+    radius = (block.reach + 2.0 / (block.scale_64 * ppu) + 0.02)[:, None]
+    yy = ((np.arange(s) + 0.5) / ppu - 1.0 - hd.CY)[None, :]
+    disc = (q01 * yy) ** 2 - q00 * (q11 * yy * yy - radius**2)
+    centre, half = -q01 * yy / q00, np.sqrt(np.maximum(disc, 0.0)) / q00
+    lo = np.clip(np.floor((centre - half + 1.0) * ppu - 0.5) - 1, 0, s).astype(np.int64)
+    hi = np.clip(np.ceil((centre + half + 1.0) * ppu - 0.5) + 2, 0, s).astype(np.int64)
+    count = np.where(disc > 0, np.maximum(hi - lo, 0), 0)  # (n, s) pixels per row
+    per_face = count.sum(1)
+    width = max(int(per_face.max()), 1)
+    start = (np.arange(s) * s + lo).ravel()
+    flat_count = count.ravel()
+    first = np.cumsum(flat_count) - flat_count  # of each row in the concatenation
+    pixel = np.repeat(start - first, flat_count) + np.arange(flat_count.sum())
+    face_first = np.cumsum(per_face) - per_face
+    face = np.repeat(np.arange(n), per_face)
+    # pad each face's row with repeats of one of its pixels (same value written twice)
+    pad = pixel[np.minimum(face_first, len(pixel) - 1)] if len(pixel) else np.zeros(n, int)
+    out = np.repeat(pad[:, None], width, 1)
+    out[face, np.arange(len(pixel)) - face_first[face]] = pixel
+    return out
 
 
 def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (n, size, size[, 3]) and landmarks (n, 68, 2) of one block."""
-    block = _Block(f, rgb, ndim=2)
+    block = _Block(f, rgb)
     s = size * supersample
-    grid = ((np.arange(s, dtype=np.float64) + 0.5) / (s / 2.0) - 1.0).astype(F32)
-    colour, _, _ = _scene(block, grid[None, None, :], grid[None, :, None], s / 2.0)
-    img = np.stack(colour, -1)
+    ppu = s / 2.0
+    grid = ((np.arange(s, dtype=np.float64) + 0.5) / ppu - 1.0).astype(F32)
+    gx, gy = np.tile(grid, s), np.repeat(grid, s)
+    img = np.empty((block.n, s * s, 3 if rgb else 1), dtype=F32)
+    for lo in range(0, block.n, _PART):
+        part = block.part(lo, min(lo + _PART, block.n))
+        # everywhere: the neck over the background; near the head: the whole scene
+        a_neck, c_neck = _neck(part, gx[None, :], gy[None, :], ppu)
+        for k, (b, c) in enumerate(zip(_background(part), c_neck)):
+            img[lo:lo + part.n, :, k] = b + a_neck * (c - b)
+        pix = _rays(part, s)
+        colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu)
+        rows = np.arange(lo, lo + part.n)[:, None]
+        for k, ch in enumerate(colour):
+            img[rows, pix, k] = ch
+    img = img.reshape(len(f), s, s, -1)
     if supersample > 1:
         img = img.reshape(len(f), size, supersample, size, supersample, -1).mean((2, 4))
     img = np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
@@ -347,8 +401,6 @@ def _workers(workers: int | None) -> int:
     if workers is None:
         return max(1, min(8, os.cpu_count() or 1))
     return max(1, int(workers))
-
-
 def render_heads(
     factors: pd.DataFrame | Mapping[str, np.ndarray], *, size: int = 64, rgb: bool = False,
     supersample: int = 1, workers: int | None = None,
@@ -412,9 +464,9 @@ def landmark_visibility(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.
     """
     f = hd.head_factor_matrix(factors)
     out = np.empty((len(f), 68), dtype=bool)
-    for start in range(0, len(f), _CHUNK):
-        block = _Block(f[start:start + _CHUNK], rgb=False, ndim=1)
+    for start in range(0, len(f), _PART):
+        block = _Block(f[start:start + _PART], rgb=False)
         lm3 = hd.landmarks_3d(block.p, block.h_sym, block.h_front).astype(F32)
         _, depth, cover = _scene(block, lm3[..., 0], lm3[..., 1], 64.0)
-        out[start:start + _CHUNK] = (cover > 0.5) & (np.abs(depth - lm3[..., 2]) < 0.02)
+        out[start:start + _PART] = (cover > 0.5) & (np.abs(depth - lm3[..., 2]) < 0.02)
     return out
