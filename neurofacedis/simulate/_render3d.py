@@ -110,7 +110,7 @@ class _Block:
         self.hair_edge = self.pf(self.scale_64 * radii[:, 0])
 
     def part(self, lo: int, hi: int) -> _Block:
-        """The faces ``lo:hi`` of this block (sharing its textures)."""
+        """Return the faces ``lo:hi`` of this block (sharing its textures)."""
         out = object.__new__(type(self))
         for name, value in vars(self).items():
             if name in _SHARED:
@@ -319,13 +319,13 @@ def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
     a_neck, c_neck = _neck(block, x, y, ppu)
     (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(block, r, ppu)
     bg = _background(block)
-    under = _over(a_neck, c_neck, [b + a_back * (c - b) for b, c in zip(bg, c_back)])
+    under = _over(a_neck, c_neck, [b + a_back * (c - b) for b, c in zip(bg, c_back, strict=True)])
     t_face, signed, c_face = _face(block, r)
     a_face = np.clip(F32(0.5) - signed * (block.scale * F32(ppu)), 0, 1)
     front = t_face > t_hair
     hair_then_face = _over(a_face, c_face, _over(a_hair, c_hair, under))
     face_then_hair = _over(a_hair, c_hair, _over(a_face, c_face, under))
-    colour = [np.where(front, h, f) for h, f in zip(hair_then_face, face_then_hair)]
+    colour = [np.where(front, h, f) for h, f in zip(hair_then_face, face_then_hair, strict=True)]
     cover = np.where(front, a_face, a_face * (1 - a_hair))
     return colour, t_face, cover
 
@@ -381,7 +381,7 @@ def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
         part = block.part(lo, min(lo + _PART, block.n))
         # everywhere: the neck over the background; near the head: the whole scene
         a_neck, c_neck = _neck(part, gx[None, :], gy[None, :], ppu)
-        for k, (b, c) in enumerate(zip(_background(part), c_neck)):
+        for k, (b, c) in enumerate(zip(_background(part), c_neck, strict=True)):
             img[lo:lo + part.n, :, k] = b + a_neck * (c - b)
         pix = _rays(part, s)
         colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu)
