@@ -1,0 +1,145 @@
+"""Metrics against human behaviour: ``agreement``, ``error_consistency``, ``behaviour_rsa``.
+
+The target is a behavioural experiment (choices, ratings, similarity judgements; see
+:mod:`neurofacedis.nwb._behaviour`) instead of neurons: the metrics read ``ctx.behaviour``.
+A model "chooses" through a cross-validated logistic readout of its latents
+(:mod:`nfd_behaviour._readout`). Formulas, ceilings and references: docs/metrics/behaviour.md.
+
+References
+----------
+Geirhos R, Meding K, Wichmann FA (2020) Beyond accuracy: quantifying trial-by-trial behaviour
+of CNNs and humans by measuring error consistency. NeurIPS 33:13890-13902.
+Cohen J (1960) A coefficient of agreement for nominal scales. Educ Psychol Meas 20:37-46.
+Nili H et al. (2014) A toolbox for representational similarity analysis. PLoS Comput Biol
+10:e1003553 (noise ceiling).
+Rajalingham R, Issa EB, Bashivan P, et al. (2018) Large-scale, high-resolution comparison of
+the core visual object recognition behavior of humans, monkeys, and state-of-the-art deep
+artificial neural networks. J Neurosci 38:7255-7269 (image-level agreement with humans).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neurofacedis import hookimpl
+from neurofacedis.specs import MetricSpec, Param, RequirementSpec
+from nfd_behaviour._metrics import (
+    READOUTS,
+    RSA_COMPARISONS,
+    AgreementMetric,
+    BehaviourRSAMetric,
+    ErrorConsistencyMetric,
+    behaviour_latents,
+    model_rdm,
+    permuted_similarity,
+)
+from nfd_behaviour._readout import readout_choices
+from nfd_behaviour._stats import (
+    agreement_ceiling,
+    binomial_p,
+    error_kappa,
+    human_kappa_ceiling,
+    kappa_matrix,
+    permutation_p,
+)
+
+__all__ = [
+    "CITATION",
+    "AgreementMetric",
+    "BehaviourRSAMetric",
+    "ErrorConsistencyMetric",
+    "agreement_ceiling",
+    "behaviour_latents",
+    "binomial_p",
+    "error_kappa",
+    "human_kappa_ceiling",
+    "kappa_matrix",
+    "model_rdm",
+    "permutation_p",
+    "permuted_similarity",
+    "readout_choices",
+    "neurofacedis_register_metrics",
+    "neurofacedis_register_requirements",
+]
+
+CITATION = (
+    "Geirhos R, Meding K, Wichmann FA (2020). Beyond accuracy: quantifying trial-by-trial "
+    "behaviour of CNNs and humans by measuring error consistency. NeurIPS 33:13890-13902; "
+    "Rajalingham R et al. (2018). Large-scale, high-resolution comparison of the core visual "
+    "object recognition behavior of humans, monkeys, and deep networks. J Neurosci "
+    "38:7255-7269; Nili H et al. (2014). A toolbox for representational similarity analysis. "
+    "PLoS Comput Biol 10:e1003553."
+)
+
+_CHOICE_PARAMS = (
+    Param("readout", "majority", str, "what the model's linear readout is trained on: the "
+          "human majority choice or the correct answer", choices=READOUTS),
+    Param("n_folds", 5, int, "cross-validation folds over stimuli for the readout"),
+    Param("c", 1.0, float, "inverse L2 strength of the logistic readout"),
+    Param("n_permutations", 1000, int, "permutations of the model's answers for the p-value"),
+)
+
+
+def _behaviour(ctx: Any) -> Any:
+    return getattr(ctx, "behaviour", None)
+
+
+def _has_choices(ctx: Any) -> str | None:
+    b = _behaviour(ctx)
+    return None if b is not None and b.has_choices else ""
+
+
+def _has_targets(ctx: Any) -> str | None:
+    b = _behaviour(ctx)
+    if b is None or not b.has_choices:
+        return ""
+    return None if b.targets is not None and (b.targets >= 0).any() else "no correct answers"
+
+
+def _has_rdms(ctx: Any) -> str | None:
+    b = _behaviour(ctx)
+    return None if b is not None and b.rdms is not None else ""
+
+
+@hookimpl
+def neurofacedis_register_requirements() -> list[RequirementSpec]:
+    """Register what the behaviour metrics need (read from ``ctx.behaviour``)."""
+    return [
+        RequirementSpec("behaviour_choices",
+                        "human choices per trial (--target behaviour)", _has_choices),
+        RequirementSpec("behaviour_targets", "human choices and the correct answer per "
+                        "stimulus (--target behaviour)", _has_targets),
+        RequirementSpec("behaviour_rdms", "behavioural RDMs from similarity judgements, one "
+                        "per subject (--target behaviour)", _has_rdms),
+    ]
+
+
+@hookimpl
+def neurofacedis_register_metrics() -> list[MetricSpec]:
+    """Register ``agreement``, ``error_consistency`` and ``behaviour_rsa``."""
+    fast = {"n_permutations": 50, "n_folds": 3}
+    return [
+        MetricSpec(
+            name="agreement", factory=AgreementMetric, params=_CHOICE_PARAMS,
+            summary=("model choice (cross-validated readout) vs the human majority per "
+                     "image, leave-one-subject-out ceiling, permutation p"),
+            citation=CITATION, requires=frozenset({"behaviour_choices"}), version="1",
+            testing_params=fast),
+        MetricSpec(
+            name="error_consistency", factory=ErrorConsistencyMetric, params=_CHOICE_PARAMS,
+            summary=("Cohen's kappa of trial-by-trial errors, model vs each subject "
+                     "(Geirhos 2020), human-human ceiling, permutation and binomial p"),
+            citation=CITATION, requires=frozenset({"behaviour_targets"}), version="1",
+            testing_params=fast),
+        MetricSpec(
+            name="behaviour_rsa", factory=BehaviourRSAMetric,
+            params=(Param("comparison", "spearman", str, "RDM comparison",
+                          choices=RSA_COMPARISONS),
+                    Param("model_rdm", "correlation", str, "dissimilarity of latent patterns",
+                          choices=("correlation", "euclidean")),
+                    Param("n_permutations", 1000, int, "stimulus-label permutations")),
+            summary=("model RDM vs the subjects' behavioural RDMs, noise ceiling from "
+                     "subjects (= rsatoolbox), permutation p"),
+            citation=CITATION, requires=frozenset({"behaviour_rdms"}), version="1",
+            testing_params={"n_permutations": 50}),
+    ]
