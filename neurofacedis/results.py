@@ -1,5 +1,8 @@
 """Writing a run's outputs: analysis.nwb, results.nc, summary.json, figures/ and report.html.
 
+The page itself is drawn by :mod:`neurofacedis.report`; this module writes the files and reads
+results.nc back.
+
 Everything is written into a temporary sibling folder that replaces OUT only when complete,
 so a crash or Ctrl-C leaves either the previous complete output or none, never half of one.
 OUT passes :func:`neurofacedis._outputs.check_output_folder` before and again (under the
@@ -9,8 +12,6 @@ said on stderr; the new folder carries the marker listing what it holds.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import os  # noqa: F401 (the swap's renames: tests reach them as results.os)
 import shutil
@@ -23,6 +24,7 @@ import numpy as np
 
 from neurofacedis._outputs import swap_into_place as _swap_into_place
 from neurofacedis._util import safe_name as _safe
+from neurofacedis.report import render_report  # re-exported; write_outputs calls it
 
 __all__ = ["write_outputs", "load_results", "render_report", "results_group"]
 
@@ -287,134 +289,3 @@ def _comparison_figure(results) -> Any:
                       fontsize=8)
         ax.set_title(metric)
     return fig
-
-
-# ------------------------------------------------------------------------------------- report
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "" if v is None else str(v)
-
-
-def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
-    """Render a self-contained HTML page (figures inlined as PNG data URIs)."""
-    rec = summary["recording"]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>neurofacedis report: {html.escape(str(rec['identifier']))}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
-        "padding:0 1em}"
-        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;"
-        "font-size:13px;text-align:left}th{background:#f3f3f3}.err{color:#a00}.warn{color:#a60}"
-        "img{max-width:100%;border:1px solid #eee;margin:.3em 0}code{background:#f5f5f5}</style>",
-        "</head><body>",
-        "<h1>neurofacedis analysis report</h1>",
-        f"<p>Recording <code>{html.escape(rec['path'])}</code> (identifier "
-        f"<code>{html.escape(str(rec['identifier']))}</code>, sha256 "
-        f"<code>{rec['sha256'][:16]}…</code>): "
-        f"{rec['n_stimuli']} stimuli × {rec['n_neurons']} neurons × {rec['n_repeats']} repeats; "
-        f"responses from {html.escape(str(rec.get('response_source', '')))}. "
-        f"Split by {summary['split']['by']}: {summary['split']['n_train']} train / "
-        f"{summary['split']['n_test']} test (seed {summary['split']['seed']}). "
-        f"neurofacedis {summary['neurofacedis_version']}, {summary['created']}, "
-        f"{summary['elapsed_seconds']} s.</p>",
-    ]
-    if summary["errors"]:
-        parts.append("<h2 class='err'>Errors</h2><ul>")
-        for e in summary["errors"]:
-            parts.append(f"<li class='err'>{html.escape(e['kind'])} "
-                         f"<b>{html.escape(str(e['name']))}</b> "
-                         f"({html.escape(str(e.get('model', '')))}, seed {e.get('seed')}, plugin "
-                         f"{html.escape(str(e.get('plugin', '')))} "
-                         f"{html.escape(str(e.get('version', '')))}): "
-                         f"{html.escape(e['error'])}</li>")
-        parts.append("</ul>")
-    # models x metrics table
-    metrics = summary.get("metrics", {})
-    sds = summary.get("metrics_sd", {})
-    labels = sorted({lab for m in metrics.values() for lab in m} | set(summary["models"]))
-    if metrics:
-        parts.append("<h2>Models × metrics</h2><p>Headline statistic of each metric, "
-                     "mean ± sd over seeds.</p>")
-        header = ["model", *sorted(metrics)]
-        rows = []
-        for lab in labels:
-            row: list[Any] = [lab]
-            for m in sorted(metrics):
-                stats = metrics[m].get(lab)
-                if not stats:
-                    row.append("—")
-                    continue
-                stat = m if m in stats else next(iter(stats))
-                sd = sds.get(m, {}).get(lab, {}).get(stat, 0.0) or 0.0
-                row.append(f"{stats[stat]:.3f} ± {sd:.3f}" + ("" if stat == m else f" ({stat})"))
-            rows.append(row)
-        parts.append(_table(header, rows))
-        parts.append("<details><summary>All statistics</summary>")
-        for m in sorted(metrics):
-            stats_names = sorted({s for lab in metrics[m] for s in metrics[m][lab]})
-            parts.append(f"<h3>{html.escape(m)}</h3>")
-            parts.append(_table(["model", *stats_names],
-                                [[lab, *[metrics[m][lab].get(s) for s in stats_names]]
-                                 for lab in sorted(metrics[m])]))
-        parts.append("</details>")
-    if summary.get("comparisons"):
-        parts.append("<h2>Model comparisons</h2><p>Two-sided Welch t-tests over seeds, "
-                     "Benjamini–Hochberg FDR across pairs of each statistic.</p>")
-        rows = [[m, r["stat"], r["a"], r["b"], r["mean_a"], r["mean_b"], r["t"], r["p"], r["p_fdr"],
-                 "yes" if r["significant"] else "no"]
-                for m, rs in summary["comparisons"].items() for r in rs
-                if r["stat"] == m or len(rs) < 30]
-        parts.append(_table(["metric", "stat", "A", "B", "mean A", "mean B", "t", "p", "p (FDR)",
-                             "significant"], rows))
-    if summary.get("selection"):
-        parts.append("<h2>Model selection (UDR)</h2>")
-        parts.append(_table(["model", "selected seed", "UDR per seed"],
-                            [[lab, s["selected_seed"], json.dumps(s.get("scores", s.get("udr")))]
-                             for lab, s in summary["selection"].items()]))
-    # figures
-    if figure_files:
-        parts.append("<h2>Figures</h2>")
-        for f in figure_files:
-            data = base64.b64encode(Path(f).read_bytes()).decode()
-            parts.append(f"<figure><figcaption>{html.escape(Path(f).stem.replace('__', ' · '))}"
-                         "</figcaption>"
-                         f"<img alt='{html.escape(Path(f).stem)}' "
-                         f"src='data:image/png;base64,{data}'></figure>")
-    # provenance
-    parts.append("<h2>Provenance</h2>")
-    rows = []
-    for lab, m in summary["models"].items():
-        for fit in m["fits"]:
-            rows.append([lab, fit["seed"], m["plugin"], m["distribution"], m["plugin_version"],
-                         json.dumps(m["params"]), fit["cache"], fit["n_units"], fit["n_active"],
-                         fit["fit_seconds"], fit.get("error") or ""])
-    parts.append(_table(["model", "seed", "plugin", "distribution", "version", "parameters",
-                         "cache", "units", "active", "fit s", "error"], rows))
-    parts.append(f"<p>Training images: {html.escape(summary['training_images']['source'])} "
-                 f"(sha256 <code>{summary['training_images']['sha256'][:16]}…</code>).</p>")
-    if summary.get("skipped"):
-        parts.append("<h2>Skipped</h2><ul>")
-        for s in summary["skipped"]:
-            parts.append(f"<li>{html.escape(s['metric'])} on {html.escape(s['model'])}: "
-                         f"{html.escape(s['reason'])}</li>")
-        parts.append("</ul>")
-    if summary.get("warnings"):
-        parts.append("<h2 class='warn'>Warnings</h2><ul>")
-        parts.extend(f"<li class='warn'>{html.escape(w)}</li>" for w in summary["warnings"])
-        parts.append("</ul>")
-    parts.append("<p style='color:#888'>Outputs: analysis.nwb (latents with provenance), "
-                 "results.nc "
-                 "(full metric results, one NetCDF group per metric/model/seed), summary.json.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)

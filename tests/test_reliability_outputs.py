@@ -453,15 +453,15 @@ def test_no_writer_removes_or_changes_what_it_did_not_write(writer, recording, c
     the output absent, empty, foreign, an earlier output, a file; spelled absolute, relative or
     '.'), a writer either refuses with one InputError line and changes nothing, or succeeds;
     either way no path that existed before and was not a project output disappears or changes."""
-    import neurofacedis.reproduce as reproduce_mod
     import neurofacedis.simulate as simulate_mod
+    import neurofacedis.studies.higgins2021.run as reproduce_mod
 
     monkeypatch.setattr(simulate_mod, "demo_session", lambda seed=0: tiny_session(seed + 1))
 
     def stop(*a, **k):
         raise _Stop
 
-    monkeypatch.setattr(reproduce_mod, "_plan", stop)
+    monkeypatch.setattr(reproduce_mod, "plan_models", stop)
     import neurofacedis.runner as runner_mod
 
     full = runner_mod.analyze  # the demo's analysis without figures (the slow part here)

@@ -18,14 +18,15 @@ import pytest
 from scipy.stats import pearsonr, ttest_ind
 
 from neurofacedis.errors import UnknownNameError
-from neurofacedis.reproduce import (
+from neurofacedis.simulate import FRAMING_FACTORS
+from neurofacedis.studies import reproduce
+from neurofacedis.studies.higgins2021 import (
     PRESETS,
     FitRow,
     check_claims,
     family_rows,
-    reproduce,
+    plan_models,
 )
-from neurofacedis.simulate import FRAMING_FACTORS
 
 CLAIMS = {"above_baselines", "above_aam_classifier", "near_ceiling", "udr_alignment",
           "rotated_control", "reconstruction_ae", "reconstruction_vae"}
@@ -116,6 +117,36 @@ def test_unknown_study_and_scale_name_the_choices(tmp_path):
         reproduce("higgins2021", scale="huge", out=tmp_path)
 
 
+def test_unknown_scale_names_the_parameter_and_the_cli_the_flag(tmp_path, capsys):
+    with pytest.raises(UnknownNameError) as err:
+        reproduce("higgins2021", scale="huge", out=tmp_path / "a")
+    assert err.value.obj == "scale"  # the library names its parameter...
+    from neurofacedis.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(["reproduce", "higgins2021", "--scale", "huge", "--out", str(tmp_path / "b")])
+    assert code.value.code == 2
+    assert capsys.readouterr().err.strip() == (  # ...and the CLI shows the flag, as before
+        "error: --scale: unknown scale 'huge' (available: test, quick, full)")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_studies_are_found_as_packages_and_the_old_module_still_imports():
+    import neurofacedis.reproduce as old
+    from neurofacedis.studies import available, load
+    from neurofacedis.studies.higgins2021 import CLAIMS as CHECKS
+
+    assert available() == ("higgins2021",) == old.STUDIES
+    assert load("higgins2021").reproduce.__module__ == "neurofacedis.studies.higgins2021.run"
+    assert old.reproduce is reproduce and old.check_claims is check_claims
+    for name in ("Reproduction", "Claim", "Preset", "PRESETS", "FitRow", "WORLD", "family_rows",
+                 "fit_table", "render_html", "render_markdown", "plot_matches"):
+        assert hasattr(old, name), name
+    # one function per claim, each returning its own key
+    assert [check(_table()).key for check in CHECKS] == [f.__name__ for f in CHECKS]
+    assert {f.__name__ for f in CHECKS} == CLAIMS
+
+
 def test_presets_are_grids_the_paper_would_recognise():
     for preset in PRESETS.values():
         assert preset.seeds >= 2  # UDR and Welch tests need several seeds
@@ -168,13 +199,12 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
     assert [c.measured for c in rep.claims] == [c["measured"] for c in claims["claims"]]
 
     # images without annotations (an .npy stack): the AAM and the classifier cannot train
-    from neurofacedis.reproduce import _plan
     from neurofacedis.runner import load_training_set
 
     npy = tmp_path / "faces.npy"
     np.save(npy, load_training_set(training).images)
     notes: list[str] = []
-    models, split_by = _plan(out / "virtual_face_patch.nwb", notes, npy)
+    models, split_by = plan_models(out / "virtual_face_patch.nwb", notes, npy)
     assert models == ["beta_vae", "vae", "ae", "pca", "ica"] and split_by == "identity"
     assert notes == ["the training images have no landmarks: AAM left out",
                      "the training images have no identity labels: classifier left out"]
