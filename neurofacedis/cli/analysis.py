@@ -170,7 +170,7 @@ def reproduce(
     as_json: bool = typer.Option(False, "--json", help="Print claims.json to stdout."),
 ) -> None:
     """Reproduce a reference study's comparison and figures; check each of its claims."""
-    from neurofacedis.reproduce import reproduce as run_reproduction
+    from neurofacedis.studies import reproduce as run_reproduction
 
     rep = run_reproduction(
         study, recording, scale=scale, out=out, seed=seed, train_images=train_images,

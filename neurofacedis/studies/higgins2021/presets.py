@@ -27,7 +27,6 @@ FAMILIES: dict[str, str] = {
 }
 
 
-
 @dataclass(frozen=True)
 class Preset:
     """Sizes of one reproduction scale.
