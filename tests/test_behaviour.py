@@ -272,3 +272,65 @@ def test_ratings_table_errors_name_file_and_column(tmp_path):
                           "choice": ["p", "n"], "target": ["p", "n"]})
     with pytest.raises(InputError, match="target: row 1: stimulus has two different targets"):
         behaviour_from_table(frame)
+
+
+def test_indices_into_the_files_images_and_behaviour_beside_neurons(tmp_path, make_session):
+    """Integer indices name images of a plain Images set; behaviour sits beside a recording."""
+    from hdmf.common import DynamicTable, VectorData
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.base import Images
+    from pynwb.image import GrayscaleImage
+
+    from neurofacedis.nwb import Recording
+    from neurofacedis.nwb._behaviour import add_behaviour
+    from neurofacedis.nwb._write import build_nwbfile
+
+    nwb = NWBFile(session_description="s", identifier="img",
+                  session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    nwb.add_stimulus_template(Images(name="faces", images=[
+        GrayscaleImage(name=f"im{i}", data=np.full((4, 4), i, np.uint8)) for i in range(3)]))
+    module = nwb.create_processing_module("behavior", "human behaviour")
+    module.add(DynamicTable(name="trials", description="ratings", columns=[
+        VectorData(name="stimulus_index", description="image", data=[2, 0, 2]),
+        VectorData(name="subject_id", description="subject", data=["a", "a", "b"]),
+        VectorData(name="rating", description="valence", data=[1.0, 3.0, 2.0])]))
+    with NWBHDF5IO(str(tmp_path / "img.nwb"), "w") as io:
+        io.write(nwb)
+    b = read_behaviour(tmp_path / "img.nwb")
+    assert b.stimulus_ids == ("im0", "im1", "im2") and not b.has_choices
+    assert np.allclose(b.mean_rating, [3.0, np.nan, 1.5], equal_nan=True)
+
+    data = make_session(n_stimuli=4, seed=1)
+    rec_nwb = build_nwbfile(data)
+    frame = pd.DataFrame({"stimulus_id": ["face003", "face001", "face003"],
+                          "subject_id": ["p1", "p2", "p2"], "choice": ["x", "y", "x"]})
+    add_behaviour(rec_nwb, behaviour_from_table(frame, stimulus_ids=data.stimulus_ids))
+    with NWBHDF5IO(str(tmp_path / "rec.nwb"), "w") as io:
+        io.write(rec_nwb)
+    with Recording.open(tmp_path / "rec.nwb") as rec:  # the neural reading is unchanged
+        assert rec.n_stimuli == 4 and rec.responses.shape[0] == 4
+    got = read_behaviour(tmp_path / "rec.nwb")
+    assert got.stimulus_ids == tuple(data.stimulus_ids)
+    assert got.majority().tolist() == [-1, 1, -1, 0]
+
+
+def test_several_trials_tables_are_named(tmp_path):
+    from hdmf.common import DynamicTable, VectorData
+    from pynwb import NWBFile
+
+    nwb = NWBFile(session_description="s", identifier="two",
+                  session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    nwb.add_trial_column("stimulus_id", "image")
+    nwb.add_trial_column("choice", "answer")
+    nwb.add_trial(start_time=0.0, stop_time=1.0, stimulus_id="f1", choice="p")
+    module = nwb.create_processing_module("behavior", "human behaviour")
+    module.add(DynamicTable(name="trials", description="ratings", columns=[
+        VectorData(name="stimulus_id", description="image", data=["f2"]),
+        VectorData(name="subject_id", description="subject", data=["a"]),
+        VectorData(name="choice", description="answer", data=["q"])]))
+    with pytest.raises(InputError, match=r"several trials tables \(processing/behavior/trials, "
+                       r"intervals/trials\); choose one with `trials`"):
+        read_behaviour(nwb)
+    b = read_behaviour(nwb, trials="intervals/trials")  # an in-memory NWBFile
+    assert b.stimulus_ids == ("f1",) and b.subjects == ("subject",)
+    assert b.where["trials"] == "intervals/trials"

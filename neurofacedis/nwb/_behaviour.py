@@ -609,7 +609,10 @@ class _Reader:
         own = self.table("trials")
         if own is not None:
             found[f"processing/{BEHAVIOUR_MODULE}/trials"] = own
-        for key, table in (dict(self.nwbfile.intervals) if self.nwbfile.intervals else {}).items():
+        intervals = dict(self.nwbfile.intervals) if self.nwbfile.intervals else {}
+        if getattr(self.nwbfile, "trials", None) is not None:  # in memory: not in intervals
+            intervals.setdefault("trials", self.nwbfile.trials)
+        for key, table in intervals.items():
             if _pick(table.colnames, CHOICE_COLUMNS + RATING_COLUMNS) is not None:
                 found[f"intervals/{key}"] = table
         listed = ", ".join(found) or "none"
