@@ -334,3 +334,20 @@ def test_several_trials_tables_are_named(tmp_path):
     b = read_behaviour(nwb, trials="intervals/trials")  # an in-memory NWBFile
     assert b.stimulus_ids == ("f1",) and b.subjects == ("subject",)
     assert b.where["trials"] == "intervals/trials"
+
+
+def test_data_model_snippet_runs_and_reads(tmp_path, monkeypatch):
+    """The plain-pynwb snippet of docs/data-model.md ("Behaviour") writes a file we read."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "data-model.md").read_text()
+    section = text.split("## Behaviour", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "data-model.md", "exec"), scope)  # noqa: S102 - our own docs
+    b = scope["b"]
+    assert b.stimulus_ids == ("face01", "face02") and b.subjects == ("p1", "p2")
+    assert b.majority().tolist() == [1, -1] and b.targets.tolist() == [1, 0]
+    assert np.allclose(b.mean_rating, [5.5, 3.0]) and b.rdms.shape == (2, 2, 2)
