@@ -165,3 +165,26 @@ def test_dci_and_mig_rank_the_factors_over_their_rotation(worlds):
     assert dci_rot["disentanglement"] < 0.4 and dci_rot["completeness"] < 0.4
     mig, mig_rot = _run("mig", data, truth)["mig"], _run("mig", data, rotated)["mig"]
     assert mig > 3 * mig_rot
+
+
+def test_default_code_is_the_axis_code_unchanged():
+    kw = dict(n_identities=6, n_views=3, n_neurons=12, n_repeats=2, image_size=16, seed=3)
+    default, axis = simulate_session(**kw), simulate_session(code="axis", **kw)
+    assert default.metadata.identifier == axis.metadata.identifier
+    # the identifier hashes every parameter: the same as before codes existed
+    assert default.metadata.identifier == "virtual-face-patch-seed3-5ef2bdf6"
+    assert "code" not in default.truth["params"]
+    for a, b in ((default.responses, axis.responses), (default.images, axis.images),
+                 (default.truth["tuning_weights"], axis.truth["tuning_weights"])):
+        assert np.array_equal(a, b)
+    null = simulate_session(code="null", **kw)
+    assert null.truth["params"]["code"] == "null"
+    assert null.metadata.identifier != default.metadata.identifier
+
+
+def test_unknown_code_is_one_line():
+    from neurofacedis.errors import InputError
+
+    with pytest.raises(InputError, match=r"^simulate_session: unknown code 'rotated'; use one "
+                                         r"of \['axis', 'mixed', 'null'\]$"):
+        simulate_session(n_identities=2, n_views=2, n_neurons=2, code="rotated")
