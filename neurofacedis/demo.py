@@ -6,31 +6,57 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_demo", "DEFAULT_DEMO_MODELS"]
+__all__ = ["run_demo", "DEFAULT_DEMO_MODELS", "DEMO_PARAMS", "CONTROL_MODEL"]
 
 #: Models the demo compares, in order; those not installed are left out.
 DEFAULT_DEMO_MODELS: tuple[str, ...] = ("beta_vae", "pca", "ica")
 
-#: Demo parameter overrides: the β-VAE's default Adam rate (1e-4, Burgess et al. 2018) needs
-#: far more steps than a CPU demo affords; 1e-3 trains it within the demo's 1,000 steps.
-DEMO_PARAMS: dict[str, dict[str, list[float]]] = {"beta_vae": {"lr": [1e-3]}}
+#: The positive control every demo adds (when installed): the recording's own generative
+#: factors as latents (plugin nfd_factors), so the report shows what the ceiling and a
+#: perfect model look like next to the models compared.
+CONTROL_MODEL = "factors"
+
+#: Demo parameter overrides (models and metrics): the β-VAE's default Adam rate (1e-4,
+#: Burgess et al. 2018) needs far more steps than a CPU demo affords; 1e-3 trains it within
+#: the demo's 1,000 steps. Dissection also dissects the β-VAE's ``conv2`` feature maps with
+#: local concepts (facial parts); models without feature maps get a note, not an error.
+DEMO_PARAMS: dict[str, dict[str, list[Any]]] = {
+    "beta_vae": {"lr": [1e-3]},
+    "dissection": {"layer": ["conv2"]},
+}
+
+
+def _control(registry: Any, recording: Path) -> Any:
+    """Return the factors control holding the recording's images and factors.
+
+    Built through the registry (the core imports no plugin), with the images as the runner
+    reads them, so the model finds every stimulus's factors by its pixels.
+    """
+    from neurofacedis.nwb import Recording
+
+    with Recording.open(recording) as rec:
+        table = (rec.load_images(), rec.factors)
+    return registry.model(CONTROL_MODEL).spec.factory(table=table)
 
 
 def run_demo(
     out: str | Path,
     *,
-    models: Sequence[str] | None = None,
+    models: Sequence[Any] | None = None,
     metrics: Sequence[str] | None = None,
     seeds: int = 1,
     seed: int = 0,
     quiet: bool = False,
     cache_dir: str | Path | None = None,
     params: Any = None,
+    control: bool = True,
 ) -> Any:
     """Write OUT/demo.nwb (seeded virtual face patch) and analyse it into OUT/analysis/.
 
     OUT is new, empty or an earlier demo output (replacing one is said on stderr); files in
     it that the demo does not name are left alone (:func:`neurofacedis._outputs.claim_folder`).
+    With ``control`` (default) the ``factors`` positive control is compared too, after the
+    models, when its plugin is installed and not already among ``models``.
     """
     from neurofacedis._outputs import claim_folder
     from neurofacedis.nwb import write_session
@@ -44,9 +70,13 @@ def run_demo(
     registry = get_registry()
     if models is None:
         models = [m for m in DEFAULT_DEMO_MODELS if m in registry.models]
+    models = list(models)
     if params is None:
-        params = {k: v for k, v in DEMO_PARAMS.items() if k in models}
+        run = set(registry.metrics) if metrics is None else set(metrics)
+        params = {k: v for k, v in DEMO_PARAMS.items() if k in models or k in run}
+    if control and CONTROL_MODEL in registry.models and CONTROL_MODEL not in models:
+        models.append(_control(registry, recording))
     return analyze(
-        recording, models=list(models), metrics=metrics, seeds=seeds, params=params,
+        recording, models=models, metrics=metrics, seeds=seeds, params=params,
         out=out / "analysis", quiet=quiet, cache_dir=cache_dir,
     )
