@@ -254,25 +254,24 @@ def albedo_fields(p: dict[str, np.ndarray], rgb: bool) -> np.ndarray:
     mw = _col(s["mouth_w"])
     x = np.clip(u / mw, -1.0, 1.0)
     inside = np.abs(u) < mw
-    top, bottom = _mouth_curve(s, x, "top"), _mouth_curve(s, x, "bottom")
-    mid = _mouth_curve(s, x, "mid")
-    lips = np.where(inside, np.minimum(cover(top - v), cover(v - bottom)), 0.0)
-    line = np.where(inside, cover(np.abs(v - mid) - _col(s["gap"])), 0.0)
+    top, bottom, mid = (_mouth_curve(s, x, lip).astype(np.float32)
+                        for lip in ("top", "bottom", "mid"))
+    lips = np.where(inside, np.minimum(cover(top - v), cover(v - bottom)), np.float32(0))
+    line = np.where(inside, cover(np.abs(v - mid) - _col(s["gap"])), np.float32(0))
     skin = _col(p["skin"])
     if rgb:
-        skin_c = skin[..., None] * _SKIN_RGB
-        targets = [(sclera, np.array([0.92, 0.92, 0.90])), (iris, np.array([0.22, 0.15, 0.10])),
-                   (brow, _col(p["hair_albedo"])[..., None] * _HAIR_RGB * 0.7),
-                   (lips, skin[..., None] * _SKIN_RGB * _LIP_RGB / _SKIN_RGB * 0.85),
-                   (line, np.array([0.12, 0.05, 0.05]))]
+        skin_c = skin[..., None] * _SKIN_RGB.astype(np.float32)
+        targets = [(sclera, [0.92, 0.92, 0.90]), (iris, [0.22, 0.15, 0.10]),
+                   (brow, _col(p["hair_albedo"])[..., None] * (_HAIR_RGB * 0.7)),
+                   (lips, skin[..., None] * (_LIP_RGB * 0.85)), (line, [0.12, 0.05, 0.05])]
     else:
         skin_c = skin[..., None]
-        targets = [(sclera, np.array([0.90])), (iris, np.array([0.12])),
+        targets = [(sclera, [0.90]), (iris, [0.12]),
                    (brow, _col(p["hair_albedo"])[..., None] * 0.7),
-                   (lips, skin[..., None] * 0.72), (line, np.array([0.10]))]
+                   (lips, skin[..., None] * 0.72), (line, [0.10])]
     out = np.broadcast_to(skin_c, skin_c.shape[:1] + (TEX_G, TEX_G) + skin_c.shape[-1:]).copy()
     for alpha, colour in targets:
-        out += alpha[..., None] * (colour - out)
+        out += alpha[..., None] * (np.asarray(colour, dtype=np.float32) - out)
     return out - skin_c
 
 

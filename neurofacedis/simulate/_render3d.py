@@ -53,27 +53,20 @@ def _packed(table: np.ndarray) -> np.ndarray:
     return table.view(np.dtype((np.void, 4 * table.shape[1]))).ravel()
 
 
-_SHARED = ("p", "n", "rgb", "pf", "h_sym", "h_front", "height", "shade", "n_shade")
-
-
 class _Block:
-    """Per-face constants (each an (n, 1) float32 column) and textures of a block of faces.
+    """Per-face constants (each an (n, 1) float32 column) of a block of faces.
 
-    Textures hold ``1 + h`` (so that a crossing test is ``|q| - H``), its derivatives and the
-    albedo offsets, front ([:, 0]) and back ([:, 1]) texture of each face one after another.
+    :meth:`part` cuts a few faces out and adds their textures: ``1 + h`` (so that a crossing
+    test is ``|q| - H``), its derivatives and the albedo offsets, front ([:, 0]) and back
+    ([:, 1]) texture of each face one after another.
     """
 
     def __init__(self, f: np.ndarray, rgb: bool):
         p = hd.head_params(f)
         self.p, self.n, self.rgb = p, len(f), rgb
         self.h_sym, self.h_front = hd.height_fields(p)
-        self._textures(p, rgb)
         abc = p["abc"]
-
-        def pf(v: np.ndarray) -> np.ndarray:
-            return np.asarray(v, dtype=F32).reshape(self.n, 1)
-
-        self.pf = pf
+        pf = self.pf
         rmax = 1.0 + (self.h_sym + np.maximum(self.h_front, 0.0)).max((1, 2)) + 0.01
         rmin = 1.0 + (self.h_sym + np.minimum(self.h_front, 0.0)).min((1, 2)) - 0.01
         self.rmax2, self.rmin2 = pf(rmax.astype(F32) ** 2), pf(rmin.astype(F32) ** 2)
@@ -96,7 +89,10 @@ class _Block:
         self.skin = [pf(p["skin"] * c) for c in rgb_or_1(hd._SKIN_RGB)]
         self.hair = [pf(p["hair_albedo"] * c) for c in rgb_or_1(hd._HAIR_RGB)]
         self._hair_shell(p["hair_volume"], rmax)
-        self.offset = pf(np.arange(self.n) * (2 * _G**2))  # float32: exact (< 2^24)
+
+    def pf(self, v: np.ndarray) -> np.ndarray:
+        """Per-face values as an (n, 1) float32 column."""
+        return np.asarray(v, dtype=F32).reshape(-1, 1)
 
     def _hair_shell(self, hv: np.ndarray, rmax: np.ndarray) -> None:
         centre = np.stack([0 * hv, -0.05 - 0.3 * hv, -0.05 + 0 * hv], -1)  # scaled frame
@@ -110,33 +106,35 @@ class _Block:
         self.hair_edge = self.pf(self.scale_64 * radii[:, 0])
 
     def part(self, lo: int, hi: int) -> _Block:
-        """Return the faces ``lo:hi`` of this block (sharing its textures)."""
+        """Return the faces ``lo:hi`` of this block, with their textures."""
         out = object.__new__(type(self))
         for name, value in vars(self).items():
-            if name in _SHARED:
+            if name in ("n", "rgb"):
                 setattr(out, name, value)
+            elif name == "p":
+                setattr(out, name, {k: v[lo:hi] for k, v in value.items()})
             elif isinstance(value, list):
                 setattr(out, name, [v[lo:hi] for v in value])
             else:
                 setattr(out, name, value[lo:hi])
         out.n = hi - lo
+        out._textures()
         return out
 
-    def _textures(self, p: dict[str, np.ndarray], rgb: bool) -> None:
+    def _textures(self) -> None:
         step = F32(2.0 * hd.TEX_L / (_G - 1))
-        n_alb = 3 if rgb else 1
-        # channels: 1 + h, dh/du, dh/dv, albedo offsets; [:, 0] front texture, [:, 1] back
-        tex = np.zeros((self.n, 2, _G, _G, 3 + n_alb), dtype=F32)
-        tex[:, 0, :, :, 0] = self.h_sym + self.h_front
-        tex[:, 1, :, :, 0] = self.h_sym
-        h = tex[..., 0]
+        h = np.stack([self.h_sym + self.h_front, self.h_sym], 1)  # (n, 2, G, G)
+        albedo = hd.albedo_fields(self.p, self.rgb)
+        # channels: 1 + h, dh/du, dh/dv, albedo offsets (none on the back texture)
+        tex = np.zeros(h.shape + (3 + albedo.shape[-1],), dtype=F32)
+        tex[..., 0] = h + F32(1)
         tex[..., 1:-1, 1] = (h[..., 2:] - h[..., :-2]) / (2 * step)
         tex[..., 1:-1, :, 2] = (h[..., 2:, :] - h[..., :-2, :]) / (2 * step)
-        tex[..., 0] += F32(1)
-        tex[:, 0, :, :, 3:] = hd.albedo_fields(p, rgb)
-        self.height = np.ascontiguousarray(tex[..., 0]).ravel()
+        tex[:, 0, :, :, 3:] = albedo
+        self.height = tex[..., 0].ravel()
         self.shade = _packed(tex.reshape(-1, tex.shape[-1]))
-        self.n_shade = 3 + n_alb
+        self.n_shade = tex.shape[-1]
+        self.offset = self.pf(np.arange(self.n) * (2 * _G**2))  # float32: exact (< 2^24)
 
 
 def _texel(block: _Block, q: list[np.ndarray], nearest: bool) -> tuple[np.ndarray, ...]:
@@ -336,8 +334,8 @@ def _rays(block: _Block, s: int) -> np.ndarray:
     A ray meets the sphere of radius R about the head centre (scaled frame) where the
     squared distance of its closest approach, a quadratic form in the pixel's (x, y), is
     below R^2: an ellipse, cut per image row into one interval of columns. R is the head's
-    reach (face and hair) plus a margin of two pixels, so the interval holds every pixel that
-    any surface covers; the pixels left out keep the neck and background.
+    reach (face and hair) plus a pixel, beyond which no surface covers a sample; the pixels
+    left out keep the neck and background.
     """
     n, ppu = block.n, s / 2.0
     p0, p1, d = block.minv[:, :, 0], block.minv[:, :, 1], block.minv[:, :, 2]
@@ -346,12 +344,13 @@ def _rays(block: _Block, s: int) -> np.ndarray:
     q00 = ((p0 * p0).sum(1) - pd0 * pd0 * inv_a)[:, None]
     q01 = ((p0 * p1).sum(1) - pd0 * pd1 * inv_a)[:, None]
     q11 = ((p1 * p1).sum(1) - pd1 * pd1 * inv_a)[:, None]
-    radius = (block.reach + 2.0 / (block.scale_64 * ppu) + 0.02)[:, None]
+    radius = (block.reach + 1.0 / (block.scale_64 * ppu) + 1e-3)[:, None]
     yy = ((np.arange(s) + 0.5) / ppu - 1.0 - hd.CY)[None, :]
     disc = (q01 * yy) ** 2 - q00 * (q11 * yy * yy - radius**2)
     centre, half = -q01 * yy / q00, np.sqrt(np.maximum(disc, 0.0)) / q00
-    lo = np.clip(np.floor((centre - half + 1.0) * ppu - 0.5) - 1, 0, s).astype(np.int64)
-    hi = np.clip(np.ceil((centre + half + 1.0) * ppu - 0.5) + 2, 0, s).astype(np.int64)
+    # columns j with (j + 0.5) / ppu - 1 inside [centre - half, centre + half], and one more
+    lo = np.clip(np.floor((centre - half + 1.0) * ppu - 0.5), 0, s).astype(np.int64)
+    hi = np.clip(np.ceil((centre + half + 1.0) * ppu - 0.5) + 1, 0, s).astype(np.int64)
     count = np.where(disc > 0, np.maximum(hi - lo, 0), 0)  # (n, s) pixels per row
     per_face = count.sum(1)
     width = max(int(per_face.max()), 1)
@@ -467,6 +466,6 @@ def landmark_visibility(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.
     for start in range(0, len(f), _PART):
         block = _Block(f[start:start + _PART], rgb=False)
         lm3 = hd.landmarks_3d(block.p, block.h_sym, block.h_front).astype(F32)
-        _, depth, cover = _scene(block, lm3[..., 0], lm3[..., 1], 64.0)
+        _, depth, cover = _scene(block.part(0, block.n), lm3[..., 0], lm3[..., 1], 64.0)
         out[start:start + _PART] = (cover > 0.5) & (np.abs(depth - lm3[..., 2]) < 0.02)
     return out
