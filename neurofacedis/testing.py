@@ -511,24 +511,7 @@ def check_model(
         raise _fail(entry, "encoding a subset of images gives different latents than encoding "
                            "all (encode must treat each image on its own)")
 
-    active = getattr(first, "active_units", None)
-    if callable(active):
-        a = np.asarray(active())
-        if a.dtype != bool or a.shape != (k,):
-            raise _fail(entry, f"active_units() must be a bool array of shape ({k},), got "
-                               f"{a.dtype} {a.shape}")
-    decode = getattr(first, "decode", None)
-    if callable(decode):
-        out = np.asarray(decode(z[part]))
-        if out.shape != rec.images[part].shape or not np.isfinite(out).all():
-            raise _fail(entry, f"decode returned shape {out.shape} (or non-finite values), "
-                               f"expected {rec.images[part].shape}")
-    history = getattr(first, "history", None)
-    if history is not None and (
-        not isinstance(history, Mapping)
-        or any(np.asarray(v).ndim != 1 for v in history.values())
-    ):
-        raise _fail(entry, "history must be a dict of 1-d arrays")
+    _check_optional(entry, first, k, z[part], rec.images[part])
 
     with tempfile.TemporaryDirectory(prefix="nfd-check-") as tmp:
         first.save(Path(tmp))
@@ -550,6 +533,29 @@ def check_model(
         raise _fail(entry, f"fitting twice with seed {seed} gives different latents (max diff "
                            f"{float(np.abs(z2 - z).max()):.3g})")
     return z
+
+
+def _check_optional(entry: Entry, first: Any, k: int, z_part: np.ndarray,
+                    images: np.ndarray) -> None:
+    """Check ``active_units``, ``decode`` (``z_part`` back to ``images``) and ``history``."""
+    active = getattr(first, "active_units", None)
+    if callable(active):
+        a = np.asarray(active())
+        if a.dtype != bool or a.shape != (k,):
+            raise _fail(entry, f"active_units() must be a bool array of shape ({k},), got "
+                               f"{a.dtype} {a.shape}")
+    decode = getattr(first, "decode", None)
+    if callable(decode):
+        out = np.asarray(decode(z_part))
+        if out.shape != images.shape or not np.isfinite(out).all():
+            raise _fail(entry, f"decode returned shape {out.shape} (or non-finite values), "
+                               f"expected {images.shape}")
+    history = getattr(first, "history", None)
+    if history is not None and (
+        not isinstance(history, Mapping)
+        or any(np.asarray(v).ndim != 1 for v in history.values())
+    ):
+        raise _fail(entry, "history must be a dict of 1-d arrays")
 
 
 def _contiguity_hint(model: Any) -> str:

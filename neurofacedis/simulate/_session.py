@@ -280,6 +280,21 @@ def _truth(pop: _Population, varying: list[str], params: dict[str, Any],
     return units, truth
 
 
+def _params(v: dict[str, Any], ranges: dict[str, Any], window: tuple[float, float],
+            world: str, code: str, varying: list[str] | None, **scalars: Any) -> dict[str, Any]:
+    """Return the session's parameters as stored in its truth (defaults left out)."""
+    return {
+        **{k: v[k] for k in ("n_identities", "n_views", "n_neurons", "n_repeats")},
+        "axis_fraction": scalars["axis_fraction"], "image_size": scalars["image_size"],
+        "rgb": scalars["rgb"], **{k: list(v[k]) for k in ranges},
+        "stimulus_duration": scalars["stimulus_duration"], "isi": scalars["isi"],
+        "window": list(window), "seed": v["seed"],
+        **({} if varying is None else {"factors": varying}),
+        **({} if world == "flat" else {"world": world}),
+        **({} if code == "axis" else {"code": code}), "rate_model": _RATE_MODEL,
+    }
+
+
 def simulate_session(
     *,
     n_identities: int = 100,
@@ -330,9 +345,8 @@ def simulate_session(
         others stay at the average face and neurons are tuned only to these. Framing factors
         (flat world) are drawn after the others, which keep their values.
     world
-        ``"flat"`` (cartoon faces, 12 :data:`~neurofacedis.simulate.FACTORS`), ``"framed"``
-        (the same plus framing: 16 :data:`~neurofacedis.simulate.ALL_FACTORS`) or ``"3d"``
-        (ray-cast heads, 18 :data:`~neurofacedis.simulate.HEAD_FACTORS`, 68 landmarks).
+        ``"flat"`` (cartoon faces, 12 factors), ``"framed"`` (plus framing: 16) or ``"3d"``
+        (ray-cast heads, 18 factors, 68 landmarks); see docs/worlds.md.
     code
         The neural code, each with a known answer (:data:`CODES`): ``"axis"`` (default,
         as above), ``"mixed"`` (every neuron a random direction of the factors, whatever
@@ -352,23 +366,16 @@ def simulate_session(
     """
     ranges = {"baseline_rate": baseline_rate, "gain_fraction": gain_fraction,
               "spontaneous_rate": spontaneous_rate, "latency": latency}
-    sizes = {"n_identities": n_identities, "n_views": n_views, "n_neurons": n_neurons,
-             "n_repeats": n_repeats, "seed": seed}
-    w, varying, v = _validate(world, sizes, axis_fraction, ranges, stimulus_duration, isi,
-                              factors, code)
-    # imported here: the renderer and this module stay free of pynwb until a session is built
-    from neurofacedis.nwb.session import SessionData
+    w, varying, v = _validate(world, {"n_identities": n_identities, "n_views": n_views,
+                                      "n_neurons": n_neurons, "n_repeats": n_repeats,
+                                      "seed": seed},
+                              axis_fraction, ranges, stimulus_duration, isi, factors, code)
+    from neurofacedis.nwb.session import SessionData  # here: no pynwb until a session is built
 
     w0, w1 = _window(window)
-    params: dict[str, Any] = {
-        **{k: v[k] for k in ("n_identities", "n_views", "n_neurons", "n_repeats")},
-        "axis_fraction": float(axis_fraction), "image_size": int(image_size), "rgb": bool(rgb),
-        **{k: list(v[k]) for k in ranges}, "stimulus_duration": float(stimulus_duration),
-        "isi": float(isi), "window": [w0, w1], "seed": v["seed"],
-        **({} if factors is None else {"factors": varying}),
-        **({} if w.name == "flat" else {"world": w.name}),
-        **({} if code == "axis" else {"code": code}), "rate_model": _RATE_MODEL,
-    }
+    params = _params(v, ranges, (w0, w1), w.name, code, varying if factors is not None else None,
+                     axis_fraction=float(axis_fraction), image_size=int(image_size),
+                     rgb=bool(rgb), stimulus_duration=float(stimulus_duration), isi=float(isi))
     # a fifth child for the null code's hidden factors: the first four are unchanged
     s_faces, s_units, s_order, s_spikes, s_hidden = np.random.SeedSequence(v["seed"]).spawn(5)
     table, identity = w.sample(v["n_identities"], v["n_views"], s_faces, varying)
@@ -384,11 +391,10 @@ def simulate_session(
     return SessionData(
         images=images, metadata=_metadata(params, w, len(table), int((pop.code == "axis").sum())),
         stimulus_ids=[f"face{i:04d}_view{k:02d}" for i in range(n_id) for k in range(n_views_)],
-        identity=identity, factors=table, landmarks=landmarks,
+        identity=identity, factors=table, landmarks=landmarks, units=units, truth=truth,
         labels=pd.DataFrame({"view": np.tile(np.arange(n_views_, dtype=np.int64), n_id)}),
         responses=responses, response_unit="spikes", window=(w0, w1), spike_times=spikes,
-        presentations=presentations, units=units, truth=truth,
-    )
+        presentations=presentations)
 
 
 def demo_session(seed: int = 0, world: str = "flat") -> SessionData:
