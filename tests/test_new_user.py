@@ -123,7 +123,12 @@ def test_split_by_identity_with_one_identity_names_it():
 
     with pytest.raises(InputError, match="only 1 identity among 10 stimuli") as info:
         split_stimuli(10, groups=["same"] * 10)
-    assert "--split-by identity" in str(info.value) and "--split-by stimulus" in str(info.value)
+    # the library names its parameter; the CLI shows the flag (one table, cli.FLAGS)
+    assert "`split_by` identity" in str(info.value) and info.value.obj == "split_by"
+    from neurofacedis.cli import _flag_named
+
+    shown = _flag_named(info.value, "analyze").one_line()
+    assert "--split-by identity" in shown and "--split-by stimulus" in shown
     with pytest.raises(InputError, match="only 1 stimuli: too few"):
         split_stimuli(1)
 

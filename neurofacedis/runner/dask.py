@@ -103,7 +103,7 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     else:
         n = int(workers)  # type: ignore[arg-type]
         if n < 1:
-            raise InputError(f"--workers must be >= 1, got {n}", obj="workers")
+            raise InputError(f"`workers` must be >= 1, got {n}", obj="workers")
         import dask
 
         environ = dict(os.environ)  # the Nanny writes its pre-spawn variables into ours
@@ -369,7 +369,7 @@ def _check_workers_see(client: Client, paths: list[str]) -> None:
         if missing:
             raise InputError(f"worker {worker} cannot see {missing[0]}: put the recording and "
                              "the cache folder on a filesystem every worker mounts at the same "
-                             "path (--cache-dir)", obj="scheduler")
+                             "path (`cache_dir`)", obj="scheduler")
 
 
 def _missing_paths(paths: list[str]) -> list[str]:

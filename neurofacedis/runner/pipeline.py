@@ -245,11 +245,11 @@ def plan_run(recording: str | Path | Sequence[str | Path], *, models: Sequence[A
                     raise InputError("metric parameters take one value (sweeps are for "
                                      "models)", obj=f"params {target}.{k}")
     if workers is not None and scheduler is not None:
-        raise InputError("give --workers or --scheduler, not both", obj="workers")
+        raise InputError("give `workers` or `scheduler`, not both", obj="workers")
     if follow_links and (workers is not None or scheduler is not None):  # workers reopen it
-        raise InputError("runs locally only, not with --workers/--scheduler", obj="follow_links")
+        raise InputError("runs locally only, not with `workers` or `scheduler`", obj="follow_links")
     if workers is not None and int(workers) < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}", obj="workers")
+        raise InputError(f"`workers` must be >= 1, got {workers}", obj="workers")
     if out is not None:
         from neurofacedis._outputs import check_output_folder
 
@@ -298,7 +298,7 @@ def landmarks_problem(job: FitJob, data: RunInputs, *, recording: Path,
             f"{Path(str(train_images)).name} have no landmarks"
             + (" (a folder or .npy holds images only)"
                if training_source_kind(str(train_images)) != "nwb" else "")
-            + ": train on an NWB file with landmarks, or leave out --train-images")
+            + ": train on an NWB file with landmarks, or leave out `train_images`")
 
 
 def fit_jobs(executor: Executor, jobs: list[FitJob], data: RunInputs, records: RunRecords, *,
