@@ -55,7 +55,8 @@ def split_stimuli(
     if len(train) < 2 and groups is not None and len(uniq) < 2:
         known = len(uniq) and str(uniq[0]) not in ("", "-1")  # "" / -1: identity unknown
         raise InputError((f"only 1 identity among {n} stimuli" if known else
-                          f"no identity labels for the {n} stimuli (import them: `neurofacedis import --labels`)")
+                          f"no identity labels for the {n} stimuli (import them: "
+                          "`neurofacedis import --labels`)")
                          + ": `split_by` identity holds out whole identities; use "
                          "`split_by` stimulus", obj="split_by")
     if len(train) < 2:
