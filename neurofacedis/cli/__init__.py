@@ -22,19 +22,14 @@ import typer
 
 from neurofacedis import __version__
 from neurofacedis.cli import analysis, calibrate, data, plugins, recordings
+from neurofacedis.cli._render import new_app
 from neurofacedis.errors import NeurofacedisError
 from neurofacedis.progress import LOG_FORMATS, emit, set_log_format
 
 __all__ = ["FLAGS", "app", "main"]
 
-app = typer.Typer(
-    name="neurofacedis",
-    help="Which model's latent units line up with single face-selective neurons?",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help text is plain: "[x repeats]", "[landmarks]" stay as written
-)
+app = new_app("neurofacedis",
+              "Which model's latent units line up with single face-selective neurons?")
 
 _STATE: dict[str, Any] = {"debug": False}
 

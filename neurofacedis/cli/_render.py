@@ -13,11 +13,22 @@ from typing import Any
 
 from neurofacedis.progress import emit, log_format, print_table
 
-__all__ = ["QUIET_HELP", "console", "line", "out", "print_table", "stderr_line", "summary_table",
-           "render_summary"]
+__all__ = ["QUIET_HELP", "new_app", "console", "line", "out", "print_table", "stderr_line",
+           "summary_table", "render_summary"]
 
 #: The help of every ``-q``: it hides progress only.
 QUIET_HELP = "No progress bars or lines (errors and the result still print)."
+
+
+def new_app(name: str, help: str) -> Any:
+    """Return a typer app set up as every neurofacedis command group is.
+
+    Plain help text (``[x repeats]`` stays as written), no completion, errors as one line.
+    """
+    import typer
+
+    return typer.Typer(name=name, help=help, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 def console(stderr: bool = False) -> Any:

@@ -13,17 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from neurofacedis.cli._render import QUIET_HELP, line, out, print_table
+from neurofacedis.cli._render import QUIET_HELP, line, new_app, out, print_table
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    name="data",
-    help="Share datasets: list, fetch, validate, pack, export (see docs/sharing.md).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = new_app("data", "Share datasets: list, fetch, validate, pack, export (see docs/sharing.md).")
 
 _MANIFEST_HELP = "Manifest file (default: the one shipped with neurofacedis)."
 

@@ -46,7 +46,6 @@ __all__ = [
     "Finding",
     "ValidationReport",
     "validate_files",
-    "render_table",
     "PROVENANCE_FIELDS",
     "NAMESPACE",
 ]
@@ -431,29 +430,3 @@ def _provenance_problems(lat: Any) -> list[str]:
         except ValueError:
             problems.append("created is not ISO 8601")
     return problems
-
-
-def render_table(report: ValidationReport, *, show_ok: bool = True):
-    """Build a rich Table of the findings, one row each, failures first within each file."""
-    from rich.table import Table
-
-    style = {"fail": "bold red", "warn": "yellow", "ok": "green"}
-    files = list(dict.fromkeys(f.file for f in report.findings))
-    verdict = "all checks passed" if report.ok else f"{len(report.failures)} failing finding(s)"
-    title = f"{files[0] if len(files) == 1 else f'{len(files)} files'}: {verdict}"
-    table = Table(title=title, expand=True)
-    if len(files) > 1:
-        table.add_column("file", overflow="fold", ratio=2)
-    table.add_column("status", no_wrap=True)
-    table.add_column("check", overflow="fold", ratio=3)
-    table.add_column("where", overflow="fold", ratio=3)
-    table.add_column("finding", overflow="fold", ratio=6)
-    order = {"fail": 0, "warn": 1, "ok": 2}
-    for name in files:
-        rows = sorted((f for f in report.findings if f.file == name), key=lambda f: order[f.status])
-        for f in rows:
-            if f.status == "ok" and not show_ok:
-                continue
-            cells = [f"[{style[f.status]}]{f.status}[/]", f.check, f.location, f.message]
-            table.add_row(*([Path(f.file).name] if len(files) > 1 else []), *cells)
-    return table
