@@ -123,15 +123,11 @@ class Param:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A model a plugin offers.
-
-    ``factory(**params)`` returns a fresh, unfitted object following :class:`Model`. ``version``
-    goes into the cache key and the provenance: bump it when fitted results change.
-    """
+class _PluginSpec:
+    """What a model and a metric spec share: name, factory, parameters, citation, needs."""
 
     name: str
-    factory: Callable[..., Model]
+    factory: Callable[..., Any]
     params: tuple[Param, ...] = ()
     summary: str = ""
     citation: str = ""
@@ -147,23 +143,17 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class ModelSpec(_PluginSpec):
+    """A model a plugin offers.
+
+    ``factory(**params)`` returns a fresh, unfitted object following :class:`Model`. ``version``
+    goes into the cache key and the provenance: bump it when fitted results change.
+    """
+
+
+@dataclass(frozen=True)
+class MetricSpec(_PluginSpec):
     """A metric a plugin offers. ``factory(**params)`` returns a :class:`Metric`."""
-
-    name: str
-    factory: Callable[..., Metric]
-    params: tuple[Param, ...] = ()
-    summary: str = ""
-    citation: str = ""
-    requires: frozenset[str] = frozenset()
-    version: str = "0"
-    #: Optional: small parameter values for the conformance kit (:mod:`neurofacedis.testing`)
-    #: so heavy models run in seconds on its tiny mock data, e.g. ``{"epochs": 1}``.
-    testing_params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    def defaults(self) -> dict[str, Any]:
-        """Parameter defaults as a dict."""
-        return {p.name: p.default for p in self.params}
 
 
 @dataclass(frozen=True)
