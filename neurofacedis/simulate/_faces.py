@@ -118,16 +118,20 @@ def sample_factors(
     return pd.DataFrame(np.c_[values, frame], columns=list(ALL_FACTORS)), identity
 
 
-def _factor_matrix(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
-    """(N, F) float64 in :data:`ALL_FACTORS` order; missing columns are 0 (the average face)."""
+def factor_matrix(factors: pd.DataFrame | Mapping[str, np.ndarray],
+                  names: tuple[str, ...] = ALL_FACTORS) -> np.ndarray:
+    """(N, F) float64 in ``names`` order; missing columns are 0 (the average face).
+
+    Every world's renderer reads its factors through this one check: known names only,
+    finite values in [-1, 1] (the range the renderers are defined on).
+    """
     frame = pd.DataFrame(factors)
-    unknown = sorted(set(map(str, frame.columns)) - set(ALL_FACTORS))
+    unknown = sorted(set(map(str, frame.columns)) - set(names))
     if unknown:
-        raise InputError(
-            f"unknown factor column(s) {unknown}; known: {list(ALL_FACTORS)}", obj="factors"
-        )
-    out = np.zeros((len(frame), len(ALL_FACTORS)))
-    for j, name in enumerate(ALL_FACTORS):
+        raise InputError(f"unknown factor column(s) {unknown}; known: {list(names)}",
+                         obj="factors")
+    out = np.zeros((len(frame), len(names)))
+    for j, name in enumerate(names):
         if name in frame:
             out[:, j] = frame[name].to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(out)) or np.any(np.abs(out) > 1.0):
@@ -354,7 +358,7 @@ def render_faces(
     size = int(size)
     if size < 16:
         raise InputError(f"image size must be >= 16 pixels, got {size}", obj="size")
-    f = _factor_matrix(factors)
+    f = factor_matrix(factors)
     n = len(f)
     shape = (n, size, size, 3) if rgb else (n, size, size)
     images = np.empty(shape, dtype=np.uint8)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from neurofacedis.errors import InputError
+from neurofacedis.simulate._faces import factor_matrix
 
 __all__ = [
     "HEAD_IDENTITY_FACTORS",
@@ -101,19 +102,7 @@ def sample_head_factors(
 
 def head_factor_matrix(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     """(N, F) float64 in :data:`HEAD_FACTORS` order; missing columns are 0 (the average)."""
-    frame = pd.DataFrame(factors)
-    unknown = sorted(set(map(str, frame.columns)) - set(HEAD_FACTORS))
-    if unknown:
-        raise InputError(
-            f"unknown factor column(s) {unknown}; known: {list(HEAD_FACTORS)}", obj="factors"
-        )
-    out = np.zeros((len(frame), len(HEAD_FACTORS)))
-    for j, name in enumerate(HEAD_FACTORS):
-        if name in frame:
-            out[:, j] = frame[name].to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(out)) or np.any(np.abs(out) > 1.0):
-        raise InputError("factor values must be finite and lie in [-1, 1]", obj="factors")
-    return out
+    return factor_matrix(factors, HEAD_FACTORS)
 
 
 def rotation(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
