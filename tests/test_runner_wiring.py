@@ -199,3 +199,25 @@ def test_bad_pooling_options_are_one_line(tmp_path):
         analyze([a, a], models=["pca"], into=True)
     with pytest.raises(InputError, match="no recording given"):
         analyze([], models=["pca"])
+
+
+@pytest.mark.parametrize("workers", [None, 1])
+def test_models_that_require_factors_get_them_from_the_runner(sim_recording, tmp_path,
+                                                               workers):
+    """`--model factors` on a simulated file: the runner passes factors= to fit and encode."""
+    from neurofacedis.nwb import Recording
+
+    res = analyze(sim_recording, models=["factors"], metrics=["decoding"],
+                  params={"factors": {"rotate": [False, True]}}, cache_dir=tmp_path / "c",
+                  workers=workers)
+    assert res.summary["errors"] == []
+    with Recording.open(sim_recording) as rec:
+        truth, names = rec.factors.to_numpy(dtype=float), list(rec.factors.columns)
+    plain, rotated = sorted(res.jobs, key=lambda j: j.params["rotate"])
+    np.testing.assert_array_equal(plain.latents, truth)  # the factors themselves
+    assert plain.unit_names == names
+    # the rotated control: the same information in a rotated (orthogonal) basis
+    np.testing.assert_allclose(np.linalg.norm(rotated.latents, axis=1),
+                               np.linalg.norm(truth, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(rotated.latents @ rotated.latents.T, truth @ truth.T, atol=1e-10)
+    assert not np.allclose(rotated.latents, truth, atol=0.1)

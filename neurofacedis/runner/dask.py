@@ -481,7 +481,8 @@ def _fit_task(spec: WorkerRun, ref: dict[str, Any]) -> dict[str, Any]:
                         fit_labels=data.fit_labels,
                         fit_landmarks=data.fit_landmarks, images=data.images,
                         landmarks=data.landmarks, reporter=Reporter(quiet=True),
-                        check_latents=check_latents)
+                        check_latents=check_latents,
+                        fit_factors=data.fit_factors, factors=data.factors)
     except Exception as exc:  # a broken plugin: reported, not retried
         return {"ok": False, "error": _one_line(exc), "traceback": _tb(exc)}
     write_latents(lat_file, job.latents, job.active, job.unit_names)

@@ -189,6 +189,7 @@ class RunInputs:
     fit_images: np.ndarray
     fit_labels: Any
     fit_landmarks: np.ndarray | None
+    fit_factors: Any
     train_source: str
     train_hash: str
     annotations_hash: str
@@ -211,6 +212,13 @@ def annotations_sha256(labels: Any, landmarks: np.ndarray | None) -> str:
     return h.hexdigest()
 
 
+def _factor_columns(labels: Any, factors: Any) -> Any:
+    """Return the training set's columns named like the recording's factors (None if any lacks)."""
+    if labels is None or factors is None or not set(factors.columns) <= set(labels.columns):
+        return None
+    return labels[list(factors.columns)].astype(float).reset_index(drop=True)
+
+
 def load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
                 split_seed: int) -> RunInputs:
     """Read the stimuli and images and make the seeded split (also run by Dask workers)."""
@@ -230,16 +238,19 @@ def load_inputs(rec, *, train_images, split_by: str, test_fraction: float,
         train_set = load_training_set(train_images, images.shape[1:])
         fit_images, fit_labels = train_set.images, train_set.labels
         fit_landmarks = train_set.landmarks
+        fit_factors = _factor_columns(train_set.labels, rec.factors)
         train_source = str(train_images)
     else:
         fit_images = images[train]
         fit_labels = stimuli.iloc[train].reset_index(drop=True)
         fit_landmarks = landmarks[train] if landmarks is not None else None
+        fit_factors = (None if rec.factors is None
+                       else rec.factors.iloc[train].reset_index(drop=True))
         train_source = "recording training stimuli"
     return RunInputs(
         stimuli=stimuli, train=train, test=test, images=images, landmarks=landmarks,
         factors=rec.factors, fit_images=fit_images, fit_labels=fit_labels,
-        fit_landmarks=fit_landmarks, train_source=train_source,
+        fit_landmarks=fit_landmarks, fit_factors=fit_factors, train_source=train_source,
         train_hash=array_sha256(fit_images),
         annotations_hash=annotations_sha256(fit_labels, fit_landmarks),
         stim_ids=[str(s) for s in stimuli["stimulus_id"]],

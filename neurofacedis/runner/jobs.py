@@ -134,8 +134,15 @@ def resolve_adhoc(model: Any) -> tuple[str, Any]:
 
 def fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_hash, fit_images,
                     fit_labels, fit_landmarks, images, landmarks, reporter,
-                    check_latents) -> None:
-    """Fit (or load from the cache) one job's model, then encode every stimulus."""
+                    check_latents, fit_factors=None, factors=None) -> None:
+    """Fit (or load from the cache) one job's model, then encode every stimulus.
+
+    A model that requires ``factors`` gets the known factors of the images it sees as
+    ``factors=`` in ``fit`` (``fit_factors``) and ``encode`` (``factors``), as landmarks.
+    """
+    needs = job.entry is not None and "factors" in job.entry.spec.requires
+    fit_known = {"factors": fit_factors} if needs and fit_factors is not None else {}
+    known = {"factors": factors} if needs and factors is not None else {}
     if job.entry is not None:
         model = job.entry.spec.factory(**job.params)
         key = fit_key(job, train_hash, annotations_hash, cache_key)
@@ -151,7 +158,8 @@ def fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_has
         with reporter.task(f"fit {job.job_id}") as cb, \
                 warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.fit(fit_images, fit_labels, seed=job.seed, progress=cb, landmarks=fit_landmarks)
+            model.fit(fit_images, fit_labels, seed=job.seed, progress=cb, landmarks=fit_landmarks,
+                      **fit_known)
         extra = dict(getattr(model, "provenance_extra", None) or {})
         # what the fit warned about (e.g. FastICA not converging) goes to the summary's
         # warnings, once per fit, and stays with the cached fit; developer-facing deprecation
@@ -179,7 +187,7 @@ def fit_and_encode(job: FitJob, *, cache, cache_key, train_hash, annotations_has
     job.fit_seconds = float(meta.get("fit_seconds", 0.0))
     job.extra = dict(meta.get("extra", {}))
     with reporter.task(f"encode {job.job_id}", total=len(images)) as cb:
-        z = model.encode(images, landmarks=landmarks)
+        z = model.encode(images, landmarks=landmarks, **known)
         cb(len(images))
     names = list(getattr(model, "unit_names", []) or [])
     if job.entry is not None:

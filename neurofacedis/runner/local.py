@@ -62,7 +62,8 @@ class LocalExecutor:
                                fit_images=d.fit_images, fit_labels=d.fit_labels,
                                fit_landmarks=d.fit_landmarks, images=d.images,
                                landmarks=d.landmarks, reporter=self.reporter,
-                               check_latents=check_latents)
+                               check_latents=check_latents,
+                               fit_factors=d.fit_factors, factors=d.factors)
                 outcomes.append(FitOutcome(job))
             except KeyboardInterrupt:
                 raise
