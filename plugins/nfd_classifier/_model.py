@@ -599,6 +599,48 @@ class FaceClassifier:
         feats = self._activations(self._tensor(images), self._layer)
         return (feats - self._pca["mean"]) @ self._pca["components"].T
 
+    def map_layers(self) -> tuple[str, ...]:
+        """The ``layer=`` values :meth:`feature_maps` accepts: the backbone's conv layers.
+
+        ``small``: conv1..conv4; ``alexnet``: conv1..conv5; VGG: conv{block}_{k}; with the
+        attention block also ``attention`` (the last conv layer's maps after it). A user's
+        TorchScript backbone has none (its layers are not known).
+        """
+        if self._backbone.get("kind") == "torchscript":
+            return ()
+        arch = self.params.get("arch", "small")
+        convs = tuple(n for n in arch_layers(arch) if n.startswith("conv"))
+        return convs + (("attention",) if self.params.get("attention") else ())
+
+    def feature_maps(self, images: np.ndarray, *, layer: str = "conv2") -> np.ndarray:
+        """Activation maps of one conv layer after its ReLU, float32 (n, C, h, w).
+
+        For spatial dissection (local concepts). ``layer`` is one of :meth:`map_layers`; the
+        maps are the network's own (ImageNet normalisation inside for AlexNet/VGG).
+        Latents are unchanged.
+        """
+        import torch
+
+        self._require_fitted()
+        layers = self.map_layers()
+        if layer not in layers:
+            have = ", ".join(layers) if layers else "none (a TorchScript backbone)"
+            raise InputError(f"unknown feature-map layer {layer!r}; this classifier has: "
+                             f"{have}", obj=f"{_OBJ}.layer")
+        x = self._tensor(images)
+        backbone = self._net.backbone
+        device = _net_device(self._net)
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(x), 256):
+                xb = x[start:start + 256].to(device)
+                if layer == "attention":
+                    maps = backbone.attention(backbone.before_attention(xb))
+                else:
+                    maps = backbone.before_attention(xb, layer)
+                parts.append(maps.float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, 0, 0, 0), np.float32)
+
     def _predict_tensor(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         import torch
 

@@ -368,3 +368,39 @@ def test_a_damaged_or_foreign_save_is_refused_in_one_line(small, tmp_path):
     (tmp_path / "pca.safetensors").unlink()
     with pytest.raises(InputError, match="cannot read a saved classifier: .*pca.safetensors"):
         _model().load(tmp_path)
+
+
+def test_feature_maps_for_spatial_dissection(small):
+    """Conv maps (n, C, h, w) after ReLU; their spatial mean is the layer's pooled activation."""
+    from neurofacedis.errors import InputError
+
+    model, images, _ = small
+    assert model.map_layers() == ("conv1", "conv2", "conv3", "conv4")
+    maps = model.feature_maps(images[:5], layer="conv2")
+    # width 8 -> conv2 has 16 channels; 32 px halved by two max pools -> 8 x 8
+    assert maps.shape == (5, 16, 8, 8) and maps.dtype == np.float32 and maps.min() >= 0
+    pooled = model._activations(model._tensor(images[:5]), "conv2")
+    np.testing.assert_allclose(maps.mean(axis=(2, 3)), pooled, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="'conv5'.*conv1, conv2, conv3, conv4"):
+        model.feature_maps(images[:2], layer="conv5")
+
+
+def test_dissection_pairs_classifier_channels_with_facial_parts(tmp_path):
+    """`dissection.layer=conv2` on the classifier: local concepts from the landmarks."""
+    from neurofacedis.nwb import write_session
+    from neurofacedis.runner import analyze
+    from neurofacedis.simulate import simulate_session
+
+    path = tmp_path / "sim.nwb"
+    write_session(path, simulate_session(n_identities=6, n_views=4, n_neurons=6, n_repeats=2,
+                                         image_size=32, seed=5))
+    params = [f"classifier.{k}={v}" for k, v in TINY.items()] + [
+        "dissection.layer=conv2", "dissection.n_permutations=20", "dissection.n_faces=1",
+        "dissection.thumbnail=8"]
+    res = analyze(path, models=["classifier"], metrics=["dissection"], params=params,
+                  figures=False, cache_dir=tmp_path / "cache")
+    assert res.ok, res.summary["errors"]
+    (result,) = [r for (m, _, _), r in res.results.items() if m == "dissection"]
+    kinds = set(np.asarray(result["concept_kind"].values).astype(str))
+    assert "local" in kinds  # eyes, nose, mouth... from the simulated landmarks
+    assert "local_concepts" not in result["best_concept"].attrs  # nothing left out
