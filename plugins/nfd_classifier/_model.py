@@ -600,7 +600,7 @@ class FaceClassifier:
         return (feats - self._pca["mean"]) @ self._pca["components"].T
 
     def map_layers(self) -> tuple[str, ...]:
-        """The ``layer=`` values :meth:`feature_maps` accepts: the backbone's conv layers.
+        """Return the ``layer=`` values :meth:`feature_maps` accepts (the conv layers).
 
         ``small``: conv1..conv4; ``alexnet``: conv1..conv5; VGG: conv{block}_{k}; with the
         attention block also ``attention`` (the last conv layer's maps after it). A user's
