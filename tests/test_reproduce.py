@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import pearsonr, ttest_ind
+from scipy.stats import mannwhitneyu, pearsonr, ttest_1samp, ttest_ind
 
 from neurofacedis.errors import UnknownNameError
 from neurofacedis.simulate import FRAMING_FACTORS
@@ -80,10 +80,45 @@ def test_claims_agree_on_a_table_that_shows_the_paper_and_match_scipy():
     r, p2 = pearsonr([f.udr for f in bv], [f.alignment for f in bv])
     assert claims["udr_alignment"].numbers["r"] == pytest.approx(r)
     assert claims["udr_alignment"].numbers["p_one_sided"] == pytest.approx(p2 / 2)
-    ceiling = np.concatenate([f.ceiling for f in bv if f.selected])
-    t, p = ttest_ind(sel, ceiling, equal_var=False)
+    # ceiling and rotated controls are paired by fit: one difference per selected fit
+    diffs = [f.alignment - f.ceiling.mean() for f in bv if f.selected]
+    t, p = ttest_1samp(diffs, 0.0)
     assert claims["near_ceiling"].numbers["p"] == pytest.approx(p)
-    assert claims["reconstruction_ae"].numbers == {"beta_vae_median": 4.0, "ae_median": 16.0}
+    assert claims["near_ceiling"].numbers["t"] == pytest.approx(t)
+    diffs = [f.alignment - f.rotated.mean() for f in bv if f.selected]
+    assert claims["rotated_control"].numbers["p"] == pytest.approx(ttest_1samp(diffs, 0.0)[1])
+    assert claims["reconstruction_ae"].numbers == {
+        "beta_vae_median": 4.0, "ae_median": 16.0,
+        "p": pytest.approx(mannwhitneyu([4.0] * 3, [16.0] * 3).pvalue)}
+
+
+def test_right_direction_without_significance_is_not_shown_with_its_power():
+    """Honest verdicts: a direction counts only with its test significant (issue 21, item 4)."""
+    # β-VAE 0.5 vs AE 0.45 with a spread of 0.1: right direction, Welch p far above 0.05
+    fits = _table(bvae_align=(0.6, 0.4, 0.5), base_align=0.44)
+    claims = {c.key: c for c in check_claims(fits)}
+    claim = claims["above_baselines"]
+    assert claim.status == "not shown" and claim.agrees is None
+    assert claim.numbers["ae"]["p"] > 0.05 and claim.numbers["ae"]["status"] == "not shown"
+    assert "underpowered: n = 3 vs 3, power " in claim.note and "per group for 80 %" in claim.note
+    assert claim.verdict.startswith("not shown (AE: underpowered")
+    # the power printed is statsmodels' for the samples' Cohen's d
+    from statsmodels.stats.power import TTestIndPower
+
+    a, b = np.array([0.6, 0.4, 0.5]), np.array([0.44, 0.45, 0.46])
+    sd = np.sqrt((a.var(ddof=1) * 2 + b.var(ddof=1) * 2) / 4)
+    power = TTestIndPower().power(abs(a.mean() - b.mean()) / sd, 3, 0.05, ratio=1.0)
+    assert f"power {power:.2f}" in claim.note
+    # reconstruction with 3 vs 3 tied fits: Mann-Whitney p (scipy) is the test; n is said
+    p = mannwhitneyu([4.0] * 3, [16.0] * 3, alternative="two-sided").pvalue
+    assert claims["reconstruction_ae"].numbers["p"] == pytest.approx(p)
+    # a run that is not shown does not agree as a whole
+    from neurofacedis.studies.base import Claim, Reproduction
+
+    rep = Reproduction("s", "test", [claim], {}, None, Path("."), Path("."), 0.0)
+    assert rep.agrees is False
+    with pytest.raises(ValueError, match="not one of"):
+        Claim("k", "t", "p", "c", "m", True, "f", status="maybe")
 
 
 def test_claims_disagree_when_the_baselines_win():
@@ -169,7 +204,8 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
     assert res.exit_code == 0, res.output
     claims = json.loads((out / "claims.json").read_text())
     assert {c["key"] for c in claims["claims"]} == CLAIMS
-    assert all(c["verdict"] in {"agrees", "disagrees", "not tested"} for c in claims["claims"])
+    assert all(c["status"] in {"agrees", "disagrees", "not shown", "not tested"}
+               for c in claims["claims"])
     assert {c["key"] for c in claims["claims"] if c["verdict"] != "not tested"} >= {
         "above_baselines", "near_ceiling", "udr_alignment", "rotated_control"}
     assert set(claims["figures"]) == FIGURES

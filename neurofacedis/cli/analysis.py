@@ -186,9 +186,10 @@ def reproduce(
         table = Table(title=Text(f"{study} ({scale}): the paper's claims on this run"))
         for column in ("claim", "this run", "verdict"):
             table.add_column(column, overflow="fold")
-        style = {True: "green", False: "red", None: "yellow"}
+        style = {"agrees": "green", "disagrees": "red", "not shown": "yellow",
+                 "not tested": "dim"}
         for c in rep.claims:
-            table.add_row(Text(c.title), Text(c.measured), Text(c.verdict, style[c.agrees]))
+            table.add_row(Text(c.title), Text(c.measured), Text(c.verdict, style[c.status]))
         con = console()
         print_table(table, con)
         con.print(line(f"report: {rep.out / 'report.html'}"), soft_wrap=True)

@@ -13,15 +13,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from neurofacedis.runner import AnalysisResult
 
-__all__ = ["Claim", "Reproduction"]
+__all__ = ["Claim", "Reproduction", "STATUSES"]
+
+
+#: What a claim's check can conclude (docs/reproduce.md, "Verdicts").
+STATUSES = ("agrees", "disagrees", "not shown", "not tested")
 
 
 @dataclass
 class Claim:
     """One claim of the paper, checked on this run.
 
-    ``agrees`` is True or False, or None when the run cannot test it (say, too few models);
-    ``criterion`` says what was tested, ``measured`` what came out.
+    ``status`` is ``agrees`` (the direction matches and the paper's test is significant at
+    its level), ``disagrees`` (significant the other way), ``not shown`` (not significant:
+    ``note`` says why, e.g. ``underpowered: n = 3 vs 3, power 0.21``) or ``not tested`` (the
+    run cannot test it, say too few models). ``agrees`` is True, False or None (not shown,
+    not tested); ``criterion`` says what was tested, ``measured`` what came out.
     """
 
     key: str
@@ -32,11 +39,19 @@ class Claim:
     agrees: bool | None
     figure: str
     numbers: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:  # given by agrees alone: a significant test either way or none
+            self.status = {True: "agrees", False: "disagrees", None: "not tested"}[self.agrees]
+        if self.status not in STATUSES:
+            raise ValueError(f"claim status {self.status!r} is not one of {STATUSES}")
 
     @property
     def verdict(self) -> str:
-        """``agrees``, ``disagrees`` or ``not tested``."""
-        return {True: "agrees", False: "disagrees", None: "not tested"}[self.agrees]
+        """The status, with its note: ``not shown (underpowered: n = 3 vs 3, power 0.21)``."""
+        return f"{self.status} ({self.note})" if self.note else self.status
 
 
 @dataclass
@@ -55,9 +70,9 @@ class Reproduction:
 
     @property
     def agrees(self) -> bool:
-        """True when every claim the run could test agrees with the paper."""
-        tested = [c for c in self.claims if c.agrees is not None]
-        return bool(tested) and all(c.agrees for c in tested)
+        """True when every claim the run could test agrees (is shown) as in the paper."""
+        tested = [c for c in self.claims if c.status != "not tested"]
+        return bool(tested) and all(c.status == "agrees" for c in tested)
 
     def claim(self, key: str) -> Claim:
         """Return the claim with this key."""

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from neurofacedis.stats import welch
+from neurofacedis.stats import paired_by_fit, welch
 from neurofacedis.studies.base import Claim
 from neurofacedis.studies.higgins2021.fits import FitRow, family_rows, fmt, fmt_counts, fmt_p
 from neurofacedis.studies.higgins2021.presets import FAMILIES
 
-__all__ = ["CLAIMS", "CORE_BASELINES", "ALPHA", "check_claims", "above_baselines",
+__all__ = ["CLAIMS", "CORE_BASELINES", "ALPHA", "check_claims", "decide", "power_two_groups",
+           "power_paired", "above_baselines",
            "above_aam_classifier", "near_ceiling", "udr_alignment", "rotated_control",
            "reconstruction_ae", "reconstruction_vae"]
 
@@ -40,73 +41,169 @@ def _pooled(fits: Sequence[FitRow], field: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _above(fits: Sequence[FitRow], keys: Sequence[str]) -> tuple[bool | None, str, dict[str, Any]]:
-    """Test whether the selected β-VAEs' mean alignment is above each family's (Welch p shown)."""
+# --- verdicts: a direction counts only with its test significant ------------------------------
+
+
+def decide(direction: bool | None, p: float, note: str = "") -> tuple[bool | None, str, str]:
+    """``(agrees, status, note)`` from the claimed direction and its test's p-value.
+
+    Significant (p < :data:`ALPHA`) in the claimed direction: ``agrees``; significant the
+    other way: ``disagrees``; otherwise ``not shown``, with ``note`` (why: the power).
+    """
+    if direction is None or not np.isfinite(p):
+        return None, "not tested", ""
+    if p < ALPHA:
+        return (True, "agrees", "") if direction else (False, "disagrees", "")
+    return None, "not shown", note
+
+
+def power_two_groups(a: Sequence[float], b: Sequence[float]) -> str:
+    """Say how underpowered a two-sample t-test of ``a`` vs ``b`` is, at the observed effect.
+
+    Analytic power (statsmodels' ``TTestIndPower``) for Cohen's d of the samples at
+    :data:`ALPHA`, and the group size that would give 80 %.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    head = f"underpowered: n = {a.size} vs {b.size}"
+    sd = math.sqrt((a.var(ddof=1) * (a.size - 1) + b.var(ddof=1) * (b.size - 1))
+                   / max(a.size + b.size - 2, 1)) if a.size > 1 and b.size > 1 else math.nan
+    d = abs(float(a.mean() - b.mean())) / sd if sd > 0 else math.nan
+    return head + _power_text(d, a.size, b.size / max(a.size, 1), paired=False)
+
+
+def power_paired(diffs: Sequence[float]) -> str:
+    """Say how underpowered a one-sample (paired) t-test of ``diffs`` is, at the observed effect."""
+    d_ = np.asarray(diffs, float)
+    head = f"underpowered: n = {d_.size} fits"
+    sd = float(d_.std(ddof=1)) if d_.size > 1 else math.nan
+    d = abs(float(d_.mean())) / sd if sd > 0 else math.nan
+    return head + _power_text(d, d_.size, 1.0, paired=True)
+
+
+def _power_text(d: float, n: int, ratio: float, *, paired: bool) -> str:
+    import warnings
+
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    if not np.isfinite(d) or d == 0 or n < 2:
+        return ""
+    solver = TTestPower() if paired else TTestIndPower()
+    extra = {} if paired else {"ratio": ratio}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        power = float(solver.power(d, n, ALPHA, **extra))
+        try:
+            need = float(solver.solve_power(d, None, ALPHA, 0.8, **extra))
+        except (ValueError, RuntimeError):
+            need = math.nan
+    more = f"; ~{math.ceil(need)} {'fits' if paired else 'per group'} for 80 %" \
+        if np.isfinite(need) else ""
+    return f", power {power:.2f} at the observed effect (d = {d:.2f}){more}"
+
+
+def _above(fits: Sequence[FitRow], keys: Sequence[str]) -> tuple[bool | None, str, dict[str, Any],
+                                                                 str, str]:
+    """Test the selected β-VAEs' alignment against each family's (two-sided Welch, p < α).
+
+    ``(agrees, text, numbers, status, note)``: agrees when above every family with p < α;
+    disagrees when any family is significantly above; otherwise not shown.
+    """
     a_b = _selected_alignment(fits)
     parts: list[str] = []
     nums: dict[str, Any] = {}
-    ok: list[bool] = []
+    statuses: list[str] = []
+    notes: list[str] = []
     if not any(np.isfinite(a_b)):
-        return None, "no β-VAE alignment", nums
+        return None, "no β-VAE alignment", nums, "not tested", ""
     for m in keys:
         vals = [f.alignment for f in family_rows(fits, m) if np.isfinite(f.alignment)]
         if not vals:
             continue
         t, p = welch(a_b, vals)
         mean = float(np.mean(vals))
-        nums[m] = {"mean": mean, "n": len(vals), "t": t, "p": p}
-        ok.append(bool(np.nanmean(a_b) > mean))
+        _, status, note = decide(bool(np.nanmean(a_b) > mean), p,
+                                 power_two_groups(a_b, vals) if len(a_b) > 1 else "")
+        nums[m] = {"mean": mean, "n": len(vals), "t": t, "p": p, "status": status}
+        statuses.append(status)
+        if note:
+            notes.append(f"{FAMILIES[m]}: {note}")
         parts.append(f"{FAMILIES[m]} {fmt(mean)} (p = {fmt_p(p)})")
-    if not ok:
-        return None, "no baseline alignment", nums
+    if not statuses:
+        return None, "no baseline alignment", nums, "not tested", ""
     text = f"β-VAE {fmt(float(np.nanmean(a_b)))} (n = {len(a_b)}) vs " + ", ".join(parts)
-    return all(ok), text, nums
+    if "disagrees" in statuses:
+        return False, text, nums, "disagrees", ""
+    if all(s == "agrees" for s in statuses):
+        return True, text, nums, "agrees", ""
+    return None, text, nums, "not shown", "; ".join(notes) or f"underpowered: n = {len(a_b)}"
 
 
 def above_baselines(fits: Sequence[FitRow]) -> Claim:
     """Check that the β-VAE aligns better than AE, VAE, PCA and ICA (Welch tests shown)."""
-    agrees, text, nums = _above(fits, CORE_BASELINES)
+    agrees, text, nums, status, note = _above(fits, CORE_BASELINES)
     return Claim(
         "above_baselines", "β-VAE units align with single neurons better than AE, VAE, PCA "
         "and ICA", "β-VAE alignment is above every baseline model family (Fig. 3b, 2)",
-        "mean alignment of the UDR-selected β-VAEs above each family's mean (two-sided "
-        "Welch p shown)", text, agrees, "alignment_by_family", nums)
+        "mean alignment of the UDR-selected β-VAEs above each family's mean, two-sided "
+        "Welch p < 0.05 for each", text, agrees, "alignment_by_family", nums, status, note)
 
 
 def above_aam_classifier(fits: Sequence[FitRow]) -> Claim:
     """Check that the β-VAE aligns better than the AAM and the identity classifier."""
-    agrees, text, nums = _above(fits, ("aam", "classifier"))
+    agrees, text, nums, status, note = _above(fits, ("aam", "classifier"))
     return Claim(
         "above_aam_classifier", "... and better than the AAM and the identity classifier",
         "β-VAE alignment is above the AAM's (Chang & Tsao's face space) and deep classifiers'",
-        "mean alignment of the UDR-selected β-VAEs above each family's mean", text, agrees,
-        "alignment_by_family", nums)
+        "mean alignment of the UDR-selected β-VAEs above each family's mean, two-sided Welch "
+        "p < 0.05 for each", text, agrees, "alignment_by_family", nums, status, note)
+
+
+def _paired(fits: Sequence[FitRow], field: str) -> tuple[list[float], list[np.ndarray]]:
+    """Return the selected β-VAEs' alignment and, per fit, its control values."""
+    rows = [f for f in family_rows(fits, "beta_vae") if np.isfinite(f.alignment)]
+    return [f.alignment for f in rows], [np.asarray(getattr(f, field), float) for f in rows]
+
+
+def _diffs(scores: Sequence[float], controls: Sequence[np.ndarray]) -> np.ndarray:
+    """Per fit: score minus the mean of its finite control values (what paired_by_fit tests)."""
+    return np.asarray([a - c[np.isfinite(c)].mean() for a, c in zip(scores, controls, strict=True)
+                       if np.isfinite(a) and np.isfinite(c).any()])
 
 
 def near_ceiling(fits: Sequence[FitRow]) -> Claim:
-    """Check that the β-VAE is not significantly below the neuron-subset ceiling (p = 0.43).
+    """Check that the β-VAE reaches the neuron-subset ceiling (paper: not below it, p = 0.43).
 
-    Two-sided Welch p ≥ 0.05, or a mean at or above the ceiling's.
+    Paired by fit (each fit against its own ceiling subsets, :func:`~neurofacedis.stats.
+    paired_by_fit`): at or above the ceiling agrees; significantly below disagrees; below but
+    not significantly is *not shown* — a test without power cannot show "no difference".
     """
-    a_b = _selected_alignment(fits)
-    ceiling = _pooled(fits, "ceiling")
-    t, p = welch(a_b, ceiling)
-    if len(a_b) >= 2 and ceiling.size >= 2 and np.isfinite(p):
-        above = float(np.nanmean(a_b)) >= float(ceiling.mean())
-        agrees: bool | None = bool(above or p >= ALPHA)
-        text = (f"β-VAE {fmt(float(np.nanmean(a_b)))} vs ceiling {fmt(float(ceiling.mean()))}"
-                f" ± {fmt(float(ceiling.std(ddof=1)))} ({ceiling.size} neuron subsets); Welch "
+    a_b, ceil = _paired(fits, "ceiling")
+    t, p = paired_by_fit(a_b, ceil)
+    d = _diffs(a_b, ceil)
+    pooled = np.concatenate(ceil) if ceil else np.array([])
+    pooled = pooled[np.isfinite(pooled)]
+    status, note, agrees = "not tested", "", None
+    if d.size >= 2 and np.isfinite(p):
+        if d.mean() >= 0:
+            agrees, status = True, "agrees"
+        else:
+            agrees, status, note = decide(False, p, power_paired(d))
+            if status == "not shown":
+                note = "below the ceiling, not significantly; " + note
+        text = (f"β-VAE {fmt(float(np.mean(a_b)))} vs ceiling {fmt(float(pooled.mean()))}"
+                f" ({pooled.size} neuron subsets over {d.size} fits); paired by fit: "
                 f"t = {t:.2f}, p = {fmt_p(p)}")
     else:
-        agrees, text = None, "not enough fits or neurons for the ceiling"
+        text = "not enough fits or neurons for the ceiling"
     return Claim(
         "near_ceiling", "β-VAE alignment reaches the ceiling set by real neurons",
         "β-VAE alignment is not significantly below that of subsets of real neurons "
         "(two-sided Welch t-test, p = 0.43)",
-        "two-sided Welch p ≥ 0.05, or a mean at or above the ceiling's", text, agrees,
-        "alignment_by_family",
-        {"beta_vae_mean": float(np.nanmean(a_b)) if a_b else None,
-         "ceiling_mean": float(ceiling.mean()) if ceiling.size else None, "t": t, "p": p})
+        "mean at or above the ceiling; significantly below (paired by fit, p < 0.05) "
+        "disagrees", text, agrees, "alignment_by_family",
+        {"beta_vae_mean": float(np.mean(a_b)) if a_b else None,
+         "ceiling_mean": float(pooled.mean()) if pooled.size else None, "t": t, "p": p,
+         "n_fits": int(d.size)}, status, note)
 
 
 def udr_alignment(fits: Sequence[FitRow]) -> Claim:
@@ -122,36 +219,57 @@ def udr_alignment(fits: Sequence[FitRow]) -> Claim:
             np.ptp([f.alignment for f in allb]) > 0:
         r, p2 = pearsonr([f.udr for f in allb], [f.alignment for f in allb])
         r, p1 = float(r), float(p2) / 2 if r > 0 else 1 - float(p2) / 2
-        agrees: bool | None = bool(r > 0 and p1 < ALPHA)
+        # the claimed direction is one-sided; the opposite one is tested one-sided too
+        agrees, status, note = decide(r > 0, p1 if r > 0 else 1 - p1,
+                                      _power_r(r, len(allb)))
         text = f"Pearson r = {r:.2f} over {len(allb)} β-VAE models (one-sided p = {fmt_p(p1)})"
     else:
         r = p1 = math.nan
-        agrees, text = None, "fewer than 3 β-VAE models with a UDR score"
+        agrees, status, note = None, "not tested", ""
+        text = "fewer than 3 β-VAE models with a UDR score"
     return Claim(
         "udr_alignment", "UDR, a label-free score, predicts alignment",
         "UDR correlates with alignment over 400 β-VAE models (Pearson r = 0.96)",
         "Pearson r > 0 over every β-VAE model (all β, all seeds), one-sided p < 0.05",
-        text, agrees, "udr_vs_alignment", {"r": r, "p_one_sided": p1, "n": len(allb)})
+        text, agrees, "udr_vs_alignment", {"r": r, "p_one_sided": p1, "n": len(allb)},
+        status, note)
+
+
+def _power_r(r: float, n: int) -> str:
+    """Power of the one-sided test of r > 0 at the observed r (Fisher z approximation)."""
+    from scipy.stats import norm
+
+    if not np.isfinite(r) or r == 0 or n < 4 or abs(r) >= 1:
+        return f"underpowered: n = {n} models"
+    z = abs(math.atanh(r))
+    power = float(norm.cdf(z * math.sqrt(n - 3) - norm.ppf(1 - ALPHA)))
+    need = math.ceil(((norm.ppf(1 - ALPHA) + norm.ppf(0.8)) / z) ** 2 + 3)
+    return (f"underpowered: n = {n} models, power {power:.2f} at the observed r; ~{need} "
+            "models for 80 %")
 
 
 def rotated_control(fits: Sequence[FitRow]) -> Claim:
-    """Check that the β-VAE's alignment falls on rotated responses (Welch p < 0.05, lower)."""
-    a_b = _selected_alignment(fits)
-    rot = _pooled(fits, "rotated")
-    t, p = welch(a_b, rot)
+    """Check that the β-VAE's alignment falls on rotated responses (paired by fit, p < 0.05)."""
+    a_b, rot = _paired(fits, "rotated")
+    t, p = paired_by_fit(a_b, rot)
+    d = _diffs(a_b, rot)
+    pooled = np.concatenate(rot) if rot else np.array([])
+    pooled = pooled[np.isfinite(pooled)]
     if np.isfinite(p):
-        agrees: bool | None = bool(float(np.nanmean(a_b)) > float(rot.mean()) and p < ALPHA)
-        text = (f"β-VAE {fmt(float(np.nanmean(a_b)))} vs {fmt(float(rot.mean()))} against "
-                f"rotated responses ({rot.size} rotations); Welch t = {t:.2f}, p = {fmt_p(p)}")
+        agrees, status, note = decide(bool(d.mean() > 0), p, power_paired(d))
+        text = (f"β-VAE {fmt(float(np.mean(a_b)))} vs {fmt(float(pooled.mean()))} against "
+                f"rotated responses ({pooled.size} rotations over {d.size} fits); paired by "
+                f"fit: t = {t:.2f}, p = {fmt_p(p)}")
     else:
-        agrees, text = None, "not enough fits"
+        agrees, status, note, text = None, "not tested", "", "not enough fits"
     return Claim(
         "rotated_control", "The alignment is with single neurons, not just their subspace",
         "alignment drops when the neural responses are linearly recombined (Fig. 3c)",
-        "β-VAE alignment above its alignment with randomly rotated responses, Welch p < 0.05",
-        text, agrees, "rotated_control",
-        {"alignment_mean": float(np.nanmean(a_b)) if a_b else None,
-         "rotated_mean": float(rot.mean()) if rot.size else None, "t": t, "p": p})
+        "β-VAE alignment above its alignment with randomly rotated responses, paired by fit "
+        "(each fit against its own rotations), p < 0.05", text, agrees, "rotated_control",
+        {"alignment_mean": float(np.mean(a_b)) if a_b else None,
+         "rotated_mean": float(pooled.mean()) if pooled.size else None, "t": t, "p": p,
+         "n_fits": int(d.size)}, status, note)
 
 
 def _fewer_neurons(fits: Sequence[FitRow], other: str, paper_n: str) -> Claim:
@@ -162,22 +280,40 @@ def _fewer_neurons(fits: Sequence[FitRow], other: str, paper_n: str) -> Claim:
     n_b = [f.n_to_criterion for f in family_rows(fits, "beta_vae")
            if not math.isnan(f.n_to_criterion)]
     n_o = [f.n_to_criterion for f in family_rows(fits, other) if not math.isnan(f.n_to_criterion)]
+    p = math.nan
     if n_b and n_o:
+        from scipy.stats import mannwhitneyu
+
         mb, mo = float(np.median(n_b)), float(np.median(n_o))
-        agrees: bool | None = bool(mb < mo)
+        if len(set(n_b) | set(n_o)) > 1:
+            p = float(mannwhitneyu(n_b, n_o, alternative="two-sided").pvalue)
+        else:
+            p = 1.0  # every fit the same: no difference to find
+        agrees, status, note = decide(bool(mb < mo), p, _rank_power(len(n_b), len(n_o)))
         text = (f"median neurons to criterion: β-VAE {fmt(mb)} vs {FAMILIES[other]} "
-                f"{fmt(mo)} (per fit: {fmt_counts(n_b)} vs {fmt_counts(n_o)})")
+                f"{fmt(mo)} (per fit: {fmt_counts(n_b)} vs {fmt_counts(n_o)}; Mann-Whitney "
+                f"p = {fmt_p(p)})")
     else:
         mb = mo = math.nan
-        agrees, text = None, "no reconstruction results"
+        agrees, status, note, text = None, "not tested", "", "no reconstruction results"
     return Claim(
         f"reconstruction_{other}",
         f"Fewer neurons reconstruct novel faces through the β-VAE than the {FAMILIES[other]}",
         f"~12 neurons suffice for β-VAE reconstructions vs {paper_n} for the "
         f"{FAMILIES[other]} (Fig. 4)",
         "median number of best neurons reaching 80% of the way from the average face to "
-        "the model's own reconstruction: β-VAE below " + FAMILIES[other],
-        text, agrees, "reconstruction_vs_neurons", {"beta_vae_median": mb, f"{other}_median": mo})
+        "the model's own reconstruction: β-VAE below " + FAMILIES[other] + ", two-sided "
+        "Mann-Whitney p < 0.05 over fits", text, agrees, "reconstruction_vs_neurons",
+        {"beta_vae_median": mb, f"{other}_median": mo, "p": p}, status, note)
+
+
+def _rank_power(n1: int, n2: int) -> str:
+    """Say when a rank test over so few fits cannot reach p < α at all."""
+    smallest = 2.0 / math.comb(n1 + n2, n1)  # two-sided exact, complete separation
+    if smallest >= ALPHA:
+        return (f"underpowered: n = {n1} vs {n2} fits, a rank test cannot reach p < "
+                f"{ALPHA:g} (smallest p {smallest:.2f})")
+    return f"underpowered: n = {n1} vs {n2} fits"
 
 
 def reconstruction_ae(fits: Sequence[FitRow]) -> Claim:

@@ -32,7 +32,8 @@ FIGURE_TEXT = {
     "traversals": "Latent traversals of the best-UDR β-VAE",
 }
 
-_COLOUR = {True: "#1a7f37", False: "#cf222e", None: "#6e7781"}
+_COLOUR = {"agrees": "#1a7f37", "disagrees": "#cf222e", "not shown": "#9a6700",
+           "not tested": "#6e7781"}
 _STYLE = (STYLE + ".row{display:flex;gap:1.5em;align-items:flex-start}.row img{max-width:62%}"
           ".claim{margin-bottom:1em}td{vertical-align:top}")
 
@@ -72,12 +73,18 @@ def write_report(rep: Reproduction, preset: Preset, *, workers: int | None,
 
 def headline(rep: Reproduction) -> str:
     """Say in one sentence how many tested claims agree, and which do not."""
-    tested = [c for c in rep.claims if c.agrees is not None]
-    n_ok = sum(bool(c.agrees) for c in tested)
+    tested = [c for c in rep.claims if c.status != "not tested"]
+    n_ok = sum(c.status == "agrees" for c in tested)
     if rep.agrees:
         return f"The run agrees with the paper on all {len(tested)} claims it tested."
-    return (f"The run agrees with the paper on {n_ok} of the {len(tested)} claims it tested; "
-            "it disagrees on: " + "; ".join(c.title for c in tested if not c.agrees) + ".")
+    parts = [f"The run agrees with the paper on {n_ok} of the {len(tested)} claims it tested "
+             "(a claim agrees only when its test is significant)"]
+    for status, says in (("disagrees", "it disagrees on"), ("not shown", "not shown (too "
+                         "little power to tell)")):
+        named = [c.title for c in tested if c.status == status]
+        if named:
+            parts.append(f"{says}: " + "; ".join(named))
+    return "; ".join(parts) + "."
 
 
 def _notes(rep: Reproduction) -> list[str]:
@@ -119,7 +126,7 @@ def render_markdown(rep: Reproduction, machine: Mapping[str, Any], *,
 
 
 def _verdict(claim: Claim, text: str) -> Html:
-    return Html(f"<b style='color:{_COLOUR[claim.agrees]}'>{esc(text)}</b>")
+    return Html(f"<b style='color:{_COLOUR[claim.status]}'>{esc(text)}</b>")
 
 
 def _figure_section(rep: Reproduction, name: str, path: Path) -> str:
