@@ -188,3 +188,26 @@ def test_unknown_code_is_one_line():
     with pytest.raises(InputError, match=r"^simulate_session: unknown code 'rotated'; use one "
                                          r"of \['axis', 'mixed', 'null'\]$"):
         simulate_session(n_identities=2, n_views=2, n_neurons=2, code="rotated")
+
+
+def test_simulate_cli_writes_each_code_and_refuses_an_unknown_one(tmp_path, capsys):
+    """`neurofacedis simulate --code`: the file holds the code's neurons (per-unit `code`)."""
+    from neurofacedis.cli import main
+    from neurofacedis.nwb import Recording
+
+    out = tmp_path / "mixed.nwb"
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(out), "--identities", "3", "--views", "2", "--neurons", "4",
+              "--repeats", "2", "--size", "16", "--code", "mixed", "-q"])
+    assert exc.value.code in (0, None)
+    assert "mixed code" in capsys.readouterr().out
+    expected = simulate_session(n_identities=3, n_views=2, n_neurons=4, n_repeats=2,
+                                image_size=16, code="mixed")
+    with Recording.open(out) as rec:
+        np.testing.assert_array_equal(rec.responses.values, expected.responses)
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(tmp_path / "x.nwb"), "--code", "rotated"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "--code: unknown code 'rotated'; use one of ['axis', 'mixed', 'null']" in err
+    assert not (tmp_path / "x.nwb").exists()

@@ -184,7 +184,7 @@ FLAGS: dict[str, dict[str, str]] = {
     "data export": {"out": "--zarr"},
     "calibrate": {"n_null": "--n-null", "n_power": "--n-power",
                   "n_permutations": "--permutations", "n_jobs": "--jobs", "out": "--figure"},
-    "simulate": {"world": "--world"},
+    "simulate": {"world": "--world", "code": "--code"},
 }
 
 _ROOT_VALUES = {"--log-format", "--log-interval"}  # root options that take a value

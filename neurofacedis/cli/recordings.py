@@ -146,6 +146,11 @@ def simulate(
         "flat", "--world",
         help="flat (cartoon faces), framed (flat + roll, shift, scale) or 3d (ray-cast heads: "
         "pose, light, shape, expression; docs/worlds.md). The factors depend on the world."),
+    code: str = typer.Option(
+        "axis", "--code",
+        help="The neural code, each a known answer (docs/worlds.md): axis (neurons tuned to "
+        "single factors, as --axis-fraction says), mixed (every neuron a random direction of "
+        "the factors) or null (neurons unrelated to the images)."),
     rgb: bool = typer.Option(False, "--rgb", help="Colour images instead of grey."),
     factors: str | None = typer.Option(
         None, "--factors",
@@ -161,19 +166,23 @@ def simulate(
     from neurofacedis._outputs import check_output_file
     from neurofacedis.nwb import write_session
     from neurofacedis.progress import Reporter
-    from neurofacedis.simulate import get_world, simulate_session
+    from neurofacedis.errors import InputError
+    from neurofacedis.simulate import CODES, get_world, simulate_session
 
-    get_world(world)  # a bad world is one line, before any progress line
+    get_world(world)  # a bad world or code is one line, before any progress line
+    if code not in CODES:
+        raise InputError(f"unknown code {code!r}; use one of {list(CODES)}", obj="code")
     check_output_file(out, overwrite=overwrite)  # before minutes of simulation, not after
     with Reporter(quiet=quiet) as reporter:
         with reporter.task(f"simulate {identities * views} faces, {neurons} neurons"):
             data = simulate_session(
                 n_identities=identities, n_views=views, n_neurons=neurons, n_repeats=repeats,
                 axis_fraction=axis_fraction, image_size=size, rgb=rgb, seed=seed, world=world,
+                code=code,
                 factors=None if factors is None else [
                     f.strip() for f in factors.split(",") if f.strip()],
             )
         with reporter.task(f"write {out.name}"):
             write_session(out, data, overwrite=overwrite)
     out_line(f"wrote {out}: {data.n_stimuli} faces, {neurons} neurons x {repeats} repeats, "
-             f"seed {seed}")
+             f"seed {seed}" + ("" if code == "axis" else f", {code} code"))

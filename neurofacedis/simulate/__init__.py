@@ -32,6 +32,7 @@ from neurofacedis.simulate._head3d import (
 from neurofacedis.simulate._render3d import landmark_visibility, render_heads
 from neurofacedis.simulate._session import (
     CITATION,
+    CODES,
     count_spikes,
     demo_session,
     simulate_session,
@@ -39,6 +40,7 @@ from neurofacedis.simulate._session import (
 from neurofacedis.simulate._worlds import WORLDS, World, get_world
 
 __all__ = [
+    "CODES",
     "FACTORS",
     "IDENTITY_FACTORS",
     "VIEW_FACTORS",
