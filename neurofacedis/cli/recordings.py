@@ -164,9 +164,9 @@ def simulate(
 ) -> None:
     """Write a simulated face-patch recording (faces, spikes, responses, ground truth) to NWB."""
     from neurofacedis._outputs import check_output_file
+    from neurofacedis.errors import InputError
     from neurofacedis.nwb import write_session
     from neurofacedis.progress import Reporter
-    from neurofacedis.errors import InputError
     from neurofacedis.simulate import CODES, get_world, simulate_session
 
     get_world(world)  # a bad world or code is one line, before any progress line
