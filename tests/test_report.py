@@ -8,6 +8,9 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
+
 from neurofacedis.report import (
     STYLE,
     Html,
@@ -77,21 +80,68 @@ def _summary() -> dict:
     }
 
 
-def test_analysis_page_has_every_section_in_order_and_escapes(tmp_path):
+def test_analysis_page_concludes_first_then_every_section_in_order_and_escapes(tmp_path):
+    from neurofacedis.runner.verdict import verdict
+
     figs = [_png(tmp_path, "alignment__pca__matches"), _png(tmp_path, "summary__models")]
-    page = render_report(_summary(), figs)
-    headings = ["<h2 class='err'>Errors</h2>", "<h2>Models × metrics</h2>",
-                "<h2>Model comparisons</h2>", "<h2>Model selection (UDR)</h2>",
-                "<h2>Figures</h2>", "<h2>Provenance</h2>", "<h2>Skipped</h2>",
-                "<h2 class='warn'>Warnings</h2>"]
+    summary = _summary()
+    summary["verdict"] = verdict({"alignment": {"pca": {"seed": [0], "alignment": [0.5]},
+                                                "ica": {"seed": [0], "alignment": [0.4]}}},
+                                 summary["comparisons"])
+    page = render_report(summary, figs)
+    headings = ["<h2>Verdict</h2>", "<h2 class='err'>Errors</h2>", "<b>Contents</b>",
+                "<h2 id='metric-alignment'>alignment</h2>",
+                "<h2 id='comparisons'>Model comparisons</h2>",
+                "<h2 id='selection'>Model selection (UDR)</h2>",
+                "<h2 id='figures'>Other figures</h2>", "<h2 id='skipped'>Skipped</h2>",
+                "<h2 class='warn' id='warnings'>Warnings</h2>",
+                "<h2 id='provenance'>Provenance</h2>"]
     at = [page.index(h) for h in headings]
     assert at == sorted(at)
     assert "<title>neurofacedis report: id&amp;1</title>" in page
     assert "bad &lt;input&gt;" in page and "needs &lt;2&gt; seeds" in page
-    assert "<tr><td>ica</td><td>—</td></tr>" in page  # no alignment for ica: a dash
-    assert "<tr><td>pca</td><td>0.500 ± 0.100</td></tr>" in page
+    # the verdict row: best model, its value with n, the significant difference after FDR
+    assert ("<tr><td>alignment</td><td>alignment</td><td>pca</td><td>0.500 (n = 1 seed)</td>"
+            "<td>—</td><td>pca &gt; ica (p<sub>FDR</sub> = 0.04)</td></tr>") in page
+    assert "± 0.000" not in page and "pca is highest on alignment" in page
+    assert "<tr><td>pca</td><td>0.500 (n = 1 seed)</td></tr>" in page  # the metric section
+    for anchor in ("verdict", "metric-alignment", "comparisons", "provenance"):
+        assert f"href='#{anchor}'" in page and f"id='{anchor}'" in page
     assert page.count("data:image/png;base64,") == 2
-    assert "<figcaption>alignment · pca · matches</figcaption>" in page
+    # a metric's figures sit in its section; the others under "Other figures"
+    assert page.index("<figcaption>alignment · pca · matches</figcaption>") < page.index(
+        "<h2 id='comparisons'>")
+    assert page.index("<figcaption>summary · models</figcaption>") > page.index(
+        "<h2 id='figures'>")
+
+
+def test_verdict_known_answers_ci_control_and_ceiling():
+    from scipy.stats import t as student
+
+    from neurofacedis.report import value_text
+    from neurofacedis.runner.verdict import verdict
+
+    per_seed = {"alignment": {
+        "beta_vae": {"seed": [0, 1, 2], "alignment": [0.5, 0.6, 0.7],
+                     "ceiling_mean": [0.8, 0.8, 0.8]},
+        "pca": {"seed": [0, 1, 2], "alignment": [0.2, 0.25, 0.3]},
+        "factors": {"seed": [0, 1, 2], "alignment": [0.9, 0.9, 0.9]},
+        "factors[rotate=True]": {"seed": [0, 1, 2], "alignment": [0.0, 0.01, 0.02]}}}
+    comps = {"alignment": [{"stat": "alignment", "a": "beta_vae", "b": "pca", "mean_a": 0.6,
+                            "mean_b": 0.25, "p_fdr": 0.01, "significant": True},
+                           {"stat": "alignment", "a": "pca", "b": "factors", "mean_a": 0.25,
+                            "mean_b": 0.9, "p_fdr": 0.2, "significant": False}]}
+    v = verdict(per_seed, comps)["alignment"]
+    assert v["best"] == "beta_vae"  # the controls are not candidates
+    assert v["control"]["label"] == "factors" and v["control"]["value"] == pytest.approx(0.9)
+    assert v["ceiling"] == pytest.approx(0.8)
+    half = student.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert v["models"]["beta_vae"]["ci"] == pytest.approx([0.6 - half, 0.6 + half])
+    assert v["significant"] == [{"a": "beta_vae", "b": "pca", "higher": "beta_vae",
+                                 "p_fdr": 0.01}]
+    assert value_text(v["models"]["beta_vae"]) == (
+        f"0.600 [{0.6 - half:.3f}, {0.6 + half:.3f}] (n = 3 seeds)")
+    assert value_text({"value": 0.25, "n": 1, "sd": None, "ci": None}) == "0.250 (n = 1 seed)"
 
 
 def test_study_page_is_built_from_the_same_blocks(tmp_path):

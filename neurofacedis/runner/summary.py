@@ -21,6 +21,7 @@ from neurofacedis import __version__
 from neurofacedis._util import json_safe, safe_name
 from neurofacedis.runner.inputs import PooledView, RunInputs, recording_files, unit_selection
 from neurofacedis.runner.jobs import FitJob
+from neurofacedis.runner.verdict import verdict
 from neurofacedis.stats import fdr_across_models, pairwise_welch
 
 __all__ = ["RunRecords", "error_record", "collapse_skipped", "headline_stats", "summarise",
@@ -153,6 +154,7 @@ def summarise(*, rec: Any, recording_path: Path, jobs: list[FitJob], records: Ru
     """
     per_seed = _per_seed(records.results)
     means, sds = _mean_sd(per_seed)
+    comparisons = pairwise_welch(per_seed)
     return json_safe({
         "schema_version": 1,
         "neurofacedis_version": __version__,
@@ -174,7 +176,8 @@ def summarise(*, rec: Any, recording_path: Path, jobs: list[FitJob], records: Ru
         "metrics": means,
         "metrics_sd": sds,
         "per_seed": per_seed,
-        "comparisons": pairwise_welch(per_seed),
+        "comparisons": comparisons,
+        "verdict": verdict(per_seed, comparisons),  # the report's opening table
         "selection": _selected(selection, per_seed),
         "metric_params": metric_params,
         "skipped": records.skipped,
