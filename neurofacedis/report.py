@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["render_report", "value_text", "Html", "esc", "cell_text", "table", "png_data_uri",
-           "compact_png", "image", "item_list", "document", "STYLE"]
+__all__ = ["render_report", "verdict_html", "value_text", "Html", "esc", "cell_text", "table",
+           "png_data_uri", "compact_png", "image", "item_list", "document", "STYLE"]
 
 #: The style sheet every page starts from (a study's page appends its own rules).
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -193,6 +193,11 @@ def _conclusion(summary: dict[str, Any]) -> list[str]:
             table(["metric", "headline", "best model", "value [95% CI over seeds]",
                    "controls / ceiling", "significant differences (Welch, BH-FDR)"], rows),
             "</div>"]
+
+
+def verdict_html(summary: dict[str, Any]) -> str:
+    """Return the verdict block (paragraph and table) alone: a notebook's view of a result."""
+    return "\n".join(_conclusion(summary))
 
 
 def _one_seed(summary: dict[str, Any]) -> bool:

@@ -35,6 +35,7 @@ from neurofacedis.runner.inputs import (
 from neurofacedis.runner.jobs import FitJob, build_jobs
 from neurofacedis.runner.local import LocalExecutor
 from neurofacedis.runner.requirements import check_requirements
+from neurofacedis.runner.result import AnalysisResult
 from neurofacedis.runner.select import parse_select, select_seeds
 from neurofacedis.runner.summary import (
     RunRecords,
@@ -44,21 +45,6 @@ from neurofacedis.runner.summary import (
 )
 
 __all__ = ["analyze", "AnalysisResult", "RunPlan", "plan_run", "MetricPhase"]
-
-
-@dataclass
-class AnalysisResult:
-    """What :func:`analyze` returns: the summary dict, the full metric results and the jobs."""
-
-    summary: dict[str, Any]
-    results: dict[tuple[str, str, int], Any]
-    jobs: list[FitJob]
-    out: Path | None
-
-    @property
-    def ok(self) -> bool:
-        """True when no plugin failed."""
-        return not self.summary["errors"]
 
 
 def analyze(
@@ -160,7 +146,7 @@ def analyze(
     if into and latents:
         add_latents(plan.paths[0], latents)
     return AnalysisResult(summary=summary, results=records.results, jobs=jobs,
-                          out=None if out is None else Path(out))
+                          objects=records.objects, out=Path(out).absolute() if out else None)
 
 
 # ------------------------------------------------------------------------------------ steps

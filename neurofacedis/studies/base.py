@@ -74,6 +74,16 @@ class Reproduction:
         tested = [c for c in self.claims if c.status != "not tested"]
         return bool(tested) and all(c.status == "agrees" for c in tested)
 
+    def _repr_html_(self) -> str:
+        """Return the claims table (claim, this run, verdict): how a notebook shows the run."""
+        from neurofacedis.report import esc, table
+
+        return (f"<p><b>{esc(self.study)}</b> ({esc(self.scale)}): "
+                f"{'agrees' if self.agrees else 'does not agree as a whole'}; report "
+                f"<code>{esc(self.out / 'report.html')}</code></p>"
+                + table(["claim", "this run", "verdict"],
+                        [[c.title, c.measured, c.verdict] for c in self.claims]))
+
     def claim(self, key: str) -> Claim:
         """Return the claim with this key."""
         for c in self.claims:
