@@ -61,10 +61,12 @@ def test_dandi_layout(session_file, manifest, tmp_path):
     assert res.files == ((path, target.resolve()),)
     assert target.read_bytes() == path.read_bytes()
     assert res.entry.files[0].path == "sub-M1/sub-M1_ses-20240501.nwb"
-    assert not res.notes  # the file's subject_id is M1
+    # the file's subject_id is M1: the only note is the dandiset.yaml stub written beside
+    assert res.notes == (f"wrote {dandi / 'dandiset.yaml'} (a stub: edit the contributors)",)
     res = pack_files([path], name="tiny", manifest=manifest, dandi_dir=dandi,
                      subject="M2", sessions=["1"])
-    assert res.notes and "'M1'" in res.notes[0]  # the file says M1, packed as M2
+    assert "'M1'" in res.notes[0]  # the file says M1, packed as M2
+    assert res.notes[1] == f"kept the existing {dandi / 'dandiset.yaml'}"
     assert sorted(p.relative_to(dandi).as_posix() for p in dandi.rglob("*.nwb")) == [
         "sub-M1/sub-M1_ses-20240501.nwb", "sub-M2/sub-M2_ses-1.nwb"]
 
@@ -76,12 +78,73 @@ def test_dandi_labels_are_checked(subject, session):
         dandi_path(subject, session)
 
 
-def test_dandi_layout_needs_one_session_per_file(session_file, manifest, tmp_path):
+def _subject_file(tmp_path, make_session, name, subject_id):
+    from dataclasses import replace
+
+    from neurofacedis.nwb import write_session
+
+    data = make_session()
+    data.metadata = replace(data.metadata, identifier=name, subject_id=subject_id)
+    return write_session(tmp_path / f"{name}.nwb", data)
+
+
+def test_dandi_labels_come_from_each_file_and_flags_override(make_session, manifest, tmp_path):
+    """As `dandi organize`: subject_id and session id (else identifier), sanitised."""
+    import yaml
+
+    a = _subject_file(tmp_path, make_session, "day_1", "mouse_01")
+    b = _subject_file(tmp_path, make_session, "day 2", "M2")
+    dandi = tmp_path / "layout"
+    res = pack_files([a, b], name="two", manifest=manifest, dandi_dir=dandi,
+                     description="two sessions")
+    assert [f.path for f in res.entry.files] == ["sub-mouse-01/sub-mouse-01_ses-day-1.nwb",
+                                                 "sub-M2/sub-M2_ses-day-2.nwb"]
+    stub = yaml.safe_load((dandi / "dandiset.yaml").read_text())
+    assert stub["name"] == "two" and stub["description"] == "two sessions"
+    assert stub["license"] == ["spdx:CC-BY-4.0"] and stub["identifier"] == "DANDI:000000"
+    assert stub["contributor"][0]["roleName"] == ["dcite:ContactPerson"]
+    # the flags override: one subject for all, one session per file
+    res = pack_files([a, b], name="two", manifest=manifest, dandi_dir=tmp_path / "o",
+                     subject="M9", sessions=["1", "2"])
+    assert [f.path for f in res.entry.files] == ["sub-M9/sub-M9_ses-1.nwb",
+                                                 "sub-M9/sub-M9_ses-2.nwb"]
+    with pytest.raises(InputError, match="one `sessions` per file when given"):
+        pack_files([a, b], name="t", manifest=manifest, dandi_dir=tmp_path / "d",
+                   sessions=["1"])
+
+
+def test_a_file_without_subject_is_named_and_nothing_is_written(make_session, manifest,
+                                                                 tmp_path):
+    from datetime import datetime, timezone
+
+    from lab_nwb import write
+    from pynwb import NWBFile
+
+    bare = tmp_path / "bare.nwb"  # a plain pynwb file: no Subject at all
+    write(NWBFile(session_description="d", identifier="bare",
+                  session_start_time=datetime(2024, 5, 6, tzinfo=timezone.utc)), bare)
+    before = manifest.read_bytes()
+    with pytest.raises(InputError, match=r"bare\.nwb: subject: has no subject id"):
+        pack_files([bare], name="t", manifest=manifest, dandi_dir=tmp_path / "d")
+    assert manifest.read_bytes() == before and not (tmp_path / "d").exists()
+    from neurofacedis.data.pack import _relative_paths
+
+    # the flag supplies it (the file's own identifier names the session)
+    assert _relative_paths([bare], "t", "M1", ()) == ["sub-M1/sub-M1_ses-bare.nwb"]
+
+
+def test_dandi_validate_accepts_the_layout(session_file, manifest, tmp_path):
+    """The layout with its dandiset.yaml stub passes `dandi validate` (when dandi is here)."""
+    pytest.importorskip("dandi", reason="the dandi client is not installed")
+    import subprocess
+    import sys
+
     path, _ = session_file
-    with pytest.raises(InputError, match="one `sessions` per file"):
-        pack_files([path], name="t", manifest=manifest, dandi_dir=tmp_path / "d", subject="M1")
-    with pytest.raises(InputError, match="needs `subject`"):
-        pack_files([path], name="t", manifest=manifest, dandi_dir=tmp_path / "d", sessions=["1"])
+    pack_files([path], name="tiny", manifest=manifest, dandi_dir=tmp_path / "layout")
+    done = subprocess.run([sys.executable, "-m", "dandi.cli.command", "validate",
+                           str(tmp_path / "layout")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def test_invalid_files_are_refused_and_the_manifest_is_untouched(session_file, manifest):

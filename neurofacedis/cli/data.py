@@ -191,12 +191,15 @@ def pack(
     ] = None,
     dandi_layout: Annotated[
         Path | None,
-        typer.Option("--dandi-layout", help="Copy files to DIR/sub-<id>/sub-<id>_ses-<id>.nwb."),
+        typer.Option("--dandi-layout", help="Copy files to DIR/sub-<id>/sub-<id>_ses-<id>.nwb "
+                     "(labels from each file; a dandiset.yaml stub when DIR has none)."),
     ] = None,
-    subject: Annotated[str | None, typer.Option("--subject", help="DANDI subject label.")] = None,
-    session: Annotated[
-        list[str] | None, typer.Option("--session", help="DANDI session label, per file.")
-    ] = None,
+    subject: Annotated[str | None, typer.Option(
+        "--subject", help="DANDI subject label for every file [default: each file's "
+        "subject_id].")] = None,
+    session: Annotated[list[str] | None, typer.Option(
+        "--session", help="DANDI session label, one per file [default: each file's session "
+        "id, else identifier].")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the manifest entry as JSON.")
     ] = False,

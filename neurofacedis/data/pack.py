@@ -31,7 +31,8 @@ from neurofacedis.data.manifest import (
 from neurofacedis.data.validate import ValidationReport, validate_files
 from neurofacedis.errors import InputError
 
-__all__ = ["PackResult", "pack_files", "dandi_path", "DANDI_LABEL"]
+__all__ = ["PackResult", "pack_files", "dandi_path", "dandi_label", "write_dandiset_stub",
+           "DANDI_LABEL"]
 
 #: Allowed subject/session labels in DANDI paths: letters, digits and '-' ('_' separates
 #: entities, so it may not appear inside a label).
@@ -80,14 +81,54 @@ def _copy(src: Path, dst: Path, sha: str) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _subject_ids(paths: Sequence[Path]) -> list[str | None]:
+def _file_labels(paths: Sequence[Path]) -> list[tuple[str | None, str | None]]:
+    """Each file's own ``(subject_id, session_id or identifier)``, as ``dandi organize`` reads."""
     from neurofacedis.data.validate import open_nwb
 
     out = []
     for p in paths:
         with open_nwb(p) as nwbfile:
-            out.append(nwbfile.subject.subject_id if nwbfile.subject is not None else None)
+            subject = getattr(nwbfile.subject, "subject_id", None) if nwbfile.subject else None
+            session = nwbfile.session_id or nwbfile.identifier
+            out.append((None if subject in (None, "") else str(subject),
+                        None if session in (None, "") else str(session)))
     return out
+
+
+def dandi_label(text: str) -> str:
+    """Return a DANDI path label for free text: other characters become one '-'.
+
+    As ``dandi organize`` sanitises ids (``mouse_01`` -> ``mouse-01``); leading and trailing
+    '-' are dropped.
+    """
+    return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
+
+
+def write_dandiset_stub(folder: Path, *, name: str, description: str, license: str) -> Path | None:
+    """Write ``folder/dandiset.yaml`` for ``dandi validate`` unless one is there (kept as is).
+
+    A stub: identifier ``DANDI:000000`` and a placeholder contact person until the dandiset is
+    registered and ``dandi download`` gives the real file. Returns the path written, or None.
+    """
+    import yaml
+
+    path = folder / "dandiset.yaml"
+    if os.path.lexists(path):
+        return None
+    stub = {"identifier": "DANDI:000000", "name": name[:150], "description": description[:3000],
+            "license": [f"spdx:{license}"],
+            "contributor": [{"name": "Lastname, Firstname", "roleName": ["dcite:ContactPerson"],
+                             "schemaKey": "Person"}]}
+    text = ("# Stub written by `neurofacedis data pack --dandi-layout` so that `dandi validate`\n"
+            "# runs on this folder. Replace it with the dandiset.yaml that `dandi download`\n"
+            "# gives once the dandiset is registered (identifier, contributors).\n"
+            + yaml.safe_dump(stub, sort_keys=False, allow_unicode=True))
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".dandiset.", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
 
 
 def pack_files(
@@ -120,8 +161,12 @@ def pack_files(
     base_url
         Where the files will be downloadable from (``<base_url>/<path>``), if known.
     dandi_dir, subject, sessions
-        Copy the files to ``dandi_dir/sub-<subject>/sub-<subject>_ses-<session>.nwb``, one
-        session label per file; validation then uses nwbinspector's DANDI configuration.
+        Copy the files to ``dandi_dir/sub-<subject>/sub-<subject>_ses-<session>.nwb`` and write
+        a ``dandiset.yaml`` stub there (unless one exists). Labels come from each file, as
+        ``dandi organize`` derives them (``subject.subject_id``; ``session_id``, else the
+        identifier; other characters become '-'); ``subject`` overrides every file's subject,
+        ``sessions`` (one per file) their sessions. Validation then uses nwbinspector's DANDI
+        configuration.
     validate
         Refuse files with failing findings (default).
 
@@ -141,6 +186,12 @@ def pack_files(
     report = validate_files(files, dandi=dandi) if validate else ValidationReport()
     _refuse_failures(report)
     notes = _subject_notes(files, subject) if dandi else []
+    if dandi:
+        stub = write_dandiset_stub(
+            Path(dandi_dir), name=name, license=license,
+            description=description or f"{len(files)} NWB recording(s) packed with neurofacedis")
+        notes.append(f"wrote {stub} (a stub: edit the contributors)" if stub else
+                     f"kept the existing {Path(dandi_dir) / 'dandiset.yaml'}")
     entries, placed = [], []
     for f, rel in zip(files, rel_paths, strict=True):
         sha = file_sha256(f)
@@ -194,16 +245,26 @@ def _check_inputs(paths: Sequence[str | Path], manifest: str | Path,
 
 def _relative_paths(files: Sequence[Path], name: str, subject: str | None,
                     sessions: Sequence[str]) -> list[str]:
-    """DANDI paths of ``files``: one subject, one session label per file."""
-    if subject is None:
-        raise InputError("`dandi_dir` needs `subject`", obj="subject")
-    if len(sessions) != len(files):
+    """DANDI paths of ``files``: each file's own labels, ``subject``/``sessions`` override."""
+    if sessions and len(sessions) != len(files):
         raise InputError(
-            f"`dandi_dir` needs one `sessions` per file ({len(files)} files, "
+            f"`dandi_dir` needs one `sessions` per file when given ({len(files)} files, "
             f"{len(sessions)} sessions)",
             obj="sessions",
         )
-    return [dandi_path(subject, s) for s in sessions]
+    paths = []
+    for i, (f, (own_subject, own_session)) in enumerate(zip(files, _file_labels(files),
+                                                            strict=True)):
+        sub = subject if subject is not None else own_subject and dandi_label(own_subject)
+        if not sub:
+            raise InputError("has no subject id (subject.subject_id): give `subject`",
+                             file=f, obj="subject")
+        ses = sessions[i] if sessions else own_session and dandi_label(own_session)
+        if not ses:
+            raise InputError("has no session id or identifier: give `sessions`", file=f,
+                             obj="sessions")
+        paths.append(dandi_path(sub, ses))
+    return paths
 
 
 def _refuse_failures(report: ValidationReport) -> None:
@@ -220,8 +281,8 @@ def _subject_notes(files: Sequence[Path], subject: str | None) -> list[str]:
     """Say where a file's own subject_id differs from the label it is packed under."""
     return [
         f"{f.name}: subject_id in the file is {sid!r}, packed as {subject!r}"
-        for f, sid in zip(files, _subject_ids(files), strict=True)
-        if sid is not None and sid != subject
+        for f, (sid, _) in zip(files, _file_labels(files), strict=True)
+        if subject is not None and sid is not None and sid != subject
     ]
 
 
