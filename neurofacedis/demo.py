@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_demo", "DEFAULT_DEMO_MODELS", "DEMO_PARAMS", "CONTROL_MODEL"]
+__all__ = ["run_demo", "DEFAULT_DEMO_MODELS", "DEMO_PARAMS", "CONTROL_MODEL", "DEMO_WORLD"]
 
 #: Models the demo compares, in order; those not installed are left out.
 DEFAULT_DEMO_MODELS: tuple[str, ...] = ("beta_vae", "pca", "ica")
+
+#: The demo's world: the 3D heads (issue 22), where factors act on pixels as pose and light
+#: do; ``run_demo(world="flat")`` / ``neurofacedis demo --world flat`` give the cartoon faces.
+DEMO_WORLD = "3d"
 
 #: The positive control every demo adds (when installed): the recording's own generative
 #: factors as latents (plugin nfd_factors), so the report shows what the ceiling and a
@@ -26,19 +30,6 @@ DEMO_PARAMS: dict[str, dict[str, list[Any]]] = {
 }
 
 
-def _control(registry: Any, recording: Path) -> Any:
-    """Return the factors control holding the recording's images and factors.
-
-    Built through the registry (the core imports no plugin), with the images as the runner
-    reads them, so the model finds every stimulus's factors by its pixels.
-    """
-    from neurofacedis.nwb import Recording
-
-    with Recording.open(recording) as rec:
-        table = (rec.load_images(), rec.factors)
-    return registry.model(CONTROL_MODEL).spec.factory(table=table)
-
-
 def run_demo(
     out: str | Path,
     *,
@@ -50,8 +41,13 @@ def run_demo(
     cache_dir: str | Path | None = None,
     params: Any = None,
     control: bool = True,
+    world: str = DEMO_WORLD,
 ) -> Any:
     """Write OUT/demo.nwb (seeded virtual face patch) and analyse it into OUT/analysis/.
+
+    ``world`` is the simulator's world: ``"3d"`` (default: ray-cast heads whose pose, light,
+    shape and expression act on pixels nonlinearly), ``"flat"`` or ``"framed"``
+    (docs/worlds.md).
 
     OUT is new, empty or an earlier demo output (replacing one is said on stderr); files in
     it that the demo does not name are left alone (:func:`neurofacedis._outputs.claim_folder`).
@@ -66,7 +62,7 @@ def run_demo(
 
     out = claim_folder(out, kind="demo")
     recording = out / "demo.nwb"
-    write_session(recording, demo_session(seed=seed), overwrite=True)
+    write_session(recording, demo_session(seed=seed, world=world), overwrite=True)
     registry = get_registry()
     if models is None:
         models = [m for m in DEFAULT_DEMO_MODELS if m in registry.models]
@@ -75,7 +71,7 @@ def run_demo(
         run = set(registry.metrics) if metrics is None else set(metrics)
         params = {k: v for k, v in DEMO_PARAMS.items() if k in models or k in run}
     if control and CONTROL_MODEL in registry.models and CONTROL_MODEL not in models:
-        models.append(_control(registry, recording))
+        models.append(CONTROL_MODEL)  # the runner passes it the recording's factors
     return analyze(
         recording, models=models, metrics=metrics, seeds=seeds, params=params,
         out=out / "analysis", quiet=quiet, cache_dir=cache_dir,

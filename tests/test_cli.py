@@ -7,7 +7,6 @@ import io
 import json
 from pathlib import Path
 
-import h5py
 import pytest
 from rich.console import Console
 
@@ -53,16 +52,24 @@ def test_parameter_names_become_the_flags_of_the_command_that_ran():
 
 
 def test_data_pack_errors_name_the_flags_as_before(tmp_path, capsys):
-    path = tmp_path / "a.nwb"
-    h5py.File(path, "w").close()
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+
+    path = tmp_path / "a.nwb"  # a valid NWB file that has no Subject
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(NWBFile(session_description="d", identifier="a",
+                         session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc)))
     manifest = tmp_path / "m.yaml"
     code, _, err = _cli(["data", "pack", path, "--name", "x", "--manifest", manifest,
                          "--dandi-layout", tmp_path / "d"], capsys)
-    assert (code, err) == (2, "error: --subject: --dandi-layout needs --subject\n")
+    assert (code, err) == (2, f"error: {path}: --subject: has no subject id "
+                              "(subject.subject_id): give --subject\n")
     code, _, err = _cli(["data", "pack", path, "--name", "x", "--manifest", manifest,
-                         "--dandi-layout", tmp_path / "d", "--subject", "M1"], capsys)
+                         "--dandi-layout", tmp_path / "d", "--session", "1", "--session", "2"],
+                        capsys)
     assert (code, err) == (2, "error: --session: --dandi-layout needs one --session per file "
-                              "(1 files, 0 sessions)\n")
+                              "when given (1 files, 2 sessions)\n")
     code, _, err = _cli(["data", "pack", path, "--name", "x", "--manifest", manifest,
                          "--base-url", "ftp://h/"], capsys)
     assert code == 2 and err.startswith("error: --base-url: ")
@@ -70,7 +77,8 @@ def test_data_pack_errors_name_the_flags_as_before(tmp_path, capsys):
         from neurofacedis.data.pack import pack_files
 
         pack_files([path], name="x", manifest=manifest, dandi_dir=tmp_path / "d")
-    assert (info.value.obj, info.value.problem) == ("subject", "`dandi_dir` needs `subject`")
+    assert (info.value.obj, info.value.problem) == (
+        "subject", "has no subject id (subject.subject_id): give `subject`")
 
 
 def test_inspect_render_prints_bracketed_text_as_written():

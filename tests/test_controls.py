@@ -202,7 +202,7 @@ def test_simulate_cli_writes_each_code_and_refuses_an_unknown_one(tmp_path, caps
     assert exc.value.code in (0, None)
     assert "mixed code" in capsys.readouterr().out
     expected = simulate_session(n_identities=3, n_views=2, n_neurons=4, n_repeats=2,
-                                image_size=16, code="mixed")
+                                image_size=16, code="mixed", world="3d")  # the CLI default
     with Recording.open(out) as rec:
         np.testing.assert_array_equal(rec.responses.values, expected.responses)
     with pytest.raises(SystemExit) as exc:

@@ -169,7 +169,7 @@ _FETCH = {"allow_unverified": "--allow-unverified", "allow_local_urls": "--allow
 #: and the backticked names in its message are shown as the flags of the command that ran.
 FLAGS: dict[str, dict[str, str]] = {
     "analyze": _RUNNER,
-    "demo": _RUNNER,
+    "demo": {**_RUNNER, "world": "--world"},
     "reproduce": _RUNNER,
     "import": {"images": "--images", "responses": "--responses", "out": "--out",
                "landmarks": "--landmarks", "labels": "--labels", "mat_var": "--mat-var",

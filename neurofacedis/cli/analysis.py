@@ -125,6 +125,8 @@ def demo(
     metric: list[str] = typer.Option(None, "--metric", help="Metrics [all installed]."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per model."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated session."),
+    world: str = typer.Option(
+        "3d", "--world", help="3d (ray-cast heads), flat or framed (docs/worlds.md)."),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help=QUIET_HELP
     ),
@@ -132,9 +134,11 @@ def demo(
 ) -> None:
     """Simulate the virtual face patch (OUT/demo.nwb) and run the full analysis on it."""
     from neurofacedis.demo import run_demo
+    from neurofacedis.simulate import get_world
 
+    get_world(world)  # a bad world is one line, before anything is written
     result = run_demo(out, models=model or None, metrics=metric or None, seeds=seeds, seed=seed,
-                      quiet=quiet or as_json)
+                      quiet=quiet or as_json, world=world)
     render_summary(result.summary, as_json=as_json)
     if not result.ok:
         raise typer.Exit(1)

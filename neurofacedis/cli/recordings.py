@@ -143,7 +143,7 @@ def simulate(
     ),
     size: int = typer.Option(64, "--size", min=16, help="Image side in pixels."),
     world: str = typer.Option(
-        "flat", "--world",
+        "3d", "--world",
         help="flat (cartoon faces), framed (flat + roll, shift, scale) or 3d (ray-cast heads: "
         "pose, light, shape, expression; docs/worlds.md). The factors depend on the world."),
     code: str = typer.Option(
@@ -154,8 +154,9 @@ def simulate(
     rgb: bool = typer.Option(False, "--rgb", help="Colour images instead of grey."),
     factors: str | None = typer.Option(
         None, "--factors",
-        help="Comma-separated factors that vary (others stay average) [default: the 12 face "
-        "factors]. Framing factors (roll, shift_x, shift_y, scale) vary only when named.",
+        help="Comma-separated factors that vary (others stay average) [default: the world's "
+        "factors: 18 in 3d, 12 in flat]. Flat framing factors (roll, shift_x, shift_y, scale) "
+        "vary only when named.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
     quiet: bool = typer.Option(
