@@ -456,7 +456,8 @@ def test_no_writer_removes_or_changes_what_it_did_not_write(writer, recording, c
     import neurofacedis.simulate as simulate_mod
     import neurofacedis.studies.higgins2021.run as reproduce_mod
 
-    monkeypatch.setattr(simulate_mod, "demo_session", lambda seed=0, world="3d": tiny_session(seed + 1))
+    monkeypatch.setattr(simulate_mod, "demo_session",
+                        lambda seed=0, world="3d": tiny_session(seed + 1))
 
     def stop(*a, **k):
         raise _Stop
