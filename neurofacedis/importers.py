@@ -483,6 +483,7 @@ def import_recording(
     detect_landmarks: bool = False,
     skip_undetected: bool = False,
     progress: Any = None,
+    ratings: str | Path | None = None,
 ) -> Path:
     """Convert lab files into one valid NWB recording.
 
@@ -517,13 +518,19 @@ def import_recording(
     progress
         Optional ``progress(advance, total=None, description=None)`` callback (landmark
         detection reports through it).
+    ratings
+        Optional human behaviour on the images: a CSV with one row per trial (columns
+        ``stimulus``/``stimulus_id``, ``subject``/``subject_id``, ``rating`` and/or ``choice``,
+        optional ``reaction_time``, ``target``), stimuli named like the images; written
+        beside the neurons for ``analyze --target behaviour`` (docs/data-model.md).
     """
     from neurofacedis._outputs import check_output_file
     from neurofacedis.nwb import metadata_defaults, write_session
     from neurofacedis.nwb.session import SessionMetadata
 
     out = Path(out)  # never an input, never a folder; replaced only with overwrite
-    check_output_file(out, inputs=[images, responses, landmarks, labels], overwrite=overwrite)
+    check_output_file(out, inputs=[images, responses, landmarks, labels, ratings],
+                      overwrite=overwrite)
     meta = metadata or SessionMetadata(identifier=out.stem)
     data = load_session(
         images,
@@ -543,4 +550,9 @@ def import_recording(
         warnings.warn(
             f"{out}: metadata left at defaults: {', '.join(missing)}", UserWarning, stacklevel=2
         )
-    return write_session(out, data, overwrite=overwrite)
+    behaviour = None
+    if ratings is not None:  # read and matched to the images before anything is written
+        from neurofacedis.nwb._behaviour import read_ratings
+
+        behaviour = read_ratings(ratings, stimulus_ids=data.stimulus_ids)
+    return write_session(out, data, overwrite=overwrite, behaviour=behaviour)

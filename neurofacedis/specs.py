@@ -196,6 +196,8 @@ class RequirementContext:
         Fits of the same model and parameters in this run (this one included).
     n_models
         Models (name and parameters) in this run.
+    behaviour
+        The human behaviour given with ``analyze(target="behaviour")``, or None.
     """
 
     recording: Any
@@ -205,6 +207,7 @@ class RequirementContext:
     active: np.ndarray | None = None
     n_seeds: int = 1
     n_models: int = 1
+    behaviour: Any = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,10 @@ class MetricContext:
     landmarks
         Facial landmarks (stimulus, points, 2) as x, y pixels of ``images``, or None when the
         recording has none (the runner passes the recording's in both executors).
+    behaviour
+        Human behaviour on the stimuli (:class:`~neurofacedis.nwb.Behaviour`: trials with
+        choices/ratings per subject, targets, RDMs), given with ``analyze(target="behaviour")``;
+        None otherwise. Map its stimuli onto the latents with ``behaviour.rows_in(ids)``.
     """
 
     responses: xr.DataArray
@@ -318,6 +325,7 @@ class MetricContext:
     #: it once, chunk by chunk, and shares it, so large recordings are not copied per metric.
     repeat_mean: xr.DataArray | None = None
     landmarks: np.ndarray | None = None
+    behaviour: Any = None
     _matrices: tuple[tuple[Any, ...], MetricMatrices] | None = field(
         default=None, init=False, repr=False, compare=False)
 

@@ -232,13 +232,31 @@ def workdir(tmp_path_factory):
     data.labels["gender"] = np.where(ident % 2 == 0, "f", "m")
     data.labels["age"] = (20 + 3 * (ident % 7)).astype(float)
     data.labels["valence"] = rng.uniform(-1, 1, len(ident))
-    write_session(d / "rec.nwb", data, overwrite=True)
+    # the recording carries two raters' choices too (`analyze --target behaviour` commands)
+    import pandas as pd
+
+    from neurofacedis.nwb._behaviour import behaviour_from_table
+
+    ids = list(data.stimulus_ids)
+    n = len(ids)
+    truth = np.where(data.factors.iloc[:, 0].to_numpy() > 0, "positive", "negative")
+    choices = [truth, truth, np.where(np.arange(n) % 4 == 0, truth[::-1], truth)]
+    frame = pd.DataFrame({"stimulus_id": ids * 3, "subject_id": np.repeat(["p1", "p2", "p3"], n),
+                          "choice": np.concatenate(choices), "target": np.tile(truth, 3)})
+    write_session(d / "rec.nwb", data, overwrite=True,
+                  behaviour=behaviour_from_table(frame, stimulus_ids=ids))
     from skimage.io import imsave
 
     (d / "faces").mkdir()
     for i, img in enumerate(np.asarray(data.images)):
         imsave(d / "faces" / f"face{i:03d}.png", img, check_contrast=False)
     np.save(d / "counts.npy", np.asarray(data.responses, dtype=np.float32))
+    # two raters' choices on every image, for `import --ratings`
+    truth = np.where(data.factors.iloc[:, 0].to_numpy() > 0, "positive", "negative")
+    rows = [f"face{i:03d},p{s},{truth[i] if (i + s) % 5 else truth[::-1][i]},{1 + i % 7},"
+            f"{truth[i]}" for s in (1, 2, 3) for i in range(len(data.images))]
+    (d / "ratings.csv").write_text("stimulus,subject,choice,rating,target\n" + "\n".join(rows)
+                                   + "\n")
     _torchscript(d / "vggface.pt")
     shutil.copy(ROOT / "data_manifest.yaml", d / "manifest.yaml")
     return d
@@ -265,7 +283,7 @@ def _prepare(workdir: Path, argv: list[str], run_dir: Path) -> None:
     for tok in argv:
         if _RECORDINGS.match(tok) and tok not in outputs and tok != "rec.nwb":
             shutil.copy(workdir / "rec.nwb", run_dir / tok)
-    for name in ("rec.nwb", "faces", "counts.npy", "vggface.pt", "manifest.yaml"):
+    for name in ("rec.nwb", "faces", "counts.npy", "vggface.pt", "manifest.yaml", "ratings.csv"):
         src = workdir / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, run_dir / name)
 

@@ -160,7 +160,7 @@ _RUNNER = {"models": "--model", "seeds": "--seeds", "params": "--param", "out": 
            "train_images": "--train-images", "split_by": "--split-by", "scale": "--scale",
            "units": "--units", "min_rate": "--min-rate", "stimuli": "--stimuli",
            "presentations": "--presentations", "stimuli_match": "--stimuli-match",
-           "cache_dir": "--cache-dir"}
+           "cache_dir": "--cache-dir", "target": "--target"}
 _FETCH = {"allow_unverified": "--allow-unverified", "allow_local_urls": "--allow-local-urls",
           "base_url": "--base-url", "max_size": "--max-size", "timeout": "--timeout",
           "manifest": "--manifest"}
@@ -174,7 +174,7 @@ FLAGS: dict[str, dict[str, str]] = {
     "import": {"images": "--images", "responses": "--responses", "out": "--out",
                "landmarks": "--landmarks", "labels": "--labels", "mat_var": "--mat-var",
                "detect_landmarks": "--detect-landmarks",
-               "skip_undetected": "--skip-undetected"},
+               "skip_undetected": "--skip-undetected", "ratings": "--ratings"},
     "inspect": {"follow_links": "--follow-links"},
     "data fetch": _FETCH,
     "data validate": {"follow_links": "--follow-links"},

@@ -78,6 +78,11 @@ def analyze(
     stimuli_match: str = typer.Option(
         "intersect", "--stimuli-match",
         help="Pooling: intersect (images every session showed) or union (NaN where unseen)."),
+    target: str = typer.Option(
+        "neurons", "--target",
+        help="neurons, or behaviour: the file's human choices, ratings and similarity "
+        "judgements (docs/data-model.md) go to the metrics too (agreement, error_consistency, "
+        "behaviour_rsa)."),
 ) -> None:
     """Fit or load models, store their latents, run the metrics, write results and a report."""
     from neurofacedis.errors import InputError
@@ -96,7 +101,7 @@ def analyze(
         use_cache=not no_cache, into=into, figures=not no_figures, quiet=quiet or as_json,
         strict=strict, workers=workers, scheduler=scheduler, follow_links=follow_links,
         units=units, min_rate=min_rate, stimuli=stimuli, presentations=presentations,
-        stimuli_match=stimuli_match,
+        stimuli_match=stimuli_match, target=target,
     )
     render_summary(result.summary, as_json=as_json)
     if not result.ok:

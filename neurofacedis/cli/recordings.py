@@ -33,6 +33,9 @@ def import_(
         "response rows (printed, and listed in the file's session description).",
     ),
     labels: Path | None = typer.Option(None, "--labels", help="Per-image labels .csv."),
+    ratings: Path | None = typer.Option(
+        None, "--ratings", help="Human ratings/choices .csv (stimulus, subject, rating and/or "
+        "choice per row) for analyze --target behaviour."),
     mat_var: str | None = typer.Option(None, "--mat-var", help="Variable in the .mat file."),
     identifier: str | None = typer.Option(None, "--identifier", help="Default: OUT's name."),
     session_description: str | None = typer.Option(None, "--session-description"),
@@ -100,6 +103,7 @@ def import_(
             detect_landmarks=detect_landmarks,
             skip_undetected=skip_undetected,
             progress=progress,
+            ratings=ratings,
         )
     if order is not None:
         out_line(order, stderr=True)

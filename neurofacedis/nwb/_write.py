@@ -121,7 +121,8 @@ def write_nwbfile(path: Path, nwbfile: Any) -> None:
         io.write(nwbfile, cache_spec=True)
 
 
-def write_session(path: str | Path, data: SessionData, *, overwrite: bool = False) -> Path:
+def write_session(path: str | Path, data: SessionData, *, overwrite: bool = False,
+                  behaviour: Any = None) -> Path:
     """Write one session as an NWB file: stimuli, responses, spike times, truth.
 
     The file is written to a temporary name in the same folder and moved into place, so a
@@ -136,6 +137,9 @@ def write_session(path: str | Path, data: SessionData, *, overwrite: bool = Fals
         The session; validated first (:class:`~neurofacedis.errors.InputError` on problems).
     overwrite
         Replace an existing file.
+    behaviour
+        Optional human behaviour on the stimuli (:class:`~neurofacedis.nwb.Behaviour`),
+        written beside the neurons as plain pynwb objects (docs/data-model.md, "Behaviour").
 
     Returns
     -------
@@ -145,6 +149,10 @@ def write_session(path: str | Path, data: SessionData, *, overwrite: bool = Fals
     path = Path(path)
     validate_session(data, file=path)
     nwbfile = build_nwbfile(data)
+    if behaviour is not None:
+        from neurofacedis.nwb._behaviour import add_behaviour
+
+        add_behaviour(nwbfile, behaviour)
     with atomic_path(path, overwrite=overwrite) as tmp:
         write_nwbfile(tmp, nwbfile)
     return path

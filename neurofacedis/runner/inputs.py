@@ -194,6 +194,7 @@ class RunInputs:
     train_hash: str
     annotations_hash: str
     stim_ids: list[str]
+    behaviour: Any = None  # analyze(target="behaviour"): the human behaviour on the stimuli
 
 
 def annotations_sha256(labels: Any, landmarks: np.ndarray | None) -> str:

@@ -236,7 +236,7 @@ def check_adhoc_latents(job: FitJob, z: Any, n: int, names: list[str]) -> np.nda
 
 def metric_context(job: FitJob, *, truth, responses, train, test, images, factors, stimuli,
                    siblings, metric: str, split_seed: int, mean=None,
-                   landmarks=None) -> MetricContext:
+                   landmarks=None, behaviour=None) -> MetricContext:
     """Build the context a metric computes on for one fit (same RNG seeding everywhere).
 
     The RNG is seeded from the split seed, the fit's seed, the metric's and the model label's
@@ -264,5 +264,5 @@ def metric_context(job: FitJob, *, truth, responses, train, test, images, factor
         responses=responses, latents=lat, train=train, test=test, model_name=job.label,
         seed=job.seed, images=lambda: images, factors=fac, model=job.model, all_latents=all_lat,
         sibling_latents=sib, stimuli=stimuli, rng=np.random.default_rng(seed_seq),
-        truth=truth, repeat_mean=mean, landmarks=landmarks,
+        truth=truth, repeat_mean=mean, landmarks=landmarks, behaviour=behaviour,
     )

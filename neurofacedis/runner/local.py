@@ -85,7 +85,7 @@ class LocalExecutor:
                              test=d.test, images=d.images, factors=d.factors,
                              stimuli=d.stimuli, siblings=task.siblings, metric=task.name,
                              split_seed=self.split_seed, mean=self.mean,
-                             landmarks=d.landmarks)
+                             landmarks=d.landmarks, behaviour=d.behaviour)
         try:
             metric = task.entry.spec.factory(**task.params)
             with self.reporter.task(f"{task.name} · {job.job_id}") as cb:

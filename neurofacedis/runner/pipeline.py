@@ -44,7 +44,10 @@ from neurofacedis.runner.summary import (
     summarise,
 )
 
-__all__ = ["analyze", "AnalysisResult", "RunPlan", "plan_run", "MetricPhase"]
+__all__ = ["analyze", "AnalysisResult", "RunPlan", "plan_run", "MetricPhase", "TARGETS"]
+
+#: What a run's metrics are computed against: neural responses, or human behaviour besides.
+TARGETS = ("neurons", "behaviour")
 
 
 def analyze(
@@ -57,7 +60,7 @@ def analyze(
     console: Any = None, workers: int | None = None, scheduler: str | None = None,
     follow_links: bool = False, units: str | None = None, min_rate: float | None = None,
     stimuli: str | None = None, presentations: str | None = None,
-    stimuli_match: str = "intersect",
+    stimuli_match: str = "intersect", target: str = "neurons",
 ) -> AnalysisResult:
     """Fit or load each model, store its latents, run the metrics and write the outputs.
 
@@ -101,6 +104,9 @@ def analyze(
         onset), links to other files (``recording.linked_files`` in summary.json), the unit
         selection (``recording.unit_selection``, also in the latents' provenance), stimulus set
         and presentation table. ``stimuli_match``: pool by ``"intersect"`` or ``"union"``.
+    target
+        ``"neurons"``, or ``"behaviour"``: the file's human behaviour (choices, ratings, RDMs;
+        docs/data-model.md) goes to every metric as ``ctx.behaviour`` (in-process only).
     """
     from neurofacedis.cache import ModelCache
     from neurofacedis.nwb import add_latents
@@ -110,16 +116,13 @@ def analyze(
                    stimuli=stimuli, presentations=presentations, match=stimuli_match)
     plan = plan_run(recording, models=models, metrics=metrics, seeds=seeds, params=params,
                     select=select, workers=workers, scheduler=scheduler, opening=opening,
-                    strict=strict, out=out, train_images=train_images, into=into)
+                    strict=strict, out=out, train_images=train_images, into=into, target=target)
     rec, records = plan.open(), RunRecords(list(plan.registry.warnings))
     reporter = Reporter(quiet=quiet, console=console)
     split = {"by": split_by, "seed": split_seed, "test_fraction": test_fraction}
     try:
         with reporter, ExitStack() as stack:
-            responses, mean = load_responses(rec)
-            data = load_inputs(rec, train_images=train_images, split_by=split_by,
-                               test_fraction=test_fraction, split_seed=split_seed)
-            records.warnings.extend(rec.warnings)  # the pixel rule's rescaling (_pixels)
+            responses, mean, data = open_inputs(rec, plan, split, records)
             jobs = build_jobs(models, plan.seeds, plan.overrides, plan.registry)
             local = LocalExecutor(data, truth=rec.truth, responses=responses, mean=mean,
                                   split_seed=split_seed, reporter=reporter,
@@ -128,7 +131,7 @@ def analyze(
             ok_jobs = fit_jobs(executor, jobs, data, records, recording=plan.paths[0],
                                train_images=train_images, reporter=reporter)
             phase = MetricPhase(executor, rec, plan.overrides, plan.registry.requirements,
-                                records)
+                                records, data.behaviour)
             selection = phase.select(ok_jobs, plan) if plan.chosen is not None else {}
             phase.run(plan.todo(), ok_jobs)
             records.skipped = collapse_skipped(records.skipped)  # one line per model group
@@ -167,6 +170,7 @@ class RunPlan:
     train_images: str | Path | None = None
     workers: int | None = None
     scheduler: str | None = None
+    target: str = "neurons"  # or "behaviour": the file's behaviour goes to every metric
 
     @property
     def inputs(self) -> list[Any]:
@@ -193,7 +197,8 @@ def plan_run(recording: str | Path | Sequence[str | Path], *, models: Sequence[A
              metrics: Sequence[str] | None, seeds: int | Sequence[int], params: Any,
              select: str | None, workers: int | None, scheduler: str | None,
              opening: dict[str, Any], strict: bool, out: str | Path | None,
-             train_images: str | Path | None = None, into: bool = False) -> RunPlan:
+             train_images: str | Path | None = None, into: bool = False,
+             target: str = "neurons") -> RunPlan:
     """Check :func:`analyze`'s options before any work; raise InputError on bad ones.
 
     Loads the plugins (``strict``: loading problems are errors). ``recording`` is one path,
@@ -224,25 +229,58 @@ def plan_run(recording: str | Path | Sequence[str | Path], *, models: Sequence[A
     metric_names = list(metrics) if metrics is not None else sorted(registry.metrics)
     metric_entries = {m: registry.metric(m) for m in metric_names}  # raises on unknown
     chosen = parse_select(select, metric_entries, registry)
-    for target in overrides:
-        if target in metric_entries:
-            for k, v in overrides[target].items():
+    for name in overrides:
+        if name in metric_entries:
+            for k, v in overrides[name].items():
                 if len(v) != 1:
                     raise InputError("metric parameters take one value (sweeps are for "
-                                     "models)", obj=f"params {target}.{k}")
+                                     "models)", obj=f"params {name}.{k}")
     if workers is not None and scheduler is not None:
         raise InputError("give `workers` or `scheduler`, not both", obj="workers")
     if follow_links and (workers is not None or scheduler is not None):  # workers reopen it
         raise InputError("runs locally only, not with `workers` or `scheduler`", obj="follow_links")
     if workers is not None and int(workers) < 1:
         raise InputError(f"`workers` must be >= 1, got {workers}", obj="workers")
+    _check_target(target, paths, workers, scheduler)
     if out is not None:
         from neurofacedis._outputs import check_output_folder
 
         check_output_folder(out, kind="analyze", inputs=list(inputs))
     return RunPlan(registry, overrides, seed_list, metric_names, metric_entries, chosen,
                    paths=paths, opening=dict(opening), train_images=train_images,
-                   workers=workers, scheduler=scheduler)
+                   workers=workers, scheduler=scheduler, target=target)
+
+
+def _check_target(target: str, paths: list[Path], workers: int | None,
+                  scheduler: str | None) -> None:
+    """``target`` is neurons or behaviour; behaviour runs on one file, in this process."""
+    if target not in TARGETS:
+        raise InputError(f"must be one of {', '.join(TARGETS)}, got {target!r}", obj="target")
+    if target == "behaviour" and len(paths) > 1:
+        raise InputError("behaviour is read from one file; several were given", obj="target")
+    if target == "behaviour" and (workers is not None or scheduler is not None):
+        raise InputError("behaviour runs in this process, not with `workers` or `scheduler`",
+                         obj="target")
+
+
+def open_inputs(rec: Any, plan: RunPlan, split: dict[str, Any],
+                records: RunRecords) -> tuple[Any, Any, RunInputs]:
+    """Read the responses (and their mean), the images and the split.
+
+    With target behaviour also the file's behaviour, checked against the stimuli (every
+    behaviour stimulus must be one of them).
+    """
+    responses, mean = load_responses(rec)
+    data = load_inputs(rec, train_images=plan.train_images, split_by=split["by"],
+                       test_fraction=split["test_fraction"], split_seed=split["seed"])
+    records.warnings.extend(rec.warnings)  # the pixel rule's rescaling (_pixels)
+    if plan.target == "behaviour":
+        from neurofacedis.nwb._behaviour import read_behaviour
+
+        data.behaviour = read_behaviour(plan.paths[0], follow_links=bool(
+            plan.opening.get("follow_links")), stimuli=plan.opening.get("stimuli"))
+        data.behaviour.rows_in(data.stim_ids, what=f"the stimuli of {plan.paths[0].name}")
+    return responses, mean, data
 
 
 @contextmanager
@@ -313,7 +351,8 @@ class MetricPhase:
     """Compute metrics on fits through an executor, skipping those whose requirements fail."""
 
     def __init__(self, executor: Executor, rec: Any, overrides: dict[str, Any],
-                 requirements: Any, records: RunRecords) -> None:
+                 requirements: Any, records: RunRecords, behaviour: Any = None) -> None:
+        self.behaviour = behaviour  # target behaviour: what the behaviour metrics need
         self.executor = executor
         self.rec = rec
         self.overrides = overrides
@@ -341,7 +380,8 @@ class MetricPhase:
                 siblings = [j for j in groups[job.label] if j is not job]
                 reason = check_requirements(entry.spec.requires, recording=self.rec, job=job,
                                             siblings=siblings, n_models=len(groups),
-                                            table=self.requirements)
+                                            table=self.requirements,
+                                            behaviour=self.behaviour)
                 if reason:
                     self.records.skipped.append({"metric": name, "model": job.label,
                                                  "seed": job.seed, "reason": reason})

@@ -111,7 +111,8 @@ def unmet(requires: Iterable[str], ctx: RequirementContext,
 
 def check_requirements(requires: Iterable[str], *, recording: Any, job: Any,
                        siblings: Sequence[Any], n_models: int,
-                       table: Mapping[str, Any] | None = None) -> str | None:
+                       table: Mapping[str, Any] | None = None,
+                       behaviour: Any = None) -> str | None:
     """Why a metric requiring ``requires`` cannot run on this fit, or None.
 
     ``job`` is the fit (a :class:`~neurofacedis.runner.jobs.FitJob`, or None to check the
@@ -124,5 +125,6 @@ def check_requirements(requires: Iterable[str], *, recording: Any, job: Any,
         recording=recording, model=getattr(job, "model", None),
         model_name=getattr(job, "name", ""), latents=getattr(job, "latents", None),
         active=getattr(job, "active", None), n_seeds=len(siblings) + 1, n_models=n_models,
+        behaviour=behaviour,
     )
     return unmet(requires, ctx, table)

@@ -105,6 +105,17 @@ def _models_table(jobs: list[FitJob]) -> dict[str, Any]:
     return models
 
 
+def _target(behaviour: Any) -> dict[str, Any]:
+    """Say what the metrics were computed against: neurons, or human behaviour besides."""
+    if behaviour is None:
+        return {"kind": "neurons"}
+    b = behaviour
+    return {"kind": "behaviour", "source": str(b.source), "n_stimuli": b.n_stimuli,
+            "n_subjects": len(b.subjects), "n_trials": int(len(b.trials)),
+            "choices": list(b.choice_labels), "has_targets": b.targets is not None,
+            "has_ratings": b.mean_rating is not None, "has_rdms": b.rdms is not None}
+
+
 def _per_seed(results: dict[tuple[str, str, int], Any]) -> dict[str, Any]:
     """Map metric -> label -> {"seed": [...], STAT: [...]}, FDR-adjusted across models."""
     per_seed: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -170,6 +181,7 @@ def summarise(*, rec: Any, recording_path: Path, jobs: list[FitJob], records: Ru
             "unit_selection": unit_selection(rec),  # pooled: one per session identifier
             **({"stimuli_match": rec.match} if isinstance(rec, PooledView) else {}),
         },
+        "target": _target(data.behaviour),
         "split": {**split, "n_train": len(data.train), "n_test": len(data.test)},
         "training_images": {"source": data.train_source, "sha256": data.train_hash},
         "models": _models_table(jobs),

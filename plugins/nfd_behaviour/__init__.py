@@ -106,11 +106,11 @@ def neurofacedis_register_requirements() -> list[RequirementSpec]:
     """Register what the behaviour metrics need (read from ``ctx.behaviour``)."""
     return [
         RequirementSpec("behaviour_choices",
-                        "human choices per trial (--target behaviour)", _has_choices),
+                        "human choices per trial (analyze with target behaviour)", _has_choices),
         RequirementSpec("behaviour_targets", "human choices and the correct answer per "
-                        "stimulus (--target behaviour)", _has_targets),
+                        "stimulus (analyze with target behaviour)", _has_targets),
         RequirementSpec("behaviour_rdms", "behavioural RDMs from similarity judgements, one "
-                        "per subject (--target behaviour)", _has_rdms),
+                        "per subject (analyze with target behaviour)", _has_rdms),
     ]
 
 
