@@ -158,7 +158,7 @@ def _conclusion(summary: dict[str, Any]) -> list[str]:
     if not verdict:
         return ["<div class='verdict' id='verdict'><p>No metric produced a result "
                 "(see skipped metrics and errors below).</p></div>"]
-    rows, sentences = [], []
+    rows, wins = [], {}
     for metric, v in verdict.items():
         best = v.get("best")
         entry = v["models"].get(best) if best else None
@@ -173,12 +173,12 @@ def _conclusion(summary: dict[str, Any]) -> list[str]:
         rows.append([metric, v["stat"], best or "—", value_text(entry), "; ".join(ref) or "—",
                      Html("; ".join(sig)) if sig else _no_difference(summary, metric)])
         if best:
-            sentences.append(f"{esc(best)} is highest on {esc(metric)}")
-    controls = [f"{control_value} on {esc(m)}" for m, v in verdict.items()
-                if v.get("control") and (control_value := value_text(v["control"])) != "—"]
-    if controls:
+            wins.setdefault(best, []).append(metric)
+    sentences = [f"{esc(best)} is highest on {esc(', '.join(ms))}"
+                 for best, ms in sorted(wins.items(), key=lambda kv: -len(kv[1]))]
+    if any(v.get("control") for v in verdict.values()):
         sentences.append("the factors control (the recording's own factors: what a perfect "
-                         "model reaches) scores " + ", ".join(controls))
+                         "model reaches) is in the table beside each")
     n_sig = sum(bool(v.get("significant")) for v in verdict.values())
     rec = summary["recording"]
     para = (f"On {rec['n_stimuli']} stimuli × {rec['n_neurons']} neurons, "
