@@ -44,8 +44,8 @@ def simulate_inputs(out: Path, preset: Preset, seed: int, notes: list[str],
     notes.append(f"simulated virtual face patch (seed {seed}); factors that vary: "
                  + (", ".join(varying) if varying else "the 12 default factors"))
     if train_images is None and preset.training is not None:
-        world = {k: preset.session[k] for k in ("factors", "image_size", "rgb")
-                 if k in preset.session}
+        world = {k: preset.session[k] for k in ("world", "factors", "image_size", "rgb")
+                 if k in preset.session}  # the training faces come from the same world
         train_images = _simulate(out / "virtual_face_patch_training.nwb",
                                  {**preset.training, **world}, seed + 1)
         n_train = preset.training["n_identities"] * preset.training["n_views"]
