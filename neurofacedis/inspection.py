@@ -192,7 +192,13 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
         return _analysis_summary(path, follow_links)
     for obj, problem in damaged_objects(path):  # every chunk, a block at a time
         raise InputError(problem, file=path, obj=obj)
-    with Recording.open(path, follow_links=follow_links) as rec:
+    try:
+        rec_cm = Recording.open(path, follow_links=follow_links)
+    except InputError as exc:
+        if not any(m in exc.problem for m in NOT_ANALYSABLE):
+            raise
+        return _plain_summary(path, exc, follow_links)  # a valid NWB file of another kind
+    with rec_cm as rec:
         rec.validate()
         stimuli = rec.stimuli
         factors = rec.factors
@@ -224,6 +230,37 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
             "truth": rec.truth is not None,
             **({"linked_files": rec.linked_files} if rec.linked_files else {}),
         }
+
+
+#: What a valid NWB file may lack for analysis: ``inspect`` then describes what it holds.
+NOT_ANALYSABLE = ("no stimuli", "no neural data")
+
+
+def _plain_summary(path: Path, why: Exception, follow_links: bool) -> dict[str, Any]:
+    """Describe an NWB file the analysis cannot use: its contents and what is missing."""
+    from neurofacedis.nwb._recording import open_nwb
+
+    io, nwbfile = open_nwb(path, follow_links=follow_links)
+    try:
+        units = nwbfile.units
+        return {
+            "file": str(path),
+            "kind": "nwb (not analysable)",
+            "identifier": nwbfile.identifier,
+            "session_description": nwbfile.session_description,
+            "session_start_time": str(nwbfile.session_start_time),
+            "subject": _subject(nwbfile),
+            "missing_for_analysis": getattr(why, "one_line", lambda: str(why))().split(
+                f"{path}: ", 1)[-1],
+            "acquisition": sorted(nwbfile.acquisition),
+            "stimulus": sorted(nwbfile.stimulus),
+            "stimulus_template": sorted(nwbfile.stimulus_template),
+            "intervals": sorted(nwbfile.intervals or {}),
+            "units": 0 if units is None else len(units),
+            "processing": sorted(nwbfile.processing),
+        }
+    finally:
+        io.close()
 
 
 def inspect_file(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]:

@@ -41,15 +41,26 @@ def test_the_corpus_and_its_licence_are_there():
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_inspect_and_analyze_name_what_is_missing(path, capsys, tmp_path):
+def test_inspect_describes_and_analyze_names_what_is_missing(path, capsys, tmp_path):
+    import json
+
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    for argv in (["inspect", str(path)],
-                 ["analyze", str(path), "--model", "pca", "--metric", "alignment",
-                  "--out", str(tmp_path / "out")]):
-        code, err = _run(argv, capsys)
-        lines = [x for x in err.splitlines() if x.startswith("error:")]
-        assert code == 2, (argv, err)
-        assert lines == [f"error: {path}: {MISSING}"], err
+    capsys.readouterr()
+    try:
+        main(["inspect", "--json", str(path)])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    report = json.loads(capsys.readouterr().out)
+    assert code in (0, None)
+    assert report["kind"] == "nwb (not analysable)"
+    assert report["missing_for_analysis"] == MISSING
+    assert report["identifier"] and "acquisition" in report and "findings" in report
+    code, err = _run(["analyze", str(path), "--model", "pca", "--metric", "alignment",
+                      "--out", str(tmp_path / "out")], capsys)
+    lines = [x for x in err.splitlines() if x.startswith("error:")]
+    assert code == 2, err
+    assert lines == [f"error: {path}: {MISSING}"], err
     assert not (tmp_path / "out").exists()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 

@@ -102,3 +102,35 @@ def test_inspect_zarr(session_file, tmp_path):
         if f["importance"] in SERIOUS and not f["check"].startswith(known)
     ]
     assert serious == []
+
+
+def test_inspect_describes_a_plain_file_that_cannot_be_analysed(tmp_path, capsys):
+    """A valid NWB file with units but no stimuli: described, with what analysis lacks."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.file import Subject
+
+    nwb = NWBFile(session_description="units only", identifier="units-only",
+                  session_start_time=datetime(2023, 1, 1, tzinfo=timezone.utc),
+                  subject=Subject(subject_id="M7", species="Macaca mulatta"))
+    for k in range(3):
+        nwb.add_unit(spike_times=[0.1 * (k + 1), 0.5])
+    path = tmp_path / "units.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    report = inspect_file(path)
+    assert report["kind"] == "nwb (not analysable)" and report["units"] == 3
+    assert report["subject"]["subject_id"] == "M7"
+    assert report["missing_for_analysis"].startswith("stimulus_template: no stimuli")
+    main_code = None
+    try:
+        main(["inspect", str(path)])
+    except SystemExit as exc:
+        main_code = exc.code
+    out = capsys.readouterr().out
+    assert main_code in (None, 0) and "missing_for_analysis" in out and "no stimuli" in out
+    # damaged data is still refused (only what is *missing* is described)
+    path.write_bytes(path.read_bytes()[:1024])
+    with pytest.raises(Exception, match="truncated|damaged|not"):
+        inspect_file(path)
