@@ -2,7 +2,7 @@
 
 Each file is built by tests/lab_nwb.py and pynwb alone (no neurofacedis code), read through
 the project's reader (responses checked against counts made here), passes ``data validate``,
-and a few run ``analyze --model pca --metric alignment``.
+and each runs ``analyze --model pca --metric alignment`` (:func:`_check`).
 """
 
 from __future__ import annotations
@@ -55,10 +55,20 @@ def _finish(nwbfile, path, images, shown, onsets):
 
 
 def _check(path, images, want, **kw):
+    """The file reads as written, and `analyze --model pca --metric alignment` runs on it."""
+    from neurofacedis.runner import analyze
+
     with Recording.open(path, **kw) as rec:
         np.testing.assert_array_equal(rec.images[:], images)
         np.testing.assert_array_equal(rec.responses.values, want)
-        return rec.stimulus_ids, rec.warnings
+        ids, warnings = rec.stimulus_ids, rec.warnings
+    res = analyze(path, models=["pca"], metrics=["alignment"], figures=False,
+                  params={"alignment": {"n_subsets": [3], "n_rotations": [1]},
+                          "pca": {"n_components": [3]}},
+                  cache_dir=path.parent / "nfd-cache", **kw)
+    (stats,) = res.summary["metrics"]["alignment"].values()  # pca[n_components=3]
+    assert res.ok and np.isfinite(stats["alignment"])
+    return ids, warnings
 
 
 def _validate(path, *, inspector_fails=(), **kw):
