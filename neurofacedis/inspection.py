@@ -204,12 +204,7 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
         factors = rec.factors
         landmarks = rec.landmarks
         return {
-            "file": str(path),
-            "kind": "recording",
-            "identifier": rec.identifier,
-            "session_description": rec.session_description,
-            "session_start_time": str(rec.session_start_time),
-            "subject": _subject(rec.nwbfile),
+            **_head(path, "recording", rec.nwbfile),
             "stimuli": rec.n_stimuli,
             "image_shape": list(rec.image_shape),
             "identities": int(stimuli["identity"].nunique()),
@@ -232,6 +227,14 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
         }
 
 
+def _head(path: Path, kind: str, nwbfile: Any) -> dict[str, Any]:
+    """Return the fields every description starts with: file, kind, session, subject."""
+    return {"file": str(path), "kind": kind, "identifier": nwbfile.identifier,
+            "session_description": nwbfile.session_description,
+            "session_start_time": str(nwbfile.session_start_time),
+            "subject": _subject(nwbfile)}
+
+
 #: What a valid NWB file may lack for analysis: ``inspect`` then describes what it holds.
 NOT_ANALYSABLE = ("no stimuli", "no neural data")
 
@@ -244,12 +247,7 @@ def _plain_summary(path: Path, why: Exception, follow_links: bool) -> dict[str, 
     try:
         units = nwbfile.units
         return {
-            "file": str(path),
-            "kind": "nwb (not analysable)",
-            "identifier": nwbfile.identifier,
-            "session_description": nwbfile.session_description,
-            "session_start_time": str(nwbfile.session_start_time),
-            "subject": _subject(nwbfile),
+            **_head(path, "nwb (not analysable)", nwbfile),
             "missing_for_analysis": getattr(why, "one_line", lambda: str(why))().split(
                 f"{path}: ", 1)[-1],
             "acquisition": sorted(nwbfile.acquisition),
