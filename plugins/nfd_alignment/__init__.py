@@ -67,6 +67,8 @@ PARAMS = (
     Param("rotation_block", 128, int, "largest group of neurons rotated together"),
     Param("tol", 1e-4, float, "Lasso stopping tolerance (scikit-learn's rule)"),
     Param("max_iter", 1000, int, "Lasso coordinate-descent sweeps at most"),
+    Param("n_jobs", 1, int, "threads for the ceiling subsets and rotated fits (0 = every "
+          "core); the numbers do not depend on it"),
 )
 
 

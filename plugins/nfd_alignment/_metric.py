@@ -107,6 +107,9 @@ class AlignmentMetric:
         Largest group of neurons rotated together (all of them when J <= this).
     tol, max_iter
         Lasso stopping rule (scikit-learn's).
+    n_jobs
+        Threads for the ceiling's subsets and the rotated fits (0 = every core); draws are
+        made serially first, so the result is the same for any value.
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class AlignmentMetric:
         rotation_block: int = 128,
         tol: float = 1e-4,
         max_iter: int = 1000,
+        n_jobs: int = 1,
     ) -> None:
         if not alpha > 0:
             raise InputError(f"alpha must be > 0, got {alpha}", obj="alignment.alpha")
@@ -136,6 +140,7 @@ class AlignmentMetric:
         self.rotation_block = int(rotation_block)
         self.tol = float(tol)
         self.max_iter = int(max_iter)
+        self.n_jobs = int(n_jobs)
 
     def compute(self, ctx: MetricContext) -> xr.Dataset:
         """Score, ceiling, rotated control and matching for one model on one recording."""
@@ -148,10 +153,10 @@ class AlignmentMetric:
         match = _match(fit)
         k = m.latents.shape[1]
         ceiling = _ceiling(fit.zy, fit.valid, k, self.n_subsets, fit.lasso, ctx.rng,
-                           ctx.progress)
+                           ctx.progress, self.n_jobs)
         rotated = _rotated(  # last: rotates fit.zy in place
             fit.zx, fit.zy, self.n_rotations, self.rotation_block, fit.lasso, ctx.rng,
-            ctx.progress,
+            ctx.progress, self.n_jobs,
         )
         ds = self._dataset(m, train, fit, match, ceiling, rotated)
         ds.attrs.update(_headline(fit, match, ceiling, rotated, k, train.size))

@@ -207,24 +207,32 @@ def _ceiling(
     lasso: Lasso,
     rng: np.random.Generator,
     progress: object = None,
+    n_jobs: int = 1,
 ) -> np.ndarray:
-    """Alignment of ``n_subsets`` random sets of ``k`` valid neurons with all the others."""
+    """Alignment of ``n_subsets`` random sets of ``k`` valid neurons with all the others.
+
+    The subsets are drawn first, in order, from ``rng``; their fits then run in ordered
+    parallel blocks (:func:`neurofacedis.blocks.run_blocks`): the same numbers for any
+    ``n_jobs``.
+    """
+    from neurofacedis.blocks import run_blocks
+
     candidates = np.flatnonzero(valid)
     if candidates.size < k + 1:
         return np.full(n_subsets, np.nan)
     n = zy.shape[0]
     yty = np.einsum("ij,ij->j", zy, zy)
-    out = np.empty(n_subsets)
-    for s in range(n_subsets):
-        pick = np.sort(rng.choice(candidates, size=k, replace=False))
+    picks = [np.sort(rng.choice(candidates, size=k, replace=False)) for _ in range(n_subsets)]
+
+    def one(pick: np.ndarray) -> float:
         xs = zy[:, pick]
         fit = lasso.fit_stats(xs.T @ xs, xs.T @ zy, yty, n)
         targets = np.ones(zy.shape[1], dtype=bool)
         targets[pick] = False
-        out[s] = alignment_from_importance(fit.importance[:, targets])[0]
-        if callable(progress):
-            progress(1)
-    return out
+        return alignment_from_importance(fit.importance[:, targets])[0]
+
+    return np.asarray(run_blocks(one, picks, n_jobs, progress if callable(progress) else None),
+                      dtype=np.float64).reshape(n_subsets)
 
 
 def neuron_ceiling(
@@ -279,12 +287,19 @@ def _rotated(
     lasso: Lasso,
     rng: np.random.Generator,
     progress: object = None,
+    n_jobs: int = 1,
 ) -> np.ndarray:
-    """Rotated-code control, rotating ``zy`` in place (it is a scratch copy)."""
+    """Rotated-code control, rotating ``zy`` in place (it is a scratch copy).
+
+    The rotations run in order (each from the last); only their small statistics are kept
+    (``zx.T @ zy``, norms), and the Lasso fits on them run in ordered parallel blocks.
+    """
+    from neurofacedis.blocks import run_blocks
+
     n = zx.shape[0]
     gram = zx.T @ zx
-    out = np.empty(n_rotations)
-    for i in range(n_rotations):
+    stats = []
+    for _ in range(n_rotations):
         # Each pass rotates the previous result again: still an orthogonal recombination of
         # the original responses. Columns stay centred; re-standardise through the statistics.
         _rotate_inplace(zy, rng, block)
@@ -292,12 +307,10 @@ def _rotated(
         sd = np.sqrt(ss / n)
         ok = sd > 1e-12 * max(float(sd.max()), 1.0)
         scale = np.where(ok, 1.0 / np.where(ok, sd, 1.0), 0.0)
-        xty = (zx.T @ zy) * scale
-        yty = ss * scale**2
-        out[i] = lasso.fit_stats(gram, xty, yty, n).alignment
-        if callable(progress):
-            progress(1)
-    return out
+        stats.append(((zx.T @ zy) * scale, ss * scale**2))
+    return np.asarray(run_blocks(lambda st: lasso.fit_stats(gram, st[0], st[1], n).alignment,
+                                 stats, n_jobs, progress if callable(progress) else None),
+                      dtype=np.float64).reshape(n_rotations)
 
 
 def rotated_control(

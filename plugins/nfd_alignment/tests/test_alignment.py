@@ -247,6 +247,16 @@ def test_metric_compute_on_hand_built_context(tmp_path):
     np.testing.assert_allclose(back["importance"].values, ds["importance"].values)
 
 
+def test_parallel_blocks_give_the_serial_numbers():
+    """Ceiling subsets and rotated fits on 2 threads equal the serial run exactly (issue 21)."""
+    import xarray as xr
+
+    serial = na.AlignmentMetric(n_subsets=12, n_rotations=4).compute(make_context())
+    threaded = na.AlignmentMetric(n_subsets=12, n_rotations=4, n_jobs=2).compute(make_context())
+    xr.testing.assert_identical(serial, threaded)
+    assert np.unique(serial["ceiling"].values).size > 1  # the subsets really differ
+
+
 def test_metric_figures(tmp_path):
     from matplotlib.figure import Figure
 
