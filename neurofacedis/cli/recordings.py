@@ -33,9 +33,8 @@ def import_(
         "response rows (printed, and listed in the file's session description).",
     ),
     labels: Path | None = typer.Option(None, "--labels", help="Per-image labels .csv."),
-    ratings: Path | None = typer.Option(
-        None, "--ratings", help="Human ratings/choices .csv (stimulus, subject, rating and/or "
-        "choice per row) for analyze --target behaviour."),
+    ratings: Path | None = typer.Option(None, "--ratings", help="Human ratings .csv (stimulus, "
+                                        "subject, rating and/or choice per row)."),
     mat_var: str | None = typer.Option(None, "--mat-var", help="Variable in the .mat file."),
     identifier: str | None = typer.Option(None, "--identifier", help="Default: OUT's name."),
     session_description: str | None = typer.Option(None, "--session-description"),

@@ -162,6 +162,10 @@ class Behaviour:
                              obj=f"processing/{BEHAVIOUR_MODULE}/similarity")
         return self.rdms.mean(axis=0)
 
+    def add_to(self, nwbfile: Any) -> Any:
+        """Add this behaviour to an in-memory NWBFile (:func:`add_behaviour`)."""
+        return add_behaviour(nwbfile, self)
+
     def rows_in(self, ids: Sequence[Any], *, what: str = "the model's stimuli") -> np.ndarray:
         """Row of each behaviour stimulus in ``ids`` (e.g. a recording's stimulus ids)."""
         lookup = {str(s): i for i, s in enumerate(ids)}

@@ -150,9 +150,7 @@ def write_session(path: str | Path, data: SessionData, *, overwrite: bool = Fals
     validate_session(data, file=path)
     nwbfile = build_nwbfile(data)
     if behaviour is not None:
-        from neurofacedis.nwb._behaviour import add_behaviour
-
-        add_behaviour(nwbfile, behaviour)
+        behaviour.add_to(nwbfile)  # plain pynwb objects (nwb/_behaviour.py)
     with atomic_path(path, overwrite=overwrite) as tmp:
         write_nwbfile(tmp, nwbfile)
     return path
