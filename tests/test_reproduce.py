@@ -102,13 +102,12 @@ def test_right_direction_without_significance_is_not_shown_with_its_power():
     assert claim.numbers["ae"]["p"] > 0.05 and claim.numbers["ae"]["status"] == "not shown"
     assert "underpowered: n = 3 vs 3, power " in claim.note and "per group for 80 %" in claim.note
     assert claim.verdict.startswith("not shown (AE: underpowered")
-    # the power printed is statsmodels' for the samples' Cohen's d
-    from statsmodels.stats.power import TTestIndPower
+    # the power printed is the Welch test's own (noncentral t at the samples' means/variances)
+    from neurofacedis.studies.higgins2021.claims import welch_power
 
     a, b = np.array([0.6, 0.4, 0.5]), np.array([0.44, 0.45, 0.46])
-    sd = np.sqrt((a.var(ddof=1) * 2 + b.var(ddof=1) * 2) / 4)
-    power = TTestIndPower().power(abs(a.mean() - b.mean()) / sd, 3, 0.05, ratio=1.0)
-    assert f"power {power:.2f}" in claim.note
+    power = welch_power(abs(a.mean() - b.mean()), a.var(ddof=1), b.var(ddof=1), 3, 3)
+    assert f"power {power:.2f}" in claim.note and power < 0.5  # not significant: low power
     # reconstruction with 3 vs 3 tied fits: Mann-Whitney p (scipy) is the test; n is said
     p = mannwhitneyu([4.0] * 3, [16.0] * 3, alternative="two-sided").pvalue
     assert claims["reconstruction_ae"].numbers["p"] == pytest.approx(p)
@@ -119,6 +118,17 @@ def test_right_direction_without_significance_is_not_shown_with_its_power():
     assert rep.agrees is False
     with pytest.raises(ValueError, match="not one of"):
         Claim("k", "t", "p", "c", "m", True, "f", status="maybe")
+
+
+def test_welch_power_matches_simulated_welch_tests():
+    """welch_power is the rejection rate of scipy's Welch test on simulated samples."""
+    from neurofacedis.studies.higgins2021.claims import welch_power
+
+    rng = np.random.default_rng(0)
+    for n, diff, sa, sb in [(10, 0.1, 0.1, 0.05), (5, 0.15, 0.1, 0.02)]:
+        x, y = rng.normal(diff, sa, (20000, n)), rng.normal(0.0, sb, (20000, n))
+        rate = np.mean(ttest_ind(x, y, axis=1, equal_var=False).pvalue < 0.05)
+        assert welch_power(diff, sa**2, sb**2, n, n) == pytest.approx(rate, abs=0.015)
 
 
 def test_claims_disagree_when_the_baselines_win():
