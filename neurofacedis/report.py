@@ -121,7 +121,7 @@ def render_report(summary: dict[str, Any], figure_files: list[Path]) -> str:
     """
     metrics = sorted(summary.get("metrics", {}))
     by_metric, other = _figures_by_metric(figure_files, metrics)
-    parts = [*_intro(summary), *_conclusion(summary), *_errors(summary),
+    parts = [*_intro(summary), *_units(summary), *_conclusion(summary), *_errors(summary),
              *_contents(summary, metrics, bool(other)),
              *(line for m in metrics for line in _metric_section(summary, m, by_metric[m])),
              *_comparisons(summary), *_selection(summary), *_figures(other),
@@ -267,6 +267,26 @@ def _intro(summary: dict[str, Any]) -> list[str]:
         f"neurofacedis {summary['neurofacedis_version']}, {summary['created']}, "
         f"{summary['elapsed_seconds']} s.</p>",
     ]
+
+
+def _units(summary: dict[str, Any]) -> list[str]:
+    """Which units were used: kept, dropped (and why), flagged; one line per session."""
+    sel = summary["recording"].get("unit_selection") or {}
+    sessions = sel if sel and "kept" not in sel else ({"": sel} if sel else {})
+    lines = []
+    for session, s in sessions.items():
+        if not s:
+            continue
+        why = "; ".join(f"unit {k}: {v}" for k, v in {**s.get("dropped", {}),
+                                                      **s.get("flagged", {})}.items())
+        asked = ", ".join(x for x in (s.get("units") and f"units {s['units']!r}",
+                                      s.get("min_rate") and f"min rate {s['min_rate']} Hz") if x)
+        lines.append(f"<p>Units{f' of {esc(session)}' if session else ''}: "
+                     f"{len(s.get('kept', []))} kept, {len(s.get('dropped', {}))} dropped, "
+                     f"{len(s.get('flagged', {}))} flagged"
+                     + (f" (selected by {esc(asked)})" if asked else "")
+                     + (f". {esc(why)}" if why else ".") + "</p>")
+    return lines
 
 
 def _errors(summary: dict[str, Any]) -> list[str]:

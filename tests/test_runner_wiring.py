@@ -126,6 +126,14 @@ def test_units_and_min_rate_select_and_summary_names_the_dropped_unit(tmp_path):
                 _provenance_extra(tmp_path / "out" / "analysis.nwb")}
     assert json.loads(extra)["unit_selection"] == sel
     assert json.loads(extra)["recording_files"][0]["path"] == str(path)
+    # and the report says it, before the verdict
+    import html
+
+    report = html.unescape((tmp_path / "out" / "report.html").read_text())
+    line = ("Units: 2 kept, 2 dropped, 0 flagged (selected by units \"quality == 'good'\", "
+            "min rate 0.5 Hz). unit 2: silent: no spike in any response window; unit 3: ")
+    assert line in report.replace("&#x27;", "'")
+    assert report.index("Units: 2 kept") < report.index("<h2>Verdict</h2>")
 
 
 def test_pooling_two_files_equals_one_file_holding_both(tmp_path):
