@@ -383,7 +383,8 @@ def test_cli_simulate_writes_nwb_that_reads_back_exactly(tmp_path, capsys):
         main(args)
     assert exit_info.value.code == 0 and out.is_file()
     expected = simulate_session(n_identities=3, n_views=2, n_neurons=6, n_repeats=2,
-                                axis_fraction=0.5, image_size=32, seed=5)
+                                axis_fraction=0.5, image_size=32, seed=5,
+                                world="3d")  # the command line's default world
     with Recording.open(out) as rec:
         np.testing.assert_array_equal(rec.responses.values, expected.responses)
         np.testing.assert_array_equal(np.asarray(rec.images[:]), expected.images)
@@ -396,7 +397,7 @@ def test_cli_simulate_writes_nwb_that_reads_back_exactly(tmp_path, capsys):
     # --factors restricts the varying factors
     sub = tmp_path / "sub.nwb"
     with pytest.raises(SystemExit) as exit_info:
-        main([*args[:1], str(sub), *args[2:], "--factors", "hair, pose"])
+        main([*args[:1], str(sub), *args[2:], "--world", "flat", "--factors", "hair, pose"])
     assert exit_info.value.code == 0
     with Recording.open(sub) as rec:
         assert list(rec.factors.columns) == ["hair", "pose"]
