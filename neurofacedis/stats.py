@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = [
     "welch", "fdr_bh", "fdr_across_models", "pairwise_welch", "match_one_to_one",
-    "paired_by_fit", "permutation_p", "clopper_pearson", "binomial_range",
+    "paired_by_fit", "paired_diffs", "permutation_p", "clopper_pearson", "binomial_range",
 ]
 
 
@@ -132,6 +132,20 @@ def match_one_to_one(score_matrix: Any) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+def paired_diffs(scores: Any, controls: Sequence[Any]) -> np.ndarray:
+    """Per fit with a finite score and control: ``score_i - mean(finite controls_i)``."""
+    a = np.asarray(scores, float)
+    if len(controls) != len(a):
+        raise ValueError(f"{len(a)} scores but {len(controls)} control groups")
+    diffs = []
+    for ai, ci in zip(a, controls, strict=True):
+        c = np.asarray(ci, float)
+        c = c[np.isfinite(c)]
+        if np.isfinite(ai) and c.size:
+            diffs.append(ai - c.mean())
+    return np.asarray(diffs)
+
+
 def paired_by_fit(scores: Any, controls: Sequence[Any]) -> tuple[float, float]:
     """Two-sided one-sample t-test of ``score_i - mean(controls_i)`` over fits: ``(t, p)``.
 
@@ -144,16 +158,7 @@ def paired_by_fit(scores: Any, controls: Sequence[Any]) -> tuple[float, float]:
 
     from scipy.stats import ttest_1samp
 
-    a = np.asarray(scores, float)
-    if len(controls) != len(a):
-        raise ValueError(f"{len(a)} scores but {len(controls)} control groups")
-    diffs = []
-    for ai, ci in zip(a, controls, strict=True):
-        c = np.asarray(ci, float)
-        c = c[np.isfinite(c)]
-        if np.isfinite(ai) and c.size:
-            diffs.append(ai - c.mean())
-    d = np.asarray(diffs)
+    d = paired_diffs(scores, controls)
     if d.size < 2 or np.ptp(d) == 0:
         return math.nan, math.nan
     with warnings.catch_warnings():

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neurofacedis.stats import paired_by_fit, welch
+from neurofacedis.stats import paired_by_fit, paired_diffs, welch
 from neurofacedis.studies.base import Claim
 from neurofacedis.studies.higgins2021.fits import FitRow, family_rows, fmt, fmt_counts, fmt_p
 from neurofacedis.studies.higgins2021.presets import FAMILIES
@@ -32,13 +32,6 @@ ALPHA = 0.05
 def _selected_alignment(fits: Sequence[FitRow]) -> list[float]:
     """Alignment of the UDR-selected β-VAEs (finite values only)."""
     return [f.alignment for f in family_rows(fits, "beta_vae") if np.isfinite(f.alignment)]
-
-
-def _pooled(fits: Sequence[FitRow], field: str) -> np.ndarray:
-    """Pool the selected β-VAEs' finite values of an array field (``ceiling``, ``rotated``)."""
-    rows = family_rows(fits, "beta_vae")
-    values = np.concatenate([getattr(f, field) for f in rows]) if rows else np.array([])
-    return values[np.isfinite(values)]
 
 
 # --- verdicts: a direction counts only with its test significant ------------------------------
@@ -174,16 +167,19 @@ def above_aam_classifier(fits: Sequence[FitRow]) -> Claim:
         "p < 0.05 for each", text, agrees, "alignment_by_family", nums, status, note)
 
 
-def _paired(fits: Sequence[FitRow], field: str) -> tuple[list[float], list[np.ndarray]]:
-    """Return the selected β-VAEs' alignment and, per fit, its control values."""
+def _paired(fits: Sequence[FitRow], field: str) -> tuple[list[float], np.ndarray, np.ndarray,
+                                                         float, float]:
+    """Test the selected β-VAEs' alignment against each fit's own ``field`` values.
+
+    ``(alignment per fit, differences per fit, every finite control value, t, p)``, the test
+    being :func:`~neurofacedis.stats.paired_by_fit`.
+    """
     rows = [f for f in family_rows(fits, "beta_vae") if np.isfinite(f.alignment)]
-    return [f.alignment for f in rows], [np.asarray(getattr(f, field), float) for f in rows]
-
-
-def _diffs(scores: Sequence[float], controls: Sequence[np.ndarray]) -> np.ndarray:
-    """Per fit: score minus the mean of its finite control values (what paired_by_fit tests)."""
-    return np.asarray([a - c[np.isfinite(c)].mean() for a, c in zip(scores, controls, strict=True)
-                       if np.isfinite(a) and np.isfinite(c).any()])
+    a_b = [f.alignment for f in rows]
+    controls = [np.asarray(getattr(f, field), float) for f in rows]
+    pooled = np.concatenate(controls) if controls else np.array([])
+    t, p = paired_by_fit(a_b, controls)
+    return a_b, paired_diffs(a_b, controls), pooled[np.isfinite(pooled)], t, p
 
 
 def near_ceiling(fits: Sequence[FitRow]) -> Claim:
@@ -193,11 +189,7 @@ def near_ceiling(fits: Sequence[FitRow]) -> Claim:
     paired_by_fit`): at or above the ceiling agrees; significantly below disagrees; below but
     not significantly is *not shown* — a test without power cannot show "no difference".
     """
-    a_b, ceil = _paired(fits, "ceiling")
-    t, p = paired_by_fit(a_b, ceil)
-    d = _diffs(a_b, ceil)
-    pooled = np.concatenate(ceil) if ceil else np.array([])
-    pooled = pooled[np.isfinite(pooled)]
+    a_b, d, pooled, t, p = _paired(fits, "ceiling")
     status, note, agrees = "not tested", "", None
     if d.size >= 2 and np.isfinite(p):
         if d.mean() >= 0:
@@ -266,11 +258,7 @@ def _power_r(r: float, n: int) -> str:
 
 def rotated_control(fits: Sequence[FitRow]) -> Claim:
     """Check that the β-VAE's alignment falls on rotated responses (paired by fit, p < 0.05)."""
-    a_b, rot = _paired(fits, "rotated")
-    t, p = paired_by_fit(a_b, rot)
-    d = _diffs(a_b, rot)
-    pooled = np.concatenate(rot) if rot else np.array([])
-    pooled = pooled[np.isfinite(pooled)]
+    a_b, d, pooled, t, p = _paired(fits, "rotated")
     if np.isfinite(p):
         agrees, status, note = decide(bool(d.mean() > 0), p, power_paired(d))
         text = (f"β-VAE {fmt(float(np.mean(a_b)))} vs {fmt(float(pooled.mean()))} against "
