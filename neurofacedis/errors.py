@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["NeurofacedisError", "InputError", "PluginError", "UnknownNameError"]
+__all__ = ["NeurofacedisError", "InputError", "MissingDataError", "PluginError",
+           "UnknownNameError"]
 
 
 class NeurofacedisError(Exception):
@@ -40,6 +41,13 @@ class NeurofacedisError(Exception):
 
 class InputError(NeurofacedisError):
     """Bad input data: unreadable, inconsistent or out of range."""
+
+
+class MissingDataError(InputError):
+    """A readable file lacks what analysis needs (no stimuli, no neural data).
+
+    ``analyze`` refuses it like any bad input; ``inspect`` describes the file instead.
+    """
 
 
 class PluginError(NeurofacedisError):

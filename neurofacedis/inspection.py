@@ -184,7 +184,7 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
     ``linked_files``).
     """
     from neurofacedis._inputs import check_input_path, damaged_objects
-    from neurofacedis.errors import InputError
+    from neurofacedis.errors import InputError, MissingDataError
     from neurofacedis.nwb import Recording
 
     path = check_input_path(path, what="", folder="zarr")
@@ -194,10 +194,8 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
         raise InputError(problem, file=path, obj=obj)
     try:
         rec_cm = Recording.open(path, follow_links=follow_links)
-    except InputError as exc:
-        if not any(m in exc.problem for m in NOT_ANALYSABLE):
-            raise
-        return _plain_summary(path, exc, follow_links)  # a valid NWB file of another kind
+    except MissingDataError as exc:  # a valid NWB file of another kind: describe it
+        return _plain_summary(path, exc, follow_links)
     with rec_cm as rec:
         rec.validate()
         stimuli = rec.stimuli
@@ -235,11 +233,7 @@ def _head(path: Path, kind: str, nwbfile: Any) -> dict[str, Any]:
             "subject": _subject(nwbfile)}
 
 
-#: What a valid NWB file may lack for analysis: ``inspect`` then describes what it holds.
-NOT_ANALYSABLE = ("no stimuli", "no neural data")
-
-
-def _plain_summary(path: Path, why: Exception, follow_links: bool) -> dict[str, Any]:
+def _plain_summary(path: Path, why: Any, follow_links: bool) -> dict[str, Any]:
     """Describe an NWB file the analysis cannot use: its contents and what is missing."""
     from neurofacedis.nwb._recording import open_nwb
 
@@ -248,8 +242,7 @@ def _plain_summary(path: Path, why: Exception, follow_links: bool) -> dict[str, 
         units = nwbfile.units
         return {
             **_head(path, "nwb (not analysable)", nwbfile),
-            "missing_for_analysis": getattr(why, "one_line", lambda: str(why))().split(
-                f"{path}: ", 1)[-1],
+            "missing_for_analysis": f"{why.obj}: {why.problem}" if why.obj else why.problem,
             "acquisition": sorted(nwbfile.acquisition),
             "stimulus": sorted(nwbfile.stimulus),
             "stimulus_template": sorted(nwbfile.stimulus_template),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from neurofacedis._util import first_line as _one_line_text
 from neurofacedis._util import one_line as _one_line
-from neurofacedis.errors import InputError
+from neurofacedis.errors import InputError, MissingDataError
 from neurofacedis.nwb._lazy import (
     LazyImages,
     check_dataset,
@@ -410,7 +410,9 @@ class Recording:
             images = stacked.images
             where = f"{self._stim_where}/images"
             check_dataset(images, file=self.path, obj=where)
-            if len(images.shape) not in (3, 4) or images.shape[0] == 0:
+            if len(images.shape) in (3, 4) and images.shape[0] == 0:
+                raise MissingDataError("no stimuli", file=self.path, obj=where)
+            if len(images.shape) not in (3, 4):
                 raise self._err(where, "no stimuli")
             self._images = LazyImages(stacked=images, file=self.path, where=where)
             self._table = stacked.stimulus_table
@@ -640,7 +642,8 @@ class Recording:
                 )
         if self._processed is None:
             if self._units is None:
-                raise self._err("units", "no neural data (no Units table and no StimulusResponses)")
+                raise MissingDataError("no neural data (no Units table and no "
+                                       "StimulusResponses)", file=self.path, obj="units")
             if len(self._units.id) == 0:
                 raise self._err("units", "empty Units table")
             if not spikes_present:

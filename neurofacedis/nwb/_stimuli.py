@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from neurofacedis.errors import InputError
+from neurofacedis.errors import InputError, MissingDataError
 from neurofacedis.nwb._lazy import LazyImages, check_dataset, read_dataset
 
 __all__ = ["StimulusSet", "plain_candidates", "choose_set", "build_set", "index_targets"]
@@ -95,7 +95,7 @@ def choose_set(nwbfile: Any, name: str | None, *, file: Path) -> tuple[str, Any]
     if len(found) == 1:
         return next(iter(found.items()))
     if not found:
-        raise InputError(
+        raise MissingDataError(
             "no stimuli: no FaceStimulusSet, and no Images container or ImageSeries in "
             "stimulus_template or stimulus",
             file=file, obj="stimulus_template",
@@ -159,7 +159,7 @@ def _from_images(where: str, container: Any, file: Path) -> StimulusSet:
     else:
         frames = [container.images[k] for k in sorted(container.images)]
     if not frames:
-        raise InputError("no stimuli (empty Images container)", file=file, obj=where)
+        raise MissingDataError("no stimuli (empty Images container)", file=file, obj=where)
     for f in frames:
         if getattr(f, "data", None) is None:
             raise InputError("must point to images, got a reference to another object",
