@@ -77,6 +77,8 @@ def summary_table(summary: dict[str, Any]) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    from neurofacedis.runner.verdict import headline_stat
+
     metrics = summary["metrics"]
     sds = summary.get("metrics_sd", {})
     table = Table(title="models × metrics (headline statistic; mean ± sd over seeds)")
@@ -91,7 +93,7 @@ def summary_table(summary: dict[str, Any]) -> Any:
             if not stats:
                 row.append(Text("—"))
                 continue
-            stat = m if m in stats else next(iter(stats))
+            stat = headline_stat(m, stats)
             n_seeds = len(summary.get("per_seed", {}).get(m, {}).get(lab, {}).get("seed", []))
             sd = sds.get(m, {}).get(lab, {}).get(stat, 0.0) or 0.0
             row.append(Text(f"{stats[stat]:.3f}" + (f" ± {sd:.3f}" if n_seeds > 1 else "")))

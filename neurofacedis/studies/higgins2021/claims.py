@@ -74,16 +74,11 @@ def power_two_groups(a: Sequence[float], b: Sequence[float]) -> str:
 
 def welch_power(diff: float, va: float, vb: float, na: int, nb: int) -> float:
     """Power of the two-sided Welch t-test at :data:`ALPHA` for a true difference ``diff``."""
-    from scipy.stats import nct
-    from scipy.stats import t as student
-
     qa, qb = va / na, vb / nb
     se = math.sqrt(qa + qb)
     if se == 0:
         return 1.0
-    df = (qa + qb) ** 2 / (qa**2 / (na - 1) + qb**2 / (nb - 1))
-    crit, nc = float(student.ppf(1 - ALPHA / 2, df)), diff / se
-    return float(nct.sf(crit, df, nc) + nct.cdf(-crit, df, nc))
+    return _t_power((qa + qb) ** 2 / (qa**2 / (na - 1) + qb**2 / (nb - 1)), diff / se)
 
 
 def power_paired(diffs: Sequence[float]) -> str:
@@ -102,10 +97,14 @@ def power_paired(diffs: Sequence[float]) -> str:
 
 def _one_sample_power(mean: float, sd: float, n: int) -> float:
     """Power of the two-sided one-sample t-test at :data:`ALPHA` (noncentral t, df n - 1)."""
+    return _t_power(n - 1, mean / (sd / math.sqrt(n)))
+
+
+def _t_power(df: float, nc: float) -> float:
+    """Rejection rate of a two-sided t-test at :data:`ALPHA` under noncentrality ``nc``."""
     from scipy.stats import nct
     from scipy.stats import t as student
 
-    df, nc = n - 1, mean / (sd / math.sqrt(n))
     crit = float(student.ppf(1 - ALPHA / 2, df))
     return float(nct.sf(crit, df, nc) + nct.cdf(-crit, df, nc))
 
