@@ -22,10 +22,15 @@ __all__ = [
 
 
 def permutation_p(observed: float, null: np.ndarray) -> float:
-    """One-sided permutation p-value, ``(1 + #{null >= observed}) / (1 + n)``."""
+    """One-sided permutation p-value over the finite null values.
+
+    The core's :func:`neurofacedis.stats.permutation_p`; the statistics here lie in [-1, 1],
+    where its tie tolerance is 1e-12.
+    """
+    from neurofacedis.stats import permutation_p as core
+
     null = np.asarray(null, dtype=np.float64)
-    null = null[np.isfinite(null)]
-    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + null.size))
+    return core(null[np.isfinite(null)], observed)
 
 
 def agreement_ceiling(choices: np.ndarray, n_labels: int) -> np.ndarray:
