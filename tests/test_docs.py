@@ -23,6 +23,7 @@ tests/test_example_plugin.py installs it and runs its commands).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -190,6 +191,7 @@ def same_run(argv: list[str]) -> tuple[str, ...]:
     return tuple("OUT" if i and argv[i - 1] in _OUTPUT_FLAGS else a for i, a in enumerate(argv))
 
 
+@functools.cache  # every parametrised command asks; the docs do not change during a run
 def _first_of_each_run() -> dict[tuple[str, ...], str]:
     first: dict[tuple[str, ...], str] = {}
     for cmd in all_commands():
