@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,6 +55,25 @@ def test_seeded_batch_is_deterministic_and_independent_of_blocks_and_threads():
     rgb, lm_rgb = render_heads(f.iloc[:2], size=32, rgb=True)
     assert rgb.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(lm_rgb, lm[:2])
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_renders_the_recorded_bytes():
+    # digests recorded from the renderer before its speed-up (issue 22 item 1), on the
+    # development machine (x86-64 AMD EPYC, numpy 2.x): every optimisation must keep them
+    f, _ = sample_head_factors(4, 3, seed=7)
+    im, lm = render_heads(f, size=64, workers=1)
+    assert _digest(im) == "7ce004f58cdb939d"
+    assert _digest(lm) == "1c525948af06815c"
+    assert _digest(render_heads(f.iloc[:4], size=32, rgb=True)[0]) == "ef3fb270d070d644"
+    assert _digest(render_heads(f.iloc[:4], size=24, supersample=2)[0]) == "14e52194227908e6"
+    assert _digest(landmark_visibility(f)) == "aec5bc0e15a0f74f"
 
 
 def _head_frame(factors: pd.DataFrame) -> np.ndarray:
