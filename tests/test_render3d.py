@@ -76,6 +76,26 @@ def test_renders_the_recorded_bytes():
     assert _digest(landmark_visibility(f)) == "aec5bc0e15a0f74f"
 
 
+def test_worker_processes_render_the_same_bytes(monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from neurofacedis.simulate import _render3d as r3
+
+    assert r3._processes(2, 10_000) == 2 and r3._processes(8, 1_000) == 1000 // 256
+    assert r3._processes(1, 10_000) == 1 and r3._processes(2, 300) == 1  # small: here
+    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+        assert pool.submit(r3._processes, 2, 10_000).result() == 1  # a child never forks
+    monkeypatch.setattr(r3, "_MIN_PER_PROCESS", 8)  # a small batch on 2 processes
+    f, _ = sample_head_factors(10, 7, seed=4)  # 70 faces: 3 blocks (32, 32, 6)
+    assert r3._processes(2, len(f)) == 2
+    im, lm = render_heads(f, size=16, workers=2)
+    im1, lm1 = render_heads(f, size=16, workers=1)
+    np.testing.assert_array_equal(im, im1)
+    np.testing.assert_array_equal(lm, lm1)
+    assert im.shape == (70, 16, 16) and len(np.unique(im.reshape(70, -1), axis=0)) == 70
+
+
 def _head_frame(factors: pd.DataFrame) -> np.ndarray:
     p = hd.head_params(hd.head_factor_matrix(factors))
     return hd.landmarks_head(p, *hd.height_fields(p))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -38,6 +37,7 @@ __all__ = ["render_heads", "landmark_visibility"]
 
 _CHUNK = 32  # faces per block (textures, landmarks): results do not depend on it
 _PART = 8  # faces per ray batch: small, so each per-ray array stays in the cache
+_MIN_PER_PROCESS = 256  # faces per worker process, at least (a process starts in ~20 ms)
 _MARCH = 3  # even steps from the bounding sphere to the inner sphere (or closest approach)
 _REFINE = 2  # regula falsi steps in the first bracket (bilinear)
 F32 = np.float32
@@ -216,21 +216,21 @@ def _crossing(block: _Block, r: _Rays) -> tuple[np.ndarray, np.ndarray]:
     for k in range(_MARCH, 0, -1):
         inside = f_k[k] <= 0
         found |= inside
-        np.copyto(t_b, t_k[k], where=inside)
-        np.copyto(f_b, f_k[k], where=inside)
-        np.copyto(t_a, t_k[k - 1], where=inside)
-        np.copyto(f_a, F32(1e-3) if k == 1 else f_k[k - 1], where=inside)
+        np.putmask(t_b, inside, t_k[k])
+        np.putmask(f_b, inside, f_k[k])
+        np.putmask(t_a, inside, t_k[k - 1])
+        np.putmask(f_a, inside, F32(1e-3) if k == 1 else f_k[k - 1])
     for _ in range(_REFINE):
         t_n = t_a - f_a * (t_b - t_a) / (f_b - f_a)
         f_n = r.norm(t_n) - _bilinear(block, block.height, 1, r.at(t_n))[0]
         inner = f_n <= 0
-        np.copyto(t_b, t_n, where=inner)
-        np.copyto(f_b, f_n, where=inner)
+        np.putmask(t_b, inner, t_n)
+        np.putmask(f_b, inner, f_n)
         outer = ~inner
-        np.copyto(t_a, t_n, where=outer)
-        np.copyto(f_a, f_n, where=outer)
+        np.putmask(t_a, outer, t_n)
+        np.putmask(f_a, outer, f_n)
     t = t_a - f_a * (t_b - t_a) / (f_b - f_a)
-    np.copyto(t, r.t_mid, where=~found)
+    np.putmask(t, ~found, r.t_mid)
     return t, found
 
 
@@ -245,7 +245,7 @@ def _face(block: _Block, r: _Rays) -> tuple[np.ndarray, np.ndarray, list[np.ndar
     inv = 1 / np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
     g = [q[0] * inv - s[1], q[1] * inv - s[2], q[2] * inv]
     colour = _lambert(block, g, block.skin, s[3:])
-    np.copyto(t, F32(-np.inf), where=~hit)
+    np.putmask(t, ~hit, F32(-np.inf))
     return t, signed, colour
 
 
@@ -396,10 +396,77 @@ def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
     return (img if rgb else img[..., 0]), landmarks
 
 
-def _workers(workers: int | None) -> int:
+def _render_range(f: np.ndarray, size: int, rgb: bool, supersample: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Images and landmarks of the faces ``f``, block after block (in this process)."""
+    n = len(f)
+    images = np.empty((n, size, size, 3) if rgb else (n, size, size), dtype=np.uint8)
+    landmarks = np.empty((n, 68, 2))
+    for start in range(0, n, _CHUNK):
+        images[start:start + _CHUNK], landmarks[start:start + _CHUNK] = _render_block(
+            f[start:start + _CHUNK], size, rgb, supersample)
+    return images, landmarks
+
+
+def _in_worker() -> bool:
+    """Say whether this is a child process (a pool's, a Dask nanny's) or a Dask worker."""
+    import multiprocessing
+    import sys
+
+    if multiprocessing.parent_process() is not None:
+        return True
+    distributed = sys.modules.get("distributed")  # only if already imported
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def _processes(workers: int | None, n: int) -> int:
+    """Worker processes for ``n`` faces: 1 (this process) unless the batch is large.
+
+    At most ``workers`` (None: the cores this process may use, at most 8) and one per
+    :data:`_MIN_PER_PROCESS` faces; always 1 where processes cannot start cheaply and
+    safely: in a child process or a Dask worker, or without the ``fork`` start method.
+    """
     if workers is None:
-        return max(1, min(8, os.cpu_count() or 1))
-    return max(1, int(workers))
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            workers = os.cpu_count() or 1
+        workers = min(8, workers)
+    count = min(int(workers), n // _MIN_PER_PROCESS)
+    if count <= 1 or _in_worker():
+        return 1
+    import multiprocessing
+
+    return count if "fork" in multiprocessing.get_all_start_methods() else 1
+
+
+def _render_parallel(f: np.ndarray, size: int, rgb: bool, supersample: int, count: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_render_range` on ``count`` forked processes, whole blocks each, in order.
+
+    ``fork``: a child starts in ~20 ms with this process's modules and no re-run of the main
+    script (``forkserver`` and ``spawn`` re-import it, which breaks unguarded scripts). A
+    child runs numpy only, and never starts processes itself (:func:`_in_worker`).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    blocks = -(-len(f) // _CHUNK)
+    cuts = [(blocks * k // (2 * count)) * _CHUNK for k in range(2 * count + 1)]
+    parts = [f[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:], strict=True) if hi > lo]
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
+        done = list(pool.map(_render_range, parts, *([v] * len(parts)
+                                                     for v in (size, rgb, supersample))))
+    return (np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]))
+
+
 def render_heads(
     factors: pd.DataFrame | Mapping[str, np.ndarray], *, size: int = 64, rgb: bool = False,
     supersample: int = 1, workers: int | None = None,
@@ -418,7 +485,9 @@ def render_heads(
     supersample
         Samples per pixel side, box-filtered down, on top of the analytic edge coverage.
     workers
-        Threads (None: the CPU count, at most 8). The result does not depend on it.
+        Processes for a large batch (None: the CPU cores, at most 8; 1: this process only);
+        a batch under :data:`_MIN_PER_PROCESS` faces per process, or a call from a child
+        process or a Dask worker, renders here. The result does not depend on it.
 
     Returns
     -------
@@ -435,23 +504,10 @@ def render_heads(
     if supersample < 1:
         raise InputError(f"supersample must be >= 1, got {supersample}", obj="supersample")
     f = hd.head_factor_matrix(factors)
-    n = len(f)
-    images = np.empty((n, size, size, 3) if rgb else (n, size, size), dtype=np.uint8)
-    landmarks = np.empty((n, 68, 2))
-    starts = list(range(0, n, _CHUNK))
-
-    def work(start: int) -> None:
-        img, lm = _render_block(f[start:start + _CHUNK], size, rgb, supersample)
-        images[start:start + _CHUNK], landmarks[start:start + _CHUNK] = img, lm
-
-    n_threads = min(_workers(workers), len(starts))
-    if n_threads <= 1:
-        for start in starts:
-            work(start)
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(work, starts))
-    return images, landmarks
+    count = _processes(workers, len(f))
+    if count > 1:
+        return _render_parallel(f, size, rgb, supersample, count)
+    return _render_range(f, size, rgb, supersample)
 
 
 def landmark_visibility(factors: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
