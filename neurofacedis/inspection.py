@@ -195,7 +195,7 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
     try:
         rec_cm = Recording.open(path, follow_links=follow_links)
     except MissingDataError as exc:  # a valid NWB file of another kind: describe it
-        return _plain_summary(path, exc, follow_links)
+        return _behaviour_summary(path, follow_links) or _plain_summary(path, exc, follow_links)
     with rec_cm as rec:
         rec.validate()
         stimuli = rec.stimuli
@@ -223,6 +223,49 @@ def summarize(path: str | Path, *, follow_links: bool = False) -> dict[str, Any]
             "truth": rec.truth is not None,
             **({"linked_files": rec.linked_files} if rec.linked_files else {}),
         }
+
+
+def _behaviour_summary(path: Path, follow_links: bool) -> dict[str, Any] | None:
+    """Describe a behaviour file (human judgements, no neurons), or None if it is not one.
+
+    Its images, when it holds them, are read as a recording's are (``require_neurons``
+    False); a file without images or behaviour is None (then described as plain NWB).
+    """
+    from neurofacedis.errors import InputError, MissingDataError
+    from neurofacedis.nwb import Recording
+    from neurofacedis.nwb._behaviour import read_behaviour
+
+    try:
+        behaviour = read_behaviour(path, follow_links=follow_links)
+    except InputError:  # holds no behaviour (or none readable): another kind of file
+        return None
+    try:
+        with Recording.open(path, follow_links=follow_links, require_neurons=False) as rec:
+            rec.validate()
+            head = {**_head(path, "behaviour", rec.nwbfile), "stimuli": rec.n_stimuli,
+                    "image_shape": list(rec.image_shape), "neurons": 0}
+    except MissingDataError:  # no images: behaviour of its own, for another file's stimuli
+        io, nwbfile = _open(path, follow_links)
+        try:
+            head = {**_head(path, "behaviour", nwbfile), "stimuli": behaviour.n_stimuli,
+                    "image_shape": [], "neurons": 0}
+        finally:
+            io.close()
+    trials = behaviour.trials
+    head["behaviour"] = {
+        "subjects": len(behaviour.subjects), "trials": len(trials),
+        "choices": list(behaviour.choice_labels), "ratings": behaviour.has_ratings,
+        "rdms": behaviour.rdms is not None, "trials_table": behaviour.where.get("trials"),
+    }
+    head["analysable"] = ("with --target behaviour" if head["image_shape"] else
+                          "as --behaviour of a recording showing these stimuli")
+    return head
+
+
+def _open(path: Path, follow_links: bool) -> tuple[Any, Any]:
+    from neurofacedis.nwb._recording import open_nwb
+
+    return open_nwb(path, follow_links=follow_links)
 
 
 def _head(path: Path, kind: str, nwbfile: Any) -> dict[str, Any]:

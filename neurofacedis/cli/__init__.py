@@ -160,7 +160,7 @@ _RUNNER = {"models": "--model", "seeds": "--seeds", "params": "--param", "out": 
            "train_images": "--train-images", "split_by": "--split-by", "scale": "--scale",
            "units": "--units", "min_rate": "--min-rate", "stimuli": "--stimuli",
            "presentations": "--presentations", "stimuli_match": "--stimuli-match",
-           "cache_dir": "--cache-dir", "target": "--target"}
+           "cache_dir": "--cache-dir", "target": "--target", "behaviour": "--behaviour"}
 _FETCH = {"allow_unverified": "--allow-unverified", "allow_local_urls": "--allow-local-urls",
           "base_url": "--base-url", "max_size": "--max-size", "timeout": "--timeout",
           "manifest": "--manifest"}

@@ -82,7 +82,10 @@ def analyze(
         "neurons", "--target",
         help="neurons, or behaviour: the file's human choices, ratings and similarity "
         "judgements (docs/data-model.md) go to the metrics too (agreement, error_consistency, "
-        "behaviour_rsa)."),
+        "behaviour_rsa, rating_encoding); a file without neurons is analysed too."),
+    behaviour: Path | None = typer.Option(
+        None, "--behaviour", help="With --target behaviour: read the behaviour from this NWB "
+        "file instead, matched to the recording's stimuli by stimulus id."),
 ) -> None:
     """Fit or load models, store their latents, run the metrics, write results and a report."""
     from neurofacedis.errors import InputError
@@ -101,7 +104,7 @@ def analyze(
         use_cache=not no_cache, into=into, figures=not no_figures, quiet=quiet or as_json,
         strict=strict, workers=workers, scheduler=scheduler, follow_links=follow_links,
         units=units, min_rate=min_rate, stimuli=stimuli, presentations=presentations,
-        stimuli_match=stimuli_match, target=target,
+        stimuli_match=stimuli_match, target=target, behaviour=behaviour,
     )
     render_summary(result.summary, as_json=as_json)
     if not result.ok:

@@ -243,8 +243,11 @@ class Recording:
         min_rate: float | None = None,
         presentations: str | None = None,
         follow_links: bool = False,
+        require_neurons: bool = True,
     ) -> None:
         self.path = path
+        self._require_neurons = bool(require_neurons)
+        self._no_neurons = False  # a behaviour-only file opened with require_neurons=False
         self._io = io
         self.nwbfile = nwbfile
         self._window_arg = None if window is None else (float(window[0]), float(window[1]))
@@ -283,6 +286,7 @@ class Recording:
         min_rate: float | None = None,
         stimuli: str | None = None,
         presentations: str | None = None,
+        require_neurons: bool = True,
     ) -> Recording:
         """Open a recording lazily.
 
@@ -314,6 +318,11 @@ class Recording:
         presentations
             Name of the presentation table (``intervals/NAME``) or IndexSeries
             (``stimulus/NAME``) to use when the file holds several.
+        require_neurons
+            False opens a file with stimuli but no neural data (no Units, no
+            StimulusResponses: a behaviour-only file) as a recording of zero neurons
+            (:attr:`has_neurons` False); True (the default) refuses it with
+            :class:`~neurofacedis.errors.MissingDataError`.
         """
         path = Path(path)
         if window is not None and not float(window[1]) > float(window[0]):
@@ -326,6 +335,7 @@ class Recording:
                 path, io, nwbfile, window=window, index_column=index_column,
                 images_name=stimuli or images_name, units=units, min_rate=min_rate,
                 presentations=presentations, follow_links=follow_links,
+                require_neurons=require_neurons,
             )
         except BaseException:
             io.close()
@@ -642,8 +652,8 @@ class Recording:
                 )
         if self._processed is None:
             if self._units is None:
-                raise MissingDataError("no neural data (no Units table and no "
-                                       "StimulusResponses)", file=self.path, obj="units")
+                self._no_neural_data()
+                return
             if len(self._units.id) == 0:
                 raise self._err("units", "empty Units table")
             if not spikes_present:
@@ -667,6 +677,17 @@ class Recording:
                     stacklevel=3,
                 )
         self._check_neurons()
+
+    def _no_neural_data(self) -> None:
+        """No Units and no StimulusResponses: refuse, or (``require_neurons`` False) note it."""
+        if self._require_neurons:
+            raise MissingDataError(
+                "no neural data (no Units table and no StimulusResponses); a behaviour-only "
+                "file is analysed with `target` behaviour", file=self.path, obj="units")
+        for name, value in (("units", self._units_expr), ("min_rate", self._min_rate)):
+            if value is not None:
+                raise self._err(name, "selects units; this file has no neural data")
+        self._no_neurons = True
 
     def _region_rows(self) -> np.ndarray:
         """Rows of the table the responses' DynamicTableRegion points to, each checked."""
@@ -729,6 +750,11 @@ class Recording:
         return len(self._ids)
 
     @property
+    def has_neurons(self) -> bool:
+        """Whether the file holds neural data (False: a behaviour-only file)."""
+        return not self._no_neurons
+
+    @property
     def has_processed(self) -> bool:
         """Whether the file holds processed StimulusResponses."""
         return self._processed is not None
@@ -745,7 +771,9 @@ class Recording:
 
     @property
     def response_source(self) -> str:
-        """Where :attr:`responses` come from: "processed" or "spike_times"."""
+        """Where :attr:`responses` come from: "processed", "spike_times" or "none"."""
+        if self._no_neurons:
+            return "none"
         if self._processed is not None and (self._window_arg is None or not self.has_spike_times):
             return "processed"
         return "spike_times"
@@ -763,6 +791,8 @@ class Recording:
     @property
     def response_unit(self) -> str:
         """What a response value is: "spikes" (count in the window) or "spikes/s"."""
+        if self._no_neurons:
+            return ""
         if self.response_source == "processed":
             return str(self._processed.unit)
         return "spikes"
@@ -774,7 +804,9 @@ class Recording:
 
     @property
     def n_repeats(self) -> int:
-        """Size of the repeat axis of :attr:`responses`."""
+        """Size of the repeat axis of :attr:`responses` (0 without neural data)."""
+        if self._no_neurons:
+            return 0
         if self.response_source == "processed":
             return int(self._processed.data.shape[2])
         reps = repeat_numbers(self._pres.stimulus_index, self._pres.onsets)
@@ -789,6 +821,8 @@ class Recording:
 
     def _all_ids(self) -> np.ndarray:
         """Return the unit id of every response column (processed) or Units row (spikes)."""
+        if self._no_neurons:
+            return np.zeros(0, dtype=np.int64)
         if self.response_source == "processed":
             region = getattr(self._processed, "units", None)
             if region is None:
@@ -844,6 +878,8 @@ class Recording:
         return mask.reindex(ids).fillna(False).to_numpy(dtype=bool)
 
     def _select(self) -> UnitSelection:
+        if self._no_neurons:
+            return UnitSelection([])
         ids = self._all_ids()
         chosen = self._chosen(ids)
         if self.response_source == "processed":
@@ -1013,7 +1049,9 @@ class Recording:
         unit_sel, _ = normalize_index(slice(None) if neurons is None else neurons, n_neurons)
         rows = self._kept_rows()
         column_sel = unit_sel if rows.size == self._all_ids().size else rows[unit_sel]
-        if self.response_source == "processed":
+        if self._no_neurons:  # a behaviour-only file: (stimulus, 0 neurons, 0 repeats)
+            block = np.zeros((np.arange(self.n_stimuli)[stim_sel].size, 0, 0), np.float32)
+        elif self.response_source == "processed":
             where = f"processing/{MODULE}/{self._processed.name}/data"
             block = _read_block(self._processed.data, stim_sel, column_sel)
             block = np.asarray(block, dtype=np.float32)

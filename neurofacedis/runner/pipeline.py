@@ -60,7 +60,7 @@ def analyze(
     console: Any = None, workers: int | None = None, scheduler: str | None = None,
     follow_links: bool = False, units: str | None = None, min_rate: float | None = None,
     stimuli: str | None = None, presentations: str | None = None,
-    stimuli_match: str = "intersect", target: str = "neurons",
+    stimuli_match: str = "intersect", target: str = "neurons", behaviour: str | Path | None = None,
 ) -> AnalysisResult:
     """Fit or load each model, store its latents, run the metrics and write the outputs.
 
@@ -104,9 +104,11 @@ def analyze(
         onset), links to other files (``recording.linked_files`` in summary.json), the unit
         selection (``recording.unit_selection``, also in the latents' provenance), stimulus set
         and presentation table. ``stimuli_match``: pool by ``"intersect"`` or ``"union"``.
-    target
+    target, behaviour
         ``"neurons"``, or ``"behaviour"``: the file's human behaviour (choices, ratings, RDMs;
-        docs/data-model.md) goes to every metric as ``ctx.behaviour`` (in-process only).
+        docs/data-model.md), or that of the NWB file ``behaviour`` (matched to the recording's
+        stimuli by id), goes to every metric as ``ctx.behaviour`` (in-process only); a file
+        without neurons is analysed too, its neural metrics skipped.
     """
     from neurofacedis.cache import ModelCache
     from neurofacedis.nwb import add_latents
@@ -116,7 +118,8 @@ def analyze(
                    stimuli=stimuli, presentations=presentations, match=stimuli_match)
     plan = plan_run(recording, models=models, metrics=metrics, seeds=seeds, params=params,
                     select=select, workers=workers, scheduler=scheduler, opening=opening,
-                    strict=strict, out=out, train_images=train_images, into=into, target=target)
+                    strict=strict, out=out, train_images=train_images, into=into, target=target,
+                    behaviour=behaviour)
     rec, records = plan.open(), RunRecords(list(plan.registry.warnings))
     reporter = Reporter(quiet=quiet, console=console)
     split = {"by": split_by, "seed": split_seed, "test_fraction": test_fraction}
@@ -134,16 +137,9 @@ def analyze(
                                 records, data.behaviour)
             selection = phase.select(ok_jobs, plan) if plan.chosen is not None else {}
             phase.run(plan.todo(), ok_jobs)
-            records.skipped = collapse_skipped(records.skipped)  # one line per model group
-            summary = summarise(rec=rec, recording_path=plan.paths[0], jobs=jobs,
-                                records=records, metric_params=plan.metric_params(),
-                                selection=selection, data=data, split=split,
-                                elapsed=time.time() - t_start)
-            latents = latents_records(jobs, train_hash=data.train_hash, rec=rec)
-            if out is not None:
-                write_run(Path(out), summary=summary, records=records, jobs=jobs, rec=rec,
-                          latents=latents, data=data, figures=figures, reporter=reporter,
-                          inputs=plan.inputs)
+            summary, latents = finish_run(rec, plan, jobs, records, selection=selection,
+                                          data=data, split=split, t_start=t_start, out=out,
+                                          figures=figures, reporter=reporter)
     finally:
         rec.close()
     if into and latents:
@@ -171,14 +167,20 @@ class RunPlan:
     workers: int | None = None
     scheduler: str | None = None
     target: str = "neurons"  # or "behaviour": the file's behaviour goes to every metric
+    behaviour: Path | None = None  # the behaviour's own file (target behaviour), or None
 
     @property
     def inputs(self) -> list[Any]:
-        """Every input path: the recording files, then the training images (or None)."""
-        return [*self.paths, self.train_images]
+        """Every input path: the recording files, the training images, the behaviour file."""
+        return [*self.paths, self.train_images, self.behaviour]
 
     def open(self) -> Any:
-        """Open the recording files (:func:`~neurofacedis.runner.inputs.open_recording`)."""
+        """Open the recording files (:func:`~neurofacedis.runner.inputs.open_recording`).
+
+        With target behaviour a file without neurons opens too (a behaviour-only file).
+        """
+        if self.target == "behaviour":
+            return open_recording(self.paths, **self.opening, require_neurons=False)
         return open_recording(self.paths, **self.opening)
 
     def todo(self) -> dict[str, Any]:
@@ -193,24 +195,42 @@ class RunPlan:
                 for m in self.metric_names}
 
 
+def finish_run(rec: Any, plan: RunPlan, jobs: list[FitJob], records: RunRecords, *,
+               selection: dict[str, Any], data: RunInputs, split: dict[str, Any],
+               t_start: float, out: str | Path | None, figures: bool,
+               reporter: Any) -> tuple[dict[str, Any], list[Any]]:
+    """Summarise the run, build its latents records and write the output folder (``out``)."""
+    records.skipped = collapse_skipped(records.skipped)  # one line per model group
+    summary = summarise(rec=rec, recording_path=plan.paths[0], jobs=jobs, records=records,
+                        metric_params=plan.metric_params(), selection=selection, data=data,
+                        split=split, elapsed=time.time() - t_start)
+    latents = latents_records(jobs, train_hash=data.train_hash, rec=rec)
+    if out is not None:
+        write_run(Path(out), summary=summary, records=records, jobs=jobs, rec=rec,
+                  latents=latents, data=data, figures=figures, reporter=reporter,
+                  inputs=plan.inputs)
+    return summary, latents
+
+
 def plan_run(recording: str | Path | Sequence[str | Path], *, models: Sequence[Any],
              metrics: Sequence[str] | None, seeds: int | Sequence[int], params: Any,
              select: str | None, workers: int | None, scheduler: str | None,
              opening: dict[str, Any], strict: bool, out: str | Path | None,
              train_images: str | Path | None = None, into: bool = False,
-             target: str = "neurons") -> RunPlan:
+             target: str = "neurons", behaviour: str | Path | None = None) -> RunPlan:
     """Check :func:`analyze`'s options before any work; raise InputError on bad ones.
 
     Loads the plugins (``strict``: loading problems are errors). ``recording`` is one path,
     several or a folder (:func:`~neurofacedis.runner.inputs.recording_paths`); ``opening``
     holds :meth:`Recording.open`'s keywords and ``match`` (how several files are pooled).
-    ``out`` must be neither an input nor a folder this package did not write.
+    ``out`` must be neither an input nor a folder this package did not write; ``behaviour``
+    (a file of its own) needs ``target`` behaviour.
     """
     from neurofacedis.nwb._pool import MATCHES
     from neurofacedis.registry import get_registry
 
     paths = recording_paths(recording)
-    inputs = [*paths, train_images]
+    inputs = [*paths, train_images, behaviour]
     match = opening.get("match", "intersect")
     if match not in MATCHES:
         raise InputError(f"must be one of {', '.join(MATCHES)}, got {match!r}",
@@ -241,21 +261,25 @@ def plan_run(recording: str | Path | Sequence[str | Path], *, models: Sequence[A
         raise InputError("runs locally only, not with `workers` or `scheduler`", obj="follow_links")
     if workers is not None and int(workers) < 1:
         raise InputError(f"`workers` must be >= 1, got {workers}", obj="workers")
-    _check_target(target, paths, workers, scheduler)
+    _check_target(target, paths, workers, scheduler, behaviour)
     if out is not None:
         from neurofacedis._outputs import check_output_folder
 
         check_output_folder(out, kind="analyze", inputs=list(inputs))
     return RunPlan(registry, overrides, seed_list, metric_names, metric_entries, chosen,
                    paths=paths, opening=dict(opening), train_images=train_images,
-                   workers=workers, scheduler=scheduler, target=target)
+                   workers=workers, scheduler=scheduler, target=target,
+                   behaviour=None if behaviour is None else Path(behaviour))
 
 
 def _check_target(target: str, paths: list[Path], workers: int | None,
-                  scheduler: str | None) -> None:
+                  scheduler: str | None, behaviour: str | Path | None = None) -> None:
     """``target`` is neurons or behaviour; behaviour runs on one file, in this process."""
     if target not in TARGETS:
         raise InputError(f"must be one of {', '.join(TARGETS)}, got {target!r}", obj="target")
+    if behaviour is not None and target != "behaviour":
+        raise InputError("is read with `target` behaviour; the target is neurons",
+                         file=behaviour, obj="behaviour")
     if target == "behaviour" and len(paths) > 1:
         raise InputError("behaviour is read from one file; several were given", obj="target")
     if target == "behaviour" and (workers is not None or scheduler is not None):
@@ -267,8 +291,8 @@ def open_inputs(rec: Any, plan: RunPlan, split: dict[str, Any],
                 records: RunRecords) -> tuple[Any, Any, RunInputs]:
     """Read the responses (and their mean), the images and the split.
 
-    With target behaviour also the file's behaviour, checked against the stimuli (every
-    behaviour stimulus must be one of them).
+    With target behaviour also the behaviour (the recording's own, or ``plan.behaviour``'s),
+    matched to the stimuli by id: every behaviour stimulus must be one of them.
     """
     responses, mean = load_responses(rec)
     data = load_inputs(rec, train_images=plan.train_images, split_by=split["by"],
@@ -277,9 +301,11 @@ def open_inputs(rec: Any, plan: RunPlan, split: dict[str, Any],
     if plan.target == "behaviour":
         from neurofacedis.nwb._behaviour import read_behaviour
 
-        data.behaviour = read_behaviour(plan.paths[0], follow_links=bool(
-            plan.opening.get("follow_links")), stimuli=plan.opening.get("stimuli"))
-        data.behaviour.rows_in(data.stim_ids, what=f"the stimuli of {plan.paths[0].name}")
+        source = plan.behaviour or plan.paths[0]
+        data.behaviour = read_behaviour(source, follow_links=bool(
+            plan.opening.get("follow_links")), stimuli=None if plan.behaviour else
+            plan.opening.get("stimuli"))
+        data.behaviour.rows_in(data.stim_ids, what=f"the stimuli of {plan.paths[0]}")
     return responses, mean, data
 
 

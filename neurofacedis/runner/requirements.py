@@ -9,6 +9,11 @@ skips it with the reason it returns.
 
 A check gets a :class:`~neurofacedis.specs.RequirementContext` and returns None when met,
 otherwise what is lacking; the reason reads ``needs <description>[; <what is lacking>]``.
+
+Targets: neural responses are every metric's default target, so every metric implicitly
+requires ``neurons`` (:data:`NEURONS`: the recording holds neural data) unless it declares a
+requirement whose name starts with ``behaviour`` (:data:`BEHAVIOUR_PREFIX`): such a metric
+reads the human behaviour (``ctx.behaviour``) instead, and runs on a behaviour-only file.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import numpy as np
 from neurofacedis._util import one_line
 from neurofacedis.specs import REQUIREMENTS, RequirementContext, RequirementSpec, label_columns
 
-__all__ = ["builtin_requirements", "unmet", "reason", "check_requirements"]
+__all__ = ["builtin_requirements", "unmet", "reason", "check_requirements", "NEURONS",
+           "BEHAVIOUR_PREFIX", "implied"]
+
+#: The requirement every metric has unless it targets behaviour (see the module docstring).
+NEURONS = "neurons"
+#: Requirements named so mark a metric of the behaviour target (no implicit ``neurons``).
+BEHAVIOUR_PREFIX = "behaviour"
+_NEURONS_TEXT = "neural responses (a Units table or StimulusResponses)"
 
 
 def _repeats(ctx: RequirementContext) -> str | None:
@@ -62,6 +74,13 @@ def _attributes(ctx: RequirementContext) -> str | None:
     return "the recording has neither"
 
 
+def _neurons(ctx: RequirementContext) -> str | None:
+    rec = ctx.recording
+    if getattr(rec, "has_neurons", True):
+        return None
+    return f"{rec.path.name} has none: a behaviour-only file"
+
+
 def _units(ctx: RequirementContext) -> str | None:
     if ctx.active is not None:
         n_active = int(np.sum(ctx.active))
@@ -79,7 +98,16 @@ _CHECKS = {
 
 def builtin_requirements() -> list[RequirementSpec]:
     """Return the built-in requirements (what the core plugin registers)."""
-    return [RequirementSpec(name, REQUIREMENTS[name], _CHECKS[name]) for name in REQUIREMENTS]
+    return [*(RequirementSpec(name, REQUIREMENTS[name], _CHECKS[name]) for name in REQUIREMENTS),
+            RequirementSpec(NEURONS, _NEURONS_TEXT, _neurons)]
+
+
+def implied(requires: Iterable[str]) -> frozenset[str]:
+    """Return ``requires`` with ``neurons`` added unless a requirement targets behaviour."""
+    names = frozenset(requires)
+    if any(str(n).startswith(BEHAVIOUR_PREFIX) for n in names):
+        return names
+    return names | {NEURONS}
 
 
 def reason(spec: RequirementSpec, lacking: str) -> str:
@@ -117,7 +145,8 @@ def check_requirements(requires: Iterable[str], *, recording: Any, job: Any,
 
     ``job`` is the fit (a :class:`~neurofacedis.runner.jobs.FitJob`, or None to check the
     recording alone); ``siblings`` are the other seeds of its model label; ``table`` is the
-    registry's requirement table (None: the built-ins).
+    registry's requirement table (None: the built-ins). ``neurons`` is checked first, for
+    every metric that does not target behaviour (:func:`implied`).
     """
     if table is None:
         table = {r.name: r for r in builtin_requirements()}
@@ -127,4 +156,12 @@ def check_requirements(requires: Iterable[str], *, recording: Any, job: Any,
         active=getattr(job, "active", None), n_seeds=len(siblings) + 1, n_models=n_models,
         behaviour=behaviour,
     )
-    return unmet(requires, ctx, table)
+    requires = implied(requires)
+    if NEURONS in requires:  # first: without neurons nothing else about them matters
+        first = unmet([NEURONS], ctx, {NEURONS: table.get(NEURONS) or _NEURONS_SPEC})
+        if first is not None:
+            return first
+    return unmet(requires - {NEURONS}, ctx, table)
+
+
+_NEURONS_SPEC = RequirementSpec(NEURONS, _NEURONS_TEXT, _neurons)

@@ -105,12 +105,20 @@ def _models_table(jobs: list[FitJob]) -> dict[str, Any]:
     return models
 
 
-def _target(behaviour: Any) -> dict[str, Any]:
-    """Say what the metrics were computed against: neurons, or human behaviour besides."""
+def _target(behaviour: Any, recording_path: Path) -> dict[str, Any]:
+    """Say what the metrics were computed against: neurons, or human behaviour besides.
+
+    Behaviour read from a file of its own names that file's sha256 too (provenance).
+    """
     if behaviour is None:
         return {"kind": "neurons"}
     b = behaviour
-    return {"kind": "behaviour", "source": str(b.source), "n_stimuli": b.n_stimuli,
+    own = {}
+    if b.source and Path(b.source).resolve() != Path(recording_path).resolve():
+        from neurofacedis.nwb._write import file_sha256
+
+        own = {"sha256": file_sha256(Path(b.source))}
+    return {"kind": "behaviour", "source": str(b.source), **own, "n_stimuli": b.n_stimuli,
             "n_subjects": len(b.subjects), "n_trials": int(len(b.trials)),
             "choices": list(b.choice_labels), "has_targets": b.targets is not None,
             "has_ratings": b.mean_rating is not None, "has_rdms": b.rdms is not None}
@@ -181,7 +189,7 @@ def summarise(*, rec: Any, recording_path: Path, jobs: list[FitJob], records: Ru
             "unit_selection": unit_selection(rec),  # pooled: one per session identifier
             **({"stimuli_match": rec.match} if isinstance(rec, PooledView) else {}),
         },
-        "target": _target(data.behaviour),
+        "target": _target(data.behaviour, recording_path),
         "split": {**split, "n_train": len(data.train), "n_test": len(data.test)},
         "training_images": {"source": data.train_source, "sha256": data.train_hash},
         "models": _models_table(jobs),
