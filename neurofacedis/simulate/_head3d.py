@@ -222,8 +222,21 @@ def _mouth_curve(s: dict[str, np.ndarray], x: np.ndarray, lip: str) -> np.ndarra
     return mid + sign * thick * (1.0 - x**2) ** 0.7
 
 
+def _rows(lo: np.ndarray, hi: np.ndarray, margin: float) -> slice:
+    """Texture rows holding every v in [min(lo) - margin, max(hi) + margin], and one more."""
+    step = 2.0 * TEX_L / (TEX_G - 1)
+    first = int(np.floor((float(np.min(lo)) - margin + TEX_L) / step)) - 1
+    last = int(np.ceil((float(np.max(hi)) + margin + TEX_L) / step)) + 2
+    return slice(min(max(first, 0), TEX_G), min(max(last, 0), TEX_G))
+
+
 def albedo_fields(p: dict[str, np.ndarray], rgb: bool) -> np.ndarray:
-    """Front albedo offsets (N, G, G, C): albedo = base skin + w(q_z) * offset."""
+    """Front albedo offsets (N, G, G, C): albedo = base skin + w(q_z) * offset.
+
+    Each feature (eyes, brows, mouth) paints its colour with a coverage that is exactly 0
+    beyond half a texel from its outline, so it is computed on the rows it can reach only
+    (:func:`_rows`, with a texel to spare): elsewhere ``out + 0 * (colour - out)`` is ``out``.
+    """
     s = feature_shapes(p)
     u, v = _grid()
     px = 2.0 * TEX_L / (TEX_G - 1)  # texel size: soft edges one texel wide
@@ -234,19 +247,26 @@ def albedo_fields(p: dict[str, np.ndarray], rgb: bool) -> np.ndarray:
     au = np.abs(u)
     ex, ey = s["eye_c"][:, 0], s["eye_c"][:, 1]
     ew, eh = _col(s["eye_w"]), _col(s["eye_h"])
-    r_eye = np.sqrt(((au - _col(ex)) / ew) ** 2 + ((v - _col(ey)) / eh) ** 2)
+    eye = _rows(ey - s["eye_h"], ey + s["eye_h"], 1.5 * px)
+    ve = v[:, eye]
+    r_eye = np.sqrt(((au - _col(ex)) / ew) ** 2 + ((ve - _col(ey)) / eh) ** 2)
     sclera = cover((r_eye - 1.0) * eh)
-    iris = np.minimum(cover(np.hypot(au - _col(ex), v - _col(ey)) - 0.048), sclera)
+    iris = np.minimum(cover(np.hypot(au - _col(ex), ve - _col(ey)) - 0.048), sclera)
     t = np.clip((0.60 - au) / 0.46, 0.0, 1.0)  # brow parameter: outer (0) -> inner (1)
-    brow_d = np.abs(v - _brow_v(s, t)) - 0.022 * (1.0 - 0.4 * t)
+    brow_rows = _rows(s["brow_v"] - 0.035 - 0.022, s["brow_v"] + 0.022, 1.5 * px)
+    brow_d = np.abs(v[:, brow_rows] - _brow_v(s, t)) - 0.022 * (1.0 - 0.4 * t)
     brow = np.where((au > 0.12) & (au < 0.62), cover(brow_d), 0.0)
     mw = _col(s["mouth_w"])
     x = np.clip(u / mw, -1.0, 1.0)
     inside = np.abs(u) < mw
     top, bottom, mid = (_mouth_curve(s, x, lip).astype(np.float32)
                         for lip in ("top", "bottom", "mid"))
-    lips = np.where(inside, np.minimum(cover(top - v), cover(v - bottom)), np.float32(0))
-    line = np.where(inside, cover(np.abs(v - mid) - _col(s["gap"])), np.float32(0))
+    lift = s["corner_lift"]
+    mouth = _rows(s["mouth_v"] - np.maximum(lift, 0) - s["lip_top"],
+                  s["mouth_v"] - np.minimum(lift, 0) + s["lip_bottom"], 1.5 * px)
+    vm = v[:, mouth]
+    lips = np.where(inside, np.minimum(cover(top - vm), cover(vm - bottom)), np.float32(0))
+    line = np.where(inside, cover(np.abs(vm - mid) - _col(s["gap"])), np.float32(0))
     skin = _col(p["skin"])
     if rgb:
         skin_c = skin[..., None] * _SKIN_RGB.astype(np.float32)
@@ -259,8 +279,9 @@ def albedo_fields(p: dict[str, np.ndarray], rgb: bool) -> np.ndarray:
                    (brow, _col(p["hair_albedo"])[..., None] * 0.7),
                    (lips, skin[..., None] * 0.72), (line, [0.10])]
     out = np.broadcast_to(skin_c, skin_c.shape[:1] + (TEX_G, TEX_G) + skin_c.shape[-1:]).copy()
-    for alpha, colour in targets:
-        out += alpha[..., None] * (np.asarray(colour, dtype=np.float32) - out)
+    for (alpha, colour), rows in zip(targets, (eye, eye, brow_rows, mouth, mouth), strict=True):
+        o = out[:, rows]
+        o += alpha[..., None] * (np.asarray(colour, dtype=np.float32) - o)
     return out - skin_c
 
 

@@ -358,12 +358,13 @@ def _rays(block: _Block, s: int) -> np.ndarray:
     flat_count = count.ravel()
     first = np.cumsum(flat_count) - flat_count  # of each row in the concatenation
     pixel = np.repeat(start - first, flat_count) + np.arange(flat_count.sum())
-    face_first = np.cumsum(per_face) - per_face
-    face = np.repeat(np.arange(n), per_face)
-    # pad each face's row with repeats of one of its pixels (same value written twice)
-    pad = pixel[np.minimum(face_first, len(pixel) - 1)] if len(pixel) else np.zeros(n, int)
-    out = np.repeat(pad[:, None], width, 1)
-    out[face, np.arange(len(pixel)) - face_first[face]] = pixel
+    # each face's row, padded with repeats of its first pixel (same value written twice)
+    out = np.empty((n, width), dtype=np.int64)
+    at = 0
+    for i, c in enumerate(per_face.tolist()):
+        out[i, :c] = pixel[at:at + c]
+        out[i, c:] = pixel[min(at, len(pixel) - 1)] if len(pixel) else 0
+        at += c
     return out
 
 
