@@ -186,6 +186,17 @@ class _Rays:
         self.t_mid = -self.b * block.inv_a
         self.a = block.a
 
+    def head(self, k: int) -> _Rays:
+        """Return the first ``k`` rays of each face (views)."""
+        out = object.__new__(type(self))
+        for name, value in vars(self).items():
+            if name == "o":
+                value = [v[:, :k] for v in value]
+            elif name not in ("d", "a"):  # per-face columns stay
+                value = value[:, :k]
+            setattr(out, name, value)
+        return out
+
     def at(self, t: np.ndarray) -> list[np.ndarray]:
         return [self.o[k] + t * self.d[k] for k in range(3)]
 
@@ -306,20 +317,32 @@ def _background(block: _Block) -> list[F32]:
     return [F32(v) for v in (hd.BACKGROUND[1] if block.rgb else hd.BACKGROUND[:1])]
 
 
-def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
+def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float, k_face: int | None = None
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Colour channels, face depth and face coverage of samples at (x, y), each (n, K).
 
     Layers, back to front: background, the inside of the back hair, the neck, then the face
-    and the hair shell in their depth order.
+    and the hair shell in their depth order. With ``k_face``, only the first ``k_face``
+    samples of each face can meet the face (:func:`_rays`); the others get the face's
+    values there, exactly: depth -inf, coverage 0 (so its colour does not count).
     """
     r = _Rays(block, x, y)
     a_neck, c_neck = _neck(block, x, y, ppu)
     (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(block, r, ppu)
     bg = _background(block)
     under = _over(a_neck, c_neck, [b + a_back * (c - b) for b, c in zip(bg, c_back, strict=True)])
-    t_face, signed, c_face = _face(block, r)
-    a_face = np.clip(F32(0.5) - signed * (block.scale * F32(ppu)), 0, 1)
+    if k_face is None or k_face >= x.shape[1]:
+        t_face, signed, c_face = _face(block, r)
+        a_face = np.clip(F32(0.5) - signed * (block.scale * F32(ppu)), 0, 1)
+    else:
+        t, signed, c = _face(block, r.head(k_face))
+        t_face = np.full(x.shape, F32(-np.inf))
+        t_face[:, :k_face] = t
+        a_face = np.zeros(x.shape, dtype=F32)
+        a_face[:, :k_face] = np.clip(F32(0.5) - signed * (block.scale * F32(ppu)), 0, 1)
+        c_face = [np.zeros(x.shape, dtype=F32) for _ in c]
+        for full, part in zip(c_face, c, strict=True):
+            full[:, :k_face] = part
     front = t_face > t_hair
     hair_then_face = _over(a_face, c_face, _over(a_hair, c_hair, under))
     face_then_hair = _over(a_hair, c_hair, _over(a_face, c_face, under))
@@ -328,44 +351,67 @@ def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float
     return colour, t_face, cover
 
 
-def _rays(block: _Block, s: int) -> np.ndarray:
-    """Pixels (n, K) of an s x s grid whose ray passes near the head (padded by repeats).
+def _intervals(block: _Block, s: int, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per face and image row, the columns ``[lo, hi)`` whose ray passes within ``radius``.
 
     A ray meets the sphere of radius R about the head centre (scaled frame) where the
     squared distance of its closest approach, a quadratic form in the pixel's (x, y), is
-    below R^2: an ellipse, cut per image row into one interval of columns. R is the head's
-    reach (face and hair) plus a pixel, beyond which no surface covers a sample; the pixels
-    left out keep the neck and background.
+    below R^2: an ellipse, cut per image row into one interval of columns (with one column
+    to spare); ``lo == hi`` where a row misses it.
     """
-    n, ppu = block.n, s / 2.0
+    ppu = s / 2.0
     p0, p1, d = block.minv[:, :, 0], block.minv[:, :, 1], block.minv[:, :, 2]
     inv_a = 1.0 / (d * d).sum(1)
     pd0, pd1 = (p0 * d).sum(1), (p1 * d).sum(1)
     q00 = ((p0 * p0).sum(1) - pd0 * pd0 * inv_a)[:, None]
     q01 = ((p0 * p1).sum(1) - pd0 * pd1 * inv_a)[:, None]
     q11 = ((p1 * p1).sum(1) - pd1 * pd1 * inv_a)[:, None]
-    radius = (block.reach + 1.0 / (block.scale_64 * ppu) + 1e-3)[:, None]
+    radius = radius[:, None]
     yy = ((np.arange(s) + 0.5) / ppu - 1.0 - hd.CY)[None, :]
     disc = (q01 * yy) ** 2 - q00 * (q11 * yy * yy - radius**2)
     centre, half = -q01 * yy / q00, np.sqrt(np.maximum(disc, 0.0)) / q00
     # columns j with (j + 0.5) / ppu - 1 inside [centre - half, centre + half], and one more
     lo = np.clip(np.floor((centre - half + 1.0) * ppu - 0.5), 0, s).astype(np.int64)
     hi = np.clip(np.ceil((centre + half + 1.0) * ppu - 0.5) + 1, 0, s).astype(np.int64)
-    count = np.where(disc > 0, np.maximum(hi - lo, 0), 0)  # (n, s) pixels per row
-    per_face = count.sum(1)
-    width = max(int(per_face.max()), 1)
-    start = (np.arange(s) * s + lo).ravel()
-    flat_count = count.ravel()
-    first = np.cumsum(flat_count) - flat_count  # of each row in the concatenation
-    pixel = np.repeat(start - first, flat_count) + np.arange(flat_count.sum())
-    # each face's row, padded with repeats of its first pixel (same value written twice)
-    out = np.empty((n, width), dtype=np.int64)
-    at = 0
-    for i, c in enumerate(per_face.tolist()):
-        out[i, :c] = pixel[at:at + c]
-        out[i, c:] = pixel[min(at, len(pixel) - 1)] if len(pixel) else 0
-        at += c
-    return out
+    return lo, np.where(disc > 0, np.maximum(hi, lo), lo)
+
+
+def _runs(starts: np.ndarray, counts: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+    """Concatenated runs ``start + arange(count)`` of each face (rows of (n, m) arrays)."""
+    flat_start, flat_count = starts.ravel(), counts.ravel()
+    first = np.cumsum(flat_count) - flat_count  # of each run in the concatenation
+    pixel = np.repeat(flat_start - first, flat_count) + np.arange(flat_count.sum())
+    per_face = counts.sum(1).tolist()
+    ends = np.cumsum([0] + per_face).tolist()
+    return [pixel[a:b] for a, b in zip(ends[:-1], ends[1:], strict=True)], per_face
+
+
+def _rays(block: _Block, s: int) -> tuple[np.ndarray, int]:
+    """Pixels (n, K) of an s x s grid whose ray passes near the head, and K_face.
+
+    The head's reach (face and hair) plus a pixel bounds the pixels that any surface
+    covers (:func:`_intervals`); the pixels left out keep the neck and background. Of
+    these, each face's first ``K_face`` are the pixels where the face itself can cover a
+    sample: within ``rmax`` (the face's bounding sphere, 0.01 to spare) plus half a pixel,
+    beyond which its coverage ``clip(0.5 - signed distance in pixels, 0, 1)`` is exactly 0;
+    the rest meet only the hair. Rows are padded with the index ``s * s``, a spare pixel.
+    """
+    ppu = s / 2.0
+    lo, hi = _intervals(block, s, block.reach + 1.0 / (block.scale_64 * ppu) + 1e-3)
+    f_lo, f_hi = _intervals(block, s, np.sqrt(block.rmax2[:, 0].astype(np.float64))
+                            + 0.5 / (block.scale_64 * ppu))
+    f_lo = np.clip(f_lo, lo, hi)  # inside the reach interval (or empty at its start)
+    f_hi = np.clip(f_hi, f_lo, hi)
+    row = np.arange(s) * s
+    face, n_face = _runs(row + f_lo, f_hi - f_lo)
+    rest, n_rest = _runs(np.concatenate([row + lo, row + f_hi], 1),
+                         np.concatenate([f_lo - lo, hi - f_hi], 1))
+    k_face = max(n_face)
+    out = np.full((block.n, max(k_face + max(n_rest), 1)), s * s, dtype=np.int64)
+    for i in range(block.n):
+        out[i, :n_face[i]] = face[i]
+        out[i, k_face:k_face + n_rest[i]] = rest[i]
+    return out, k_face
 
 
 def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
@@ -375,20 +421,21 @@ def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
     s = size * supersample
     ppu = s / 2.0
     grid = ((np.arange(s, dtype=np.float64) + 0.5) / ppu - 1.0).astype(F32)
-    gx, gy = np.tile(grid, s), np.repeat(grid, s)
-    img = np.empty((block.n, s * s, 3 if rgb else 1), dtype=F32)
+    spare = np.zeros(1, dtype=F32)  # a spare pixel (index s * s) for padded rays
+    gx, gy = np.concatenate([np.tile(grid, s), spare]), np.concatenate([np.repeat(grid, s), spare])
+    img = np.empty((block.n, s * s + 1, 3 if rgb else 1), dtype=F32)
     for lo in range(0, block.n, _PART):
         part = block.part(lo, min(lo + _PART, block.n))
         # everywhere: the neck over the background; near the head: the whole scene
         a_neck, c_neck = _neck(part, gx[None, :], gy[None, :], ppu)
         for k, (b, c) in enumerate(zip(_background(part), c_neck, strict=True)):
             img[lo:lo + part.n, :, k] = b + a_neck * (c - b)
-        pix = _rays(part, s)
-        colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu)
+        pix, k_face = _rays(part, s)
+        colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu, k_face)
         rows = np.arange(lo, lo + part.n)[:, None]
         for k, ch in enumerate(colour):
             img[rows, pix, k] = ch
-    img = img.reshape(len(f), s, s, -1)
+    img = img[:, :s * s].reshape(len(f), s, s, -1)
     if supersample > 1:
         img = img.reshape(len(f), size, supersample, size, supersample, -1).mean((2, 4))
     img = np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
