@@ -13,13 +13,17 @@ analytic normals, ``albedo * (ambient + intensity * max(0, n . l))``.
 
 Speed: only the rays that pass near the head are cast (a per-row interval of the head's
 projected bounding ellipse, :func:`_rays`), as a padded ``(faces, rays)`` array so that every
-per-face constant broadcasts as an ``(n, 1)`` column; blocks are small (:data:`_CHUNK`) so
-that each per-ray array stays in the cache and in the allocator's free lists (large
-temporaries cost a page fault per 4 KiB each time they are made).
+per-face constant broadcasts as an ``(n, 1)`` column; each face's rays that can meet the face
+come first and only those are ray-cast against it (the others meet only the hair, where the
+face's coverage is exactly 0). Blocks are small (:data:`_PART`) so that each per-ray array
+stays in the cache and in the allocator's free lists (large temporaries cost a page fault per
+4 KiB each time they are made). numpy holds the GIL for most of this, so threads do not help:
+a large batch is split over forked worker processes (:func:`_render_parallel`).
 
 Per-sample arithmetic is float32 add/multiply/divide/sqrt (IEEE exact) and table look-ups;
 per-face values are float64; no sums over samples. Results do not depend on how a batch is
-split into blocks or threads.
+split into blocks or processes (``test_renders_the_recorded_bytes`` pins the bytes of a seeded
+batch as they were before these speed-ups).
 """
 
 from __future__ import annotations
@@ -426,10 +430,11 @@ def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
     img = np.empty((block.n, s * s + 1, 3 if rgb else 1), dtype=F32)
     for lo in range(0, block.n, _PART):
         part = block.part(lo, min(lo + _PART, block.n))
-        # everywhere: the neck over the background; near the head: the whole scene
-        a_neck, c_neck = _neck(part, gx[None, :], gy[None, :], ppu)
+        # everywhere: the neck over the background (coverage per pixel, colour per column);
+        # near the head: the whole scene
+        a_neck, c_neck = _neck(part, grid[None, :], grid[:, None], ppu)
         for k, (b, c) in enumerate(zip(_background(part), c_neck, strict=True)):
-            img[lo:lo + part.n, :, k] = b + a_neck * (c - b)
+            img[lo:lo + part.n, :s * s, k] = (b + a_neck * (c[:, None, :] - b)).reshape(-1, s * s)
         pix, k_face = _rays(part, s)
         colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu, k_face)
         rows = np.arange(lo, lo + part.n)[:, None]
