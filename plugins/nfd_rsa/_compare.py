@@ -27,7 +27,6 @@ in a later pass instead of being kept (see :func:`ceiling`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -36,16 +35,17 @@ import numpy as np
 from neurofacedis.blocks import run_blocks, workers  # noqa: F401 - re-exported
 from neurofacedis.errors import InputError
 from nfd_rsa._rank import (
+    Inversions,
     Ties,
     block_len,
     dense_by_position,
     index_dtype,
-    kendall_dis,
     pairs,
     rank,
     sort_within,
     spans,
 )
+from nfd_rsa._rdm import one_blas_thread
 
 __all__ = [
     "COMPARISONS",
@@ -195,18 +195,57 @@ def pool_rdm(vectors: np.ndarray, method: str) -> np.ndarray:
     return rankdata(v, axis=1).mean(axis=0)
 
 
-class _Buffers(threading.local):
-    """Per-thread P-long intp buffer for scipy's counter, allocated on first use."""
+class _SpearmanAcc:
+    """Spearman r of a bootstrap sample (pair k repeated ``w_k`` times), block by block.
 
-    def __init__(self) -> None:
-        self.y: np.ndarray | None = None
+    The repeated vector's average ranks have mean (L + 1) / 2 and sum of squares
+    L (L^2 - 1) / 12 - sum(G^3 - G) / 12 over groups of G tied copies, so only the cross
+    term needs a pass over the data. ``g``: the model's weight per dense rank
+    (:meth:`PairedRDMs._model_weights`), turned in place into each model value's centred
+    average rank.
+    """
 
-    def get(self, name: str, size: int) -> np.ndarray:
-        buf = getattr(self, name)
-        if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=np.intp)
-            setattr(self, name, buf)
-        return buf
+    def __init__(self, g: np.ndarray) -> None:
+        size = float(g.sum())
+        self.size, self.mean = size, (size + 1) / 2.0
+        vy, before = 0.0, 0.0
+        for a, b in spans(g.size):  # in place: average rank of each model value's copies
+            gb = g[a:b]
+            vy += float(np.dot(gb * gb, gb) - gb.sum())
+            cum = np.cumsum(gb)
+            cum += before - self.mean
+            before += float(gb.sum())
+            gb -= 1.0
+            gb *= 0.5
+            np.subtract(cum, gb, out=gb)
+        self.cy, self.vy, self.vx, self.num, self.before = g, vy, 0.0, 0.0, 0.0
+
+    def add(self, w: np.ndarray, xd: np.ndarray | None, y0: np.ndarray) -> None:
+        """Next block in the data's sorted order: weights, data dense ranks (ties), model ranks."""
+        wf = w.astype(np.float64)
+        if xd is not None:
+            xd = xd - xd[0]
+            gx = np.bincount(xd, weights=wf)
+            self.vx += float(np.dot(gx * gx, gx) - gx.sum())
+            ax = (np.cumsum(gx) - (gx - 1.0) / 2.0).take(xd)
+            ax += self.before
+        else:
+            self.vx += float(np.dot(wf * wf, wf) - wf.sum())
+            ax = np.cumsum(wf)
+            ax += self.before - (wf - 1.0) / 2.0
+        self.before += float(wf.sum())
+        ax -= self.mean
+        ax *= wf
+        self.num += float(np.dot(ax, self.cy.take(y0)))
+
+    def value(self) -> float:
+        """Spearman r of everything added."""
+        size = self.size
+        base = size * (size * size - 1.0)
+        vx, vy = (base - self.vx) / 12.0, (base - self.vy) / 12.0
+        if vx <= 0 or vy <= 0:
+            return 0.0
+        return self.num / np.sqrt(vx) / np.sqrt(vy)
 
 
 class PairedRDMs:
@@ -234,7 +273,6 @@ class PairedRDMs:
         self._ii: np.ndarray | None = None  # pairs in the data's sorted order
         self._jj: np.ndarray | None = None
         self._dt: Ties | None = None
-        self._bufs = _Buffers()
         self._row_blocks: list[tuple[int, int]] | None = None
         self._y0: np.ndarray | None = None  # model ranks in the data's order (bootstrap pass)
 
@@ -294,131 +332,98 @@ class PairedRDMs:
         return self._y_perm(None, a, b) if self._y0 is None else self._y0[a:b]
 
     def _rank_perm(self, perm: np.ndarray | None, methods: Sequence[str]) -> list[float]:
+        """Spearman and tau-a after relabelling by ``perm``: one pass, blocks of the data order.
+
+        Each block of model ranks (in the data's sorted order) feeds the Spearman dot product
+        and the streaming discordance counter (:class:`nfd_rsa._rank.Inversions`); no
+        P-long array is kept beyond the counter's 2 bytes per pair.
+        """
         dt, qt = self._dt, self._qt
-        y = self._bufs.get("y", self.size)
+        spear, tau = "spearman" in methods, "tau-a" in methods
+        inv = Inversions(qt.n_unique, self.size) if tau else None
         mean = (self.size + 1) / 2.0
-        num = 0.0
-        for a, b in spans(self.size):
+        num, ntie = 0.0, 0
+        for a, b in dt.spans():
             yb = self._y_perm(perm, a, b)
-            y[a:b] = yb
-            if "spearman" in methods:
+            if spear:
                 ax = dt.avg_at(a, b)
                 ax -= mean
                 num += float(np.dot(ax, qt.avg_of(yb)))
+            if tau:
+                if dt.has_ties:  # pairs tied in x are never discordant: y ascends inside them
+                    xd = dt.dense_at(a, b)
+                    if qt.has_ties:
+                        ntie += _joint_block(xd, yb)
+                    sort_within(xd, yb)
+                inv.add(yb)
         out = []
         for method in methods:
             if method == "spearman":
                 den = dt.rank_norm() * qt.rank_norm()
                 out.append(num / den if den > 0 else 0.0)
             else:
-                yy = y[:self.size]
-                ntie = _joint_ties(dt, yy) if dt.has_ties and qt.has_ties else 0
-                if dt.has_ties:
-                    for a, b in dt.spans():
-                        sort_within(dt.dense_at(a, b), yy[a:b])
-                dis = kendall_dis(yy)
-                out.append(_tau_a(self.size, dis, dt.tied_pairs(), qt.tied_pairs(), ntie))
+                out.append(_tau_a(self.size, inv.total(), dt.tied_pairs(), qt.tied_pairs(),
+                                  ntie))
         return out
 
     def _weights(self, sample: np.ndarray) -> np.ndarray:
         return np.bincount(np.asarray(sample), minlength=self.n).astype(np.int64)
 
     def _rank_boot(self, sample: np.ndarray, methods: Sequence[str]) -> list[float]:
+        """Spearman and tau-a on a bootstrap sample: pair k repeated ``w_k`` times.
+
+        One pass for the model's weighted ranks (when Spearman or model ties need them), then
+        one fused pass over the data's sorted order for both statistics.
+        """
         dt, qt = self._dt, self._qt
         c = self._weights(sample)
-        size = self.size
+        spear, tau = "spearman" in methods, "tau-a" in methods
+        cy = self._model_weights(c) if spear or qt.has_ties else None
+        ytie = _pairs_float(cy) if tau and qt.has_ties else None
+        sp = _SpearmanAcc(cy) if spear else None  # cy becomes the model's average ranks
+        length = (int(c.sum()) ** 2 - int(np.dot(c, c))) // 2  # sum of c_i c_j over i < j
+        inv = Inversions(qt.n_unique, length) if tau else None
+        own = xtie = ntie = 0
+        for a, b in dt.spans():
+            w = c.take(self._ii[a:b])
+            w *= c.take(self._jj[a:b])
+            y0 = self._y0_at(a, b)
+            xd = dt.dense_at(a, b) if dt.has_ties else None
+            if sp is not None:
+                sp.add(w, xd, y0)
+            if not tau:
+                continue
+            own += pairs(w)
+            yrep = np.repeat(y0, w)
+            if xd is not None and yrep.size:  # whole tie groups: sort y inside them
+                xrep = np.repeat(xd, w)
+                sort_within(xrep, yrep)
+                xtie += pairs(np.bincount(xd - xd[0], weights=w).astype(np.int64))
+                if qt.has_ties:
+                    ntie += _joint_block(xd, y0, w)
+            inv.add(yrep)
         res: dict[str, float] = {}
-        if "tau-a" in methods:
-            y = self._bufs.get("y", size)
-            pos, own = 0, 0
-            for a, b in dt.spans():
-                w = c.take(self._ii[a:b])
-                w *= c.take(self._jj[a:b])
-                own += pairs(w)
-                k = int(w.sum())
-                y[pos:pos + k] = np.repeat(self._y0_at(a, b), w)
-                if dt.has_ties and k:  # whole tie groups: sort y inside them
-                    sort_within(np.repeat(dt.dense_at(a, b), w), y[pos:pos + k])
-                pos += k
-            dis = kendall_dis(y[:pos])
-            xtie = ytie = ntie = own
-            if dt.has_ties:
-                xtie = 0
-                for a, b in dt.spans():
-                    w = c.take(self._ii[a:b]) * c.take(self._jj[a:b])
-                    xd = dt.dense_at(a, b)
-                    xtie += pairs(np.bincount(xd - xd[0], weights=w).astype(np.int64))
-            if qt.has_ties:
-                ytie = _pairs_float(self._model_weights(c))
-            if dt.has_ties and qt.has_ties:
-                ntie = 0
-                for a, b in dt.spans():
-                    w = c.take(self._ii[a:b]) * c.take(self._jj[a:b])
-                    ntie += _joint_block(dt.dense_at(a, b), self._y0_at(a, b), w)
-            res["tau-a"] = _tau_a(pos, dis, xtie, ytie, ntie)
-        if "spearman" in methods:
-            res["spearman"] = self._weighted_spearman(c)
+        if tau:
+            res["tau-a"] = _tau_a(length, inv.total(), xtie if dt.has_ties else own,
+                                  own if ytie is None else ytie,
+                                  ntie if dt.has_ties and qt.has_ties else own)
+        if sp is not None:
+            res["spearman"] = sp.value()
         return [res[m] for m in methods]
 
     def _model_weights(self, c: np.ndarray) -> np.ndarray:
-        """Bootstrap weight of each model dense rank (1..U; index 0 unused)."""
-        g = np.zeros(self._qt.n_unique + 1)
+        """Bootstrap weight of each model dense rank (1..U; index 0 unused), float64."""
+        size = self._qt.n_unique + 1
+        g = np.zeros(size)
         for a, b in spans(self.size):
             w = c.take(self._ii[a:b])
             w *= c.take(self._jj[a:b])
             yb = self._y0_at(a, b)
             if self._qt.has_ties:
-                np.add.at(g, yb, w.astype(np.float64))
+                g += np.bincount(yb, weights=w, minlength=size)
             else:
                 g[yb] = w
         return g
-
-    def _weighted_spearman(self, c: np.ndarray) -> float:
-        """Spearman r of the vector with pair k repeated ``w_k`` times.
-
-        The repeated vector's average ranks have mean (L + 1) / 2 and sum of squares
-        L (L^2 - 1) / 12 - sum(G^3 - G) / 12 over groups of G tied copies, so only the cross
-        term needs a pass over the data.
-        """
-        dt = self._dt
-        cy = self._model_weights(c)
-        size = float(cy.sum())
-        mean = (size + 1) / 2.0
-        vy, before = 0.0, 0.0
-        for a, b in spans(cy.size):  # in place: average rank of each model value's copies
-            g = cy[a:b]
-            vy += float(np.dot(g * g, g) - g.sum())
-            cum = np.cumsum(g)
-            cum += before - mean
-            before += float(g.sum())
-            g -= 1.0
-            g *= 0.5
-            np.subtract(cum, g, out=g)
-        num, vx, before = 0.0, 0.0, 0.0
-        for a, b in dt.spans():
-            w = c.take(self._ii[a:b])
-            w *= c.take(self._jj[a:b])
-            wf = w.astype(np.float64)
-            if dt.has_ties:
-                xd = dt.dense_at(a, b)
-                xd -= xd[0]
-                gx = np.bincount(xd, weights=wf)
-                vx += float(np.dot(gx * gx, gx) - gx.sum())
-                ax = (np.cumsum(gx) - (gx - 1.0) / 2.0).take(xd)
-                ax += before
-            else:
-                vx += float(np.dot(wf * wf, wf) - wf.sum())
-                ax = np.cumsum(wf)
-                ax += before - (wf - 1.0) / 2.0
-            before += float(wf.sum())
-            ax -= mean
-            ax *= wf
-            num += float(np.dot(ax, cy.take(self._y0_at(a, b))))
-        base = size * (size * size - 1.0)
-        vx, vy = (base - vx) / 12.0, (base - vy) / 12.0
-        if vx <= 0 or vy <= 0:
-            return 0.0
-        return num / np.sqrt(vx) / np.sqrt(vy)
 
     # ------------------------------------------------------------------ value statistics
     def _pair_rows(self):
@@ -543,15 +548,12 @@ class PairedRDMs:
             try:
                 out[:, cols] = self._run(lambda row: fn(row, ranked), rows, n_jobs, progress)
             finally:
-                self._bufs = _Buffers()  # the counter's buffers live for one pass only
                 self._y0 = None
         return out
 
     def _run(self, fn: Callable, rows, n_jobs: int, progress) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
-
         # 1-d dot products: BLAS threads only add overhead (and thrash a busy machine)
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             res = run_blocks(fn, rows, n_jobs, progress)
         return np.asarray(res, dtype=np.float64).reshape(len(res), -1)
 
@@ -565,15 +567,17 @@ def _avg2(ties: Ties, a: int, b: int) -> np.ndarray:
 
 
 def _tau_sorted(xt: Ties, y: np.ndarray, yt_pairs: int, y_ties: bool) -> float:
-    """Kendall tau-a of x (sorted, ties ``xt``) and y (dense ranks in x's order, intp).
+    """Kendall tau-a of x (sorted, ties ``xt``) and y (dense ranks >= 1 in x's order).
 
     ``y`` is reordered inside x's tie groups.
     """
     ntie = _joint_ties(xt, y) if xt.has_ties and y_ties else 0
-    if xt.has_ties:
-        for a, b in xt.spans():
+    inv = Inversions(int(y.max()), y.size)
+    for a, b in xt.spans():
+        if xt.has_ties:
             sort_within(xt.dense_at(a, b), y[a:b])
-    return _tau_a(y.size, kendall_dis(y), xt.tied_pairs(), yt_pairs, ntie)
+        inv.add(y[a:b])
+    return _tau_a(y.size, inv.total(), xt.tied_pairs(), yt_pairs, ntie)
 
 
 def ceiling(sources: Sequence[Any], methods: Sequence[str],
@@ -599,10 +603,11 @@ def ceiling(sources: Sequence[Any], methods: Sequence[str],
     out: dict[str, tuple[float, float, float]] = {}
     valued = [m for m in methods if m in _VALUED]
     ranked = [m for m in methods if m in _RANKED]
-    if valued:
-        out.update(_value_ceiling(srcs, valued, model))
-    if ranked:
-        out.update(_rank_ceiling(srcs, ranked, model))
+    with one_blas_thread():  # 1-d dot products and small tiles (see nfd_rsa._rdm)
+        if valued:
+            out.update(_value_ceiling(srcs, valued, model))
+        if ranked:
+            out.update(_rank_ceiling(srcs, ranked, model))
     return {m: out[m] for m in methods}
 
 
@@ -707,7 +712,7 @@ def _vs_ranks(src, methods, qd: np.ndarray, qt: Ties, s2: np.ndarray | None = No
     if "spearman" in methods:
         out["spearman"] = _spearman_sorted(ti, order, qt, _avg_by_pair(qd, qt))
     if "tau-a" in methods:
-        y = np.empty(order.size, dtype=np.intp)
+        y = np.empty(order.size, dtype=qd.dtype)
         for a, b in spans(order.size):
             y[a:b] = qd.take(order[a:b])
         del order
@@ -739,7 +744,7 @@ def _vs_others(src, methods, s2: np.ndarray) -> dict[str, float]:
         for a, b in spans(size):
             s2[a:b] += t2[a:b].astype(s2.dtype)
     if du is not None:
-        y = np.empty(size, dtype=np.intp)
+        y = np.empty(size, dtype=du.dtype)
         for a, b in spans(size):
             if pos is None:
                 y[t2[a:b] // 2 - 1] = du[a:b]

@@ -37,11 +37,28 @@ def _upper_rows(x: np.ndarray, size: int) -> Iterator[tuple[int, int, int, np.nd
     yield from _upper_rows_tiled(lambda a, b: x[a:b], x.shape[0], x.shape[1], size)
 
 
+_CONTROLLER: list = []
+
+
+def one_blas_thread():
+    """Context that limits BLAS to one thread (threadpoolctl; the controller made once).
+
+    The tiles are small products: BLAS threads gain little on them, and on a busy machine
+    their spinning costs far more (the memory test's 50 RDMs of 600 stimuli: 48 s with
+    OpenBLAS's 2 threads at load average 4 on 2 cores, 3.4 s with one).
+    """
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
 def _upper_rows_tiled(tile, n: int, channels: int, size: int
                       ) -> Iterator[tuple[int, int, int, np.ndarray]]:
     """Do :func:`_upper_rows` for a matrix given by ``tile(a, b)`` (rows a..b, float64).
 
-    Only tiles of the matrix are ever held.
+    Only tiles of the matrix are ever held; the products run on one BLAS thread.
     """
     budget = block_len(size)
     step = max(32, 2 * budget // max(channels, 1))
@@ -51,10 +68,11 @@ def _upper_rows_tiled(tile, n: int, channels: int, size: int
         r1 = min(n - 1, r0 + max(32, n // 16, budget // max(n - r0, 1)))
         a = tile(r0, r1)
         g = np.empty((r1 - r0, n - r0))
-        for c0 in range(r0, n, step):
-            c1 = min(n, c0 + step)
-            np.matmul(a, (a[c0 - r0:c1 - r0] if c1 <= r1 else tile(c0, c1)).T,
-                      out=g[:, c0 - r0:c1 - r0])
+        with one_blas_thread():
+            for c0 in range(r0, n, step):
+                c1 = min(n, c0 + step)
+                np.matmul(a, (a[c0 - r0:c1 - r0] if c1 <= r1 else tile(c0, c1)).T,
+                          out=g[:, c0 - r0:c1 - r0])
         del a
         seg = np.empty(int(starts[r1 - 1] - starts[r0]) + n - r1, dtype=np.float64)
         pos = 0

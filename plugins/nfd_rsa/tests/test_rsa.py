@@ -268,10 +268,34 @@ def test_test_stimuli_euclidean_and_few_units():
 # ---------------------------------------------------------------------- blockwise and memory
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of ~40 pairs, so small inputs exercise every block boundary."""
+    """Blocks of ~40 pairs and value bands of 4+ values, so small inputs exercise every block
+    boundary and the discordance counter's band and cross-block counts."""
     import nfd_rsa._rank as rank
 
     monkeypatch.setattr(rank, "_BLOCK_MIN", 37)
+    monkeypatch.setattr(rank, "_BAND_MIN", 2)
+
+
+@pytest.mark.parametrize("band_min", [2, 13])
+def test_inversions_equal_scipy_counter(monkeypatch, band_min):
+    """The banded, streamed counter gives scipy's count exactly: ties, repeats, any blocks."""
+    import nfd_rsa._rank as rank
+    from scipy.stats._stats import _kendall_dis
+
+    monkeypatch.setattr(rank, "_BAND_MIN", band_min)
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        size = int(rng.integers(1, 30_000 if trial % 4 == 0 else 400))
+        top = int(rng.integers(1, [3, 50, size + 2, 10 * size + 2, 2**21][trial % 5]))
+        y = rng.integers(1, top + 1, size).astype(np.intp)
+        if trial % 3 == 0:
+            y = np.repeat(y, rng.integers(0, 4, size))  # bootstrap-style copies
+        inv = rank.Inversions(top, y.size)
+        cuts = np.sort(rng.integers(0, y.size + 1, int(rng.integers(0, 6))))
+        for part in np.split(y, cuts):
+            inv.add(part)
+        expected = int(_kendall_dis(y, y)) if y.size else 0
+        assert inv.total() == expected, (trial, size, top)
 
 
 def test_ties_match_rankdata(small_blocks):
