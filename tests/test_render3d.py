@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -86,6 +88,9 @@ def test_worker_processes_render_the_same_bytes(monkeypatch):
     assert r3._processes(1, 10_000) == 1 and r3._processes(2, 300) == 1  # small: here
     with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
         assert pool.submit(r3._processes, 2, 10_000).result() == 1  # a child never forks
+    with monkeypatch.context() as m:  # as in a Dask worker thread: get_worker() answers
+        m.setitem(sys.modules, "distributed", types.SimpleNamespace(get_worker=object))
+        assert r3._processes(2, 10_000) == 1
     monkeypatch.setattr(r3, "_MIN_PER_PROCESS", 8)  # a small batch on 2 processes
     f, _ = sample_head_factors(10, 7, seed=4)  # 70 faces: 3 blocks (32, 32, 6)
     assert r3._processes(2, len(f)) == 2
