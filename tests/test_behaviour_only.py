@@ -19,7 +19,8 @@ from neurofacedis.errors import InputError, MissingDataError
 from neurofacedis.runner import analyze
 
 CHEAP = {"agreement": {"n_permutations": [50], "n_folds": [3]},
-         "error_consistency": {"n_permutations": [50], "n_folds": [3]}}
+         "error_consistency": {"n_permutations": [50], "n_folds": [3]},
+         "rating_encoding": {"n_permutations": [99], "n_folds": [3]}}
 N_STIMULI, SIZE = 24, 16
 
 
@@ -78,13 +79,15 @@ def test_behaviour_only_file_runs_behaviour_metrics_and_skips_neural_ones(behavi
                                                                           tmp_path):
     before = behaviour_file.read_bytes()
     res = analyze(behaviour_file, models=["pca"], target="behaviour", params=CHEAP,
-                  metrics=["agreement", "error_consistency", "alignment", "encoding"],
+                  metrics=["agreement", "error_consistency", "rating_encoding", "alignment",
+                           "encoding"],
                   out=tmp_path / "out", cache_dir=tmp_path / "cache", figures=False)
     assert behaviour_file.read_bytes() == before
     assert res.ok, res.summary["errors"]
     metrics = res.summary["metrics"]
     assert 0.5 < metrics["agreement"]["pca"]["agreement"] <= 1.0
     assert "error_consistency" in metrics
+    assert metrics["rating_encoding"]["pca"]["r2"] > 0.5  # ratings follow the brightness
     assert "alignment" not in metrics and "encoding" not in metrics
     reasons = {s["metric"]: s["reason"] for s in res.summary["skipped"]}
     assert set(reasons) == {"alignment", "encoding"}
@@ -144,10 +147,10 @@ def recording_and_ratings(tmp_path_factory):
     from neurofacedis.simulate._raters import simulate_raters
 
     root = tmp_path_factory.mktemp("behaviour-file")
-    data = simulate_session(n_identities=6, n_views=4, n_neurons=4, n_repeats=2,
+    data = simulate_session(n_identities=12, n_views=4, n_neurons=4, n_repeats=2,
                             image_size=16, seed=1)
     write_session(root / "rec.nwb", data)
-    raters = simulate_raters(data.factors.to_numpy(), n_subjects=6, noise=0.8,
+    raters = simulate_raters(data.factors.to_numpy(), n_subjects=6, noise=0.5,
                              stimulus_ids=data.stimulus_ids, seed=2)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     write_behaviour(root / "ratings.nwb", raters.behaviour, identifier="ratings",
@@ -169,7 +172,7 @@ def test_behaviour_from_a_second_file_is_matched_by_stimulus_id(recording_and_ra
     assert {"agreement", "alignment"} <= set(res.summary["metrics"])  # neurons and behaviour
     target = res.summary["target"]
     assert target["source"] == str(root / "ratings.nwb") and len(target["sha256"]) == 64
-    assert target["n_subjects"] == 6 and target["n_stimuli"] == 24
+    assert target["n_subjects"] == 6 and target["n_stimuli"] == 48
     assert {p.name: p.read_bytes() for p in root.iterdir()} == before
 
 
@@ -196,3 +199,65 @@ def test_behaviour_file_needs_target_behaviour_cli_names_the_flags(recording_and
     assert err.strip() == (f"error: {root / 'ratings.nwb'}: --behaviour: is read with --target "
                            "behaviour; the target is neurons")
     assert not (tmp_path / "o").exists()
+
+
+# --- encoding of mean ratings -----------------------------------------------------------------
+
+
+def _rating_context(z, behaviour, seed=0):
+    import xarray as xr
+
+    from neurofacedis.specs import MetricContext
+
+    n = len(z)
+    lat = xr.DataArray(z, dims=("stimulus", "unit"),
+                       coords={"stimulus": list(behaviour.stimulus_ids),
+                               "unit": [f"u{i}" for i in range(z.shape[1])]})
+    resp = xr.DataArray(np.zeros((n, 0, 0)), dims=("stimulus", "neuron", "repeat"))
+    test = np.arange(0, n, 3)
+    return MetricContext(responses=resp, latents=lat, train=np.setdiff1d(np.arange(n), test),
+                         test=test, rng=np.random.default_rng(seed), behaviour=behaviour)
+
+
+def test_rating_encoding_known_answer_generator_vs_shuffled_latents():
+    """Raters rate a readout of G: G's held-out R^2 is near the raters' ceiling, p < 0.05;
+    the same latents shuffled over stimuli explain nothing."""
+    from nfd_behaviour import RatingEncodingMetric
+
+    from neurofacedis.simulate._raters import simulate_raters
+
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(60, 4))
+    b = simulate_raters(g, n_subjects=8, noise=0.5, seed=1).behaviour
+    metric = RatingEncodingMetric(n_folds=4, n_permutations=199, n_splits=10)
+    good = metric.compute(_rating_context(g, b)).attrs
+    null = metric.compute(_rating_context(g[rng.permutation(60)], b)).attrs
+    assert good["r2"] > 0.85 and good["p_value"] < 0.01
+    assert 0.9 < good["ceiling"] <= 1.0  # 8 raters, noise 0.5 on a unit-sd value
+    assert good["normalized"] == pytest.approx(good["r2"] / good["ceiling"])
+    assert null["r2"] < 0.2 and null["p_value"] > 0.05
+    assert good["n_test"] == 20 and good["n_train"] == 40 and good["n_subjects"] == 8
+
+
+def test_rating_encoding_needs_ratings_and_enough_stimuli():
+    from nfd_behaviour import RatingEncodingMetric
+
+    from neurofacedis.simulate._raters import simulate_raters
+
+    g = np.random.default_rng(0).normal(size=(12, 2))
+    b = simulate_raters(g, n_subjects=3, seed=1).behaviour
+    with pytest.raises(InputError, match="rating_encoding: need >= 10 rated training"):
+        RatingEncodingMetric(n_permutations=0).compute(_rating_context(g, b))
+
+
+def test_rating_encoding_end_to_end_factors_model(recording_and_ratings, tmp_path):
+    root = recording_and_ratings
+    res = analyze(root / "rec.nwb", models=["factors", "pca"], target="behaviour",
+                  behaviour=root / "ratings.nwb", metrics=["rating_encoding"], params=CHEAP,
+                  test_fraction=0.5, cache_dir=tmp_path / "cache", figures=False)
+    assert res.ok, res.summary["errors"]
+    scores = res.summary["metrics"]["rating_encoding"]
+    factors, pca = scores["factors"], scores["pca"]
+    assert factors["r2"] > 0.8 and factors["p_value"] < 0.05
+    assert factors["normalized"] > 0.85  # the generating model reaches the raters' ceiling
+    assert factors["r2"] > pca["r2"] + 0.1

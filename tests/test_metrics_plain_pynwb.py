@@ -32,7 +32,7 @@ SKIPPED = {"dci": "known generative factors", "mig": "known generative factors",
            "udr": "several seeds", "dissection": "labelled stimulus attribute",
            # the behaviour metrics need human behaviour, which a neural recording lacks
            "agreement": "human choices", "error_consistency": "human choices",
-           "behaviour_rsa": "behavioural RDMs"}
+           "behaviour_rsa": "behavioural RDMs", "rating_encoding": "human ratings"}
 CHEAP = ["alignment.n_subsets=5", "alignment.n_rotations=2", "encoding.n_bootstrap=100",
          "rsa.n_permutations=50", "rsa.n_bootstrap=50", "dissection.n_permutations=20"]
 

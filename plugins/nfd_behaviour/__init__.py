@@ -1,9 +1,14 @@
-"""Metrics against human behaviour: ``agreement``, ``error_consistency``, ``behaviour_rsa``.
+"""Metrics against human behaviour: agreement, error consistency, RSA, rating encoding.
+
+The metrics ``agreement``, ``error_consistency``, ``behaviour_rsa`` and ``rating_encoding``.
 
 The target is a behavioural experiment (choices, ratings, similarity judgements; see
 :mod:`neurofacedis.nwb._behaviour`) instead of neurons: the metrics read ``ctx.behaviour``.
 A model "chooses" through a cross-validated logistic readout of its latents
-(:mod:`nfd_behaviour._readout`). Formulas, ceilings and references: docs/metrics/behaviour.md.
+(:mod:`nfd_behaviour._readout`); ``rating_encoding`` predicts the mean rating with
+``nfd_encoding``'s ridge (:mod:`nfd_behaviour._encoding`). Every requirement here is named
+``behaviour_*``: the runner runs these metrics on files without neurons. Formulas, ceilings
+and references: docs/metrics/behaviour.md.
 
 References
 ----------
@@ -23,6 +28,7 @@ from typing import Any
 
 from neurofacedis import hookimpl
 from neurofacedis.specs import MetricSpec, Param, RequirementSpec
+from nfd_behaviour._encoding import RatingEncodingMetric
 from nfd_behaviour._metrics import (
     READOUTS,
     RSA_COMPARISONS,
@@ -48,6 +54,7 @@ __all__ = [
     "AgreementMetric",
     "BehaviourRSAMetric",
     "ErrorConsistencyMetric",
+    "RatingEncodingMetric",
     "agreement_ceiling",
     "behaviour_latents",
     "binomial_p",
@@ -69,6 +76,11 @@ CITATION = (
     "object recognition behavior of humans, monkeys, and deep networks. J Neurosci "
     "38:7255-7269; Nili H et al. (2014). A toolbox for representational similarity analysis. "
     "PLoS Comput Biol 10:e1003553."
+)
+
+ENCODING_CITATION = (
+    "Schrimpf M et al. (2018). Brain-Score: which artificial neural network for object "
+    "recognition is most brain-like? bioRxiv 407007 (the encoding model, here of ratings)."
 )
 
 _CHOICE_PARAMS = (
@@ -96,6 +108,11 @@ def _has_targets(ctx: Any) -> str | None:
     return None if b.targets is not None and (b.targets >= 0).any() else "no correct answers"
 
 
+def _has_ratings(ctx: Any) -> str | None:
+    b = _behaviour(ctx)
+    return None if b is not None and b.has_ratings else ""
+
+
 def _has_rdms(ctx: Any) -> str | None:
     b = _behaviour(ctx)
     return None if b is not None and b.rdms is not None else ""
@@ -109,6 +126,8 @@ def neurofacedis_register_requirements() -> list[RequirementSpec]:
                         "human choices per trial (analyze with target behaviour)", _has_choices),
         RequirementSpec("behaviour_targets", "human choices and the correct answer per "
                         "stimulus (analyze with target behaviour)", _has_targets),
+        RequirementSpec("behaviour_ratings", "human ratings per stimulus (analyze with "
+                        "target behaviour)", _has_ratings),
         RequirementSpec("behaviour_rdms", "behavioural RDMs from similarity judgements, one "
                         "per subject (analyze with target behaviour)", _has_rdms),
     ]
@@ -116,7 +135,7 @@ def neurofacedis_register_requirements() -> list[RequirementSpec]:
 
 @hookimpl
 def neurofacedis_register_metrics() -> list[MetricSpec]:
-    """Register ``agreement``, ``error_consistency`` and ``behaviour_rsa``."""
+    """Register ``agreement``, ``error_consistency``, ``behaviour_rsa``, ``rating_encoding``."""
     fast = {"n_permutations": 50, "n_folds": 3}
     return [
         MetricSpec(
@@ -142,4 +161,19 @@ def neurofacedis_register_metrics() -> list[MetricSpec]:
                      "subjects (= rsatoolbox), permutation p"),
             citation=CITATION, requires=frozenset({"behaviour_rdms"}), version="1",
             testing_params={"n_permutations": 50}),
+        MetricSpec(
+            name="rating_encoding", factory=RatingEncodingMetric,
+            params=(Param("n_folds", 5, int, "K-fold CV over rated training stimuli for alpha"),
+                    Param("alpha_min", 1e-2, float, "smallest ridge alpha (latents z-scored)"),
+                    Param("alpha_max", 1e5, float, "largest ridge alpha"),
+                    Param("n_alphas", 15, int, "log-spaced alphas"),
+                    Param("n_permutations", 1000, int, "permutations of the ratings over "
+                          "stimuli for the p-value"),
+                    Param("n_splits", 20, int, "random halvings of the raters for the "
+                          "ceiling")),
+            summary=("cross-validated ridge from units to the mean rating per stimulus: "
+                     "held-out R², permutation p, split-half ceiling over raters"),
+            citation=CITATION + " " + ENCODING_CITATION, requires=frozenset(
+                {"behaviour_ratings"}), version="1",
+            testing_params={"n_permutations": 50, "n_splits": 5}),
     ]

@@ -18,17 +18,19 @@ from __future__ import annotations
 from neurofacedis import hookimpl
 from neurofacedis.specs import MetricSpec, Param
 from nfd_encoding._ceiling import spearman_brown, split_half_reliability
-from nfd_encoding._metric import EncodingMetric, median_ci
+from nfd_encoding._metric import EncodingMetric, fit_ridge, median_ci, standardised_units
 from nfd_encoding._ridge import RidgeCVResult, ridge_cv
 
 __all__ = [
     "CITATION",
     "EncodingMetric",
     "RidgeCVResult",
+    "fit_ridge",
     "median_ci",
     "ridge_cv",
     "spearman_brown",
     "split_half_reliability",
+    "standardised_units",
     "neurofacedis_register_metrics",
 ]
 

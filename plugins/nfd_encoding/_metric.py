@@ -9,7 +9,7 @@ import numpy as np
 
 from neurofacedis.errors import InputError
 from nfd_encoding._ceiling import split_half_reliability
-from nfd_encoding._ridge import ridge_cv
+from nfd_encoding._ridge import RidgeCVResult, ridge_cv
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from neurofacedis.specs import MetricContext
 
-__all__ = ["EncodingMetric", "median_ci"]
+__all__ = ["EncodingMetric", "median_ci", "standardised_units", "fit_ridge"]
 
 
 def median_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000,
@@ -49,16 +49,37 @@ class _Fit:
     cv_score: np.ndarray
 
 
-def _standardised_units(z: np.ndarray, train: np.ndarray,
-                        notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Z-score the units with training statistics, leaving out constant ones (noted)."""
+def standardised_units(z: np.ndarray, train: np.ndarray, notes: list[str], *,
+                       what: str = "encoding") -> tuple[np.ndarray, np.ndarray]:
+    """Z-score the units with training statistics, leaving out constant ones (noted).
+
+    Returns the standardised units and the mask of units kept; ``what`` names the metric in
+    the error raised when every unit is constant.
+    """
     mu, sd = z[train].mean(axis=0), z[train].std(axis=0)
     keep = sd > 0
     if not keep.any():
-        raise InputError("every unit is constant over the training stimuli", obj="encoding")
+        raise InputError("every unit is constant over the training stimuli", obj=what)
     if not keep.all():
         notes.append(f"{int((~keep).sum())} constant unit(s) left out")
     return (z[:, keep] - mu[keep]) / sd[keep], keep
+
+
+def fit_ridge(z: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+              rng: np.random.Generator, *, n_folds: int, alphas: np.ndarray,
+              per_column: bool = True) -> RidgeCVResult:
+    """Ridge from ``z`` to each column of ``y``: alpha by K-fold CV on ``train``, test R^2.
+
+    The folds are scikit-learn's shuffled ``KFold`` seeded from ``rng`` (one draw); the
+    ridge is :func:`~nfd_encoding._ridge.ridge_cv` (``per_column``: an alpha per column).
+    Used by ``encoding`` (columns: neurons) and ``nfd_behaviour``'s ``rating_encoding``
+    (columns: mean ratings and their permutations).
+    """
+    from sklearn.model_selection import KFold
+
+    kf = KFold(n_folds, shuffle=True, random_state=int(rng.integers(2**31)))
+    folds = [val for _, val in kf.split(train)]
+    return ridge_cv(z, y, train, test, folds, alphas, per_neuron=per_column)
 
 
 class EncodingMetric:
@@ -120,7 +141,7 @@ class EncodingMetric:
             raise InputError(f"need >= {2 * self.n_folds} training and >= 3 held-out stimuli",
                              obj="encoding")
         notes: list[str] = []
-        z, keep = _standardised_units(m.latents, m.train, notes)
+        z, keep = standardised_units(m.latents, m.train, notes)
         y = np.asarray(m.responses, dtype=np.float64)
         good = np.isfinite(y).all(axis=0)
         if not good.all():
@@ -147,13 +168,10 @@ class EncodingMetric:
     def _fit(self, z: np.ndarray, y: np.ndarray, good: np.ndarray, train: np.ndarray,
              test: np.ndarray, rng: np.random.Generator) -> _Fit:
         """Ridge with alpha chosen by K-fold CV on the training stimuli, scored on the test."""
-        from sklearn.model_selection import KFold
-
-        kf = KFold(self.n_folds, shuffle=True, random_state=int(rng.integers(2**31)))
-        folds = [val for _, val in kf.split(train)]
         cols = np.flatnonzero(good)
-        res = ridge_cv(z, y[:, cols] if not good.all() else y, train, test, folds,
-                       self.alphas, per_neuron=self.alpha_per_neuron)
+        res = fit_ridge(z, y[:, cols] if not good.all() else y, train, test, rng,
+                        n_folds=self.n_folds, alphas=self.alphas,
+                        per_column=self.alpha_per_neuron)
 
         def full(v: np.ndarray) -> np.ndarray:
             out = np.full(y.shape[1], np.nan)
