@@ -17,7 +17,7 @@ __all__ = ["Inversions", "Ties", "block_len", "kendall_dis", "pairs", "rank", "s
 
 _BLOCK_MIN = 1 << 12
 _BLOCK_MAX = 1 << 20
-_BAND_MIN = 13  # Inversions: bands of >= 2**13 values (tests lower it to get many bands)
+_BAND_MIN = 13  # Inversions: bands of >= 2**13 values (tests lower it for many bands)
 
 
 def block_len(size: int) -> int:
@@ -68,7 +68,9 @@ class Inversions:
     the low parts are inverted (counted at :meth:`total`, band by band, on the low parts
     in sequence order). One tree over all values (16 MB at 2,000 stimuli) misses the cache on
     every step, and threads sharing the cache slow each other down; these trees hold at most
-    ``2**s`` entries. Memory: the low parts, 2 bytes per element, plus block temporaries.
+    ``2**s <= 65,536`` entries (s = 15 at 2,000 stimuli: 62 bands of 32,768 values). Memory:
+    the low parts, 2 bytes per element, plus block temporaries -- scipy's counter on the whole
+    sequence needs the sequence as intp and its tree, 16 bytes per element.
 
     Parameters
     ----------
@@ -80,7 +82,7 @@ class Inversions:
 
     def __init__(self, top: int, size: int) -> None:
         bits = max(int(top).bit_length(), 1)
-        self._s = min(16, max(_BAND_MIN, (bits + 1) // 2))
+        self._s = min(16, max(_BAND_MIN, bits - 6))  # <= 64 bands, low parts in uint16
         self._nb = (int(top) >> self._s) + 1
         self._low = np.empty(max(int(size), 1), dtype=np.uint16)
         self._pos = 0
