@@ -170,7 +170,7 @@ _FETCH = {"allow_unverified": "--allow-unverified", "allow_local_urls": "--allow
 FLAGS: dict[str, dict[str, str]] = {
     "analyze": _RUNNER,
     "demo": {**_RUNNER, "world": "--world"},
-    "reproduce": _RUNNER,
+    "reproduce": {**_RUNNER, "world": "--world"},
     "import": {"images": "--images", "responses": "--responses", "out": "--out",
                "landmarks": "--landmarks", "labels": "--labels", "mat_var": "--mat-var",
                "detect_landmarks": "--detect-landmarks",
@@ -183,7 +183,8 @@ FLAGS: dict[str, dict[str, str]] = {
                   "sessions": "--session"},
     "data export": {"out": "--zarr"},
     "calibrate": {"n_null": "--n-null", "n_power": "--n-power",
-                  "n_permutations": "--permutations", "n_jobs": "--jobs", "out": "--figure"},
+                  "n_permutations": "--permutations", "n_jobs": "--jobs", "out": "--figure",
+                  "datasets": "--datasets", "power_curves": "--power-curves"},
     "simulate": {"world": "--world", "code": "--code"},
 }
 

@@ -53,9 +53,11 @@ def decide(direction: bool | None, p: float, note: str = "") -> tuple[bool | Non
 def power_two_groups(a: Sequence[float], b: Sequence[float]) -> str:
     """Say how underpowered the two-sided Welch test of ``a`` vs ``b`` is, at the observed effect.
 
-    Power of the *same* test (:func:`welch_power`: noncentral t with the samples' means,
-    variances and Welch's degrees of freedom) at :data:`ALPHA`, and the group size (equal
-    groups, same variances) that would give 80 %; Cohen's d is shown for scale.
+    Power of the *same* test at :data:`ALPHA`, read from the calibration's simulated curves
+    (:func:`~neurofacedis.calibrate.load_power_curves`, interpolated at the groups' sizes, the
+    observed variance ratio and Cohen's d), and the group size (equal groups, same variances)
+    that would give 80 %. Outside the curves' grid it falls back to :func:`welch_power` and
+    says so.
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     head = f"underpowered: n = {a.size} vs {b.size}"
@@ -65,11 +67,40 @@ def power_two_groups(a: Sequence[float], b: Sequence[float]) -> str:
     pooled = math.sqrt((va * (a.size - 1) + vb * (b.size - 1)) / (a.size + b.size - 2))
     if not diff or not pooled:
         return head
-    power = welch_power(diff, va, vb, a.size, b.size)
-    need = next((n for n in range(2, 10_001) if welch_power(diff, va, vb, n, n) >= 0.8), None)
-    more = f"; ~{need} per group for 80 %" if need else ""
-    return (f"{head}, power {power:.2f} at the observed effect (d = {diff / pooled:.2f})"
-            + more)
+    ratio = math.log2(va / vb) if va > 0 and vb > 0 else math.inf
+    power, source = _read_power(
+        "welch", lambda: welch_power(diff, va, vb, a.size, b.size),
+        n_a=a.size, n_b=b.size, log2_ratio=ratio, d=diff / pooled)
+    need, how = _read_need(
+        "welch", lambda n: welch_power(diff, va, vb, n, n) >= 0.8,
+        log2_ratio=ratio, d=diff / math.sqrt((va + vb) / 2))
+    more = f"; ~{need} per group for 80 %{how}" if need else ""
+    return (f"{head}, power {power:.2f} ({source}) at the observed effect "
+            f"(d = {diff / pooled:.2f})" + more)
+
+
+def _read_power(test: str, analytic: Callable[[], float], **point: float) -> tuple[float, str]:
+    """``(power, source)``: from the calibration's curves at ``point``, else ``analytic()``."""
+    from neurofacedis.calibrate import load_power_curves
+
+    curves = load_power_curves()
+    power = curves.power(test, **point) if curves is not None else None
+    if power is None:
+        return analytic(), "analytic: outside the calibration curves"
+    return power, "simulated, calibration curves"
+
+
+def _read_need(test: str, enough: Callable[[int], bool], **point: float) -> tuple[int | None,
+                                                                                  str]:
+    """``(n, suffix)``: the n per group reaching 80 % on the curves, else the first ``enough``."""
+    from neurofacedis.calibrate import load_power_curves
+
+    curves = load_power_curves()
+    need = curves.needed(test, 0.8, **point) if curves is not None else None
+    if need is not None:
+        return need, ""
+    start = 4 if test == "pearson" else 2
+    return next((n for n in range(start, 10_001) if enough(n)), None), " (analytic)"
 
 
 def welch_power(diff: float, va: float, vb: float, na: int, nb: int) -> float:
@@ -82,17 +113,24 @@ def welch_power(diff: float, va: float, vb: float, na: int, nb: int) -> float:
 
 
 def power_paired(diffs: Sequence[float]) -> str:
-    """Say how underpowered the paired (one-sample) t-test of ``diffs`` is, at its effect."""
+    """Say how underpowered the paired (one-sample) t-test of ``diffs`` is, at its effect.
+
+    Read from the calibration's simulated curves (falling back to the noncentral t outside
+    them, and saying so).
+    """
     d_ = np.asarray(diffs, float)
     head = f"underpowered: n = {d_.size} fits"
     sd = float(d_.std(ddof=1)) if d_.size > 1 else math.nan
     if not np.isfinite(sd) or sd == 0 or not d_.mean():
         return head
     mean = abs(float(d_.mean()))
-    power = _one_sample_power(mean, sd, d_.size)
-    need = next((n for n in range(2, 10_001) if _one_sample_power(mean, sd, n) >= 0.8), None)
-    more = f"; ~{need} fits for 80 %" if need else ""
-    return f"{head}, power {power:.2f} at the observed effect (d = {mean / sd:.2f}){more}"
+    power, source = _read_power("paired", lambda: _one_sample_power(mean, sd, d_.size),
+                                n=d_.size, d=mean / sd)
+    need, how = _read_need("paired", lambda n: _one_sample_power(mean, sd, n) >= 0.8,
+                           d=mean / sd)
+    more = f"; ~{need} fits for 80 %{how}" if need else ""
+    return (f"{head}, power {power:.2f} ({source}) at the observed effect "
+            f"(d = {mean / sd:.2f}){more}")
 
 
 def _one_sample_power(mean: float, sd: float, n: int) -> float:
@@ -243,16 +281,23 @@ def udr_alignment(fits: Sequence[FitRow]) -> Claim:
 
 
 def _power_r(r: float, n: int) -> str:
-    """Power of the one-sided test of r > 0 at the observed r (Fisher z approximation)."""
+    """Say how underpowered the one-sided test of r > 0 is at the observed r.
+
+    Read from the calibration's curves, else the Fisher z approximation (said so).
+    """
     from scipy.stats import norm
 
     if not np.isfinite(r) or r == 0 or n < 4 or abs(r) >= 1:
         return f"underpowered: n = {n} models"
     z = abs(math.atanh(r))
-    power = float(norm.cdf(z * math.sqrt(n - 3) - norm.ppf(1 - ALPHA)))
-    need = math.ceil(((norm.ppf(1 - ALPHA) + norm.ppf(0.8)) / z) ** 2 + 3)
-    return (f"underpowered: n = {n} models, power {power:.2f} at the observed r; ~{need} "
-            "models for 80 %")
+    power, source = _read_power(
+        "pearson", lambda: float(norm.cdf(z * math.sqrt(n - 3) - norm.ppf(1 - ALPHA))),
+        n=n, r=abs(r))
+    need, how = _read_need(
+        "pearson", lambda m: ((norm.ppf(1 - ALPHA) + norm.ppf(0.8)) / z) ** 2 + 3 <= m,
+        r=abs(r))
+    more = f"; ~{need} models for 80 %{how}" if need else ""
+    return f"underpowered: n = {n} models, power {power:.2f} ({source}) at the observed r{more}"
 
 
 def rotated_control(fits: Sequence[FitRow]) -> Claim:
