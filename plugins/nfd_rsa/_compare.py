@@ -342,6 +342,8 @@ class PairedRDMs:
         spear, tau = "spearman" in methods, "tau-a" in methods
         inv = Inversions(qt.n_unique, self.size) if tau else None
         mean = (self.size + 1) / 2.0
+        if perm is not None:  # stimulus indices in the pairs' dtype: smaller gathers
+            perm = np.asarray(perm).astype(self._ii.dtype, copy=False)
         num, ntie = 0.0, 0
         for a, b in dt.spans():
             yb = self._y_perm(perm, a, b)
