@@ -144,7 +144,8 @@ def _t_power(df: float, nc: float) -> float:
     from scipy.stats import t as student
 
     crit = float(student.ppf(1 - ALPHA / 2, df))
-    return float(nct.sf(crit, df, nc) + nct.cdf(-crit, df, nc))
+    lower = float(nct.cdf(-crit, df, nc))  # NaN far in the tail (nc >= 0 here): it is 0
+    return float(nct.sf(crit, df, nc)) + (lower if math.isfinite(lower) else 0.0)
 
 
 def _above(fits: Sequence[FitRow], keys: Sequence[str]) -> tuple[bool | None, str, dict[str, Any],
