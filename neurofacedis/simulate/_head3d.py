@@ -297,9 +297,10 @@ def landmarks_uv(p: dict[str, np.ndarray], h_sym: np.ndarray,
     direction = np.stack([np.cos(alpha), -0.08 + 0.95 * np.sin(alpha)], -1)
     direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
     rho = np.full((n, 17), 0.93)
+    field = h_sym + h_front
     for _ in range(4):
         uv = rho[..., None] * direction
-        rho = 0.936 * (1.0 + lookup_h(h_sym, h_front, uv, front=True))
+        rho = 0.936 * (1.0 + _lookup(field, uv))
     out[:, :17] = rho[..., None] * direction
     t = np.linspace(0.0, 1.0, 5)  # brows: outer -> inner
     bu = 0.60 - 0.46 * t
@@ -347,16 +348,19 @@ def _mouth_landmarks(s: dict[str, np.ndarray], out: np.ndarray) -> None:
 def lookup_h(h_sym: np.ndarray, h_front: np.ndarray, uv: np.ndarray,
              front: bool) -> np.ndarray:
     """Bilinear ``H_sym + H_front`` (front) or ``H_sym`` at texture coords ``uv`` (N, K, 2)."""
-    n = len(h_sym)
+    return _lookup(h_sym + h_front if front else h_sym, uv)
+
+
+def _lookup(field: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear look-up of the fields (N, G, G) at texture coords ``uv`` (N, K, 2)."""
+    n = len(field)
     f = (np.clip(uv, -TEX_L, TEX_L) + TEX_L) * ((TEX_G - 1) / (2.0 * TEX_L))
     i = np.minimum(np.floor(f).astype(np.int64), TEX_G - 2)
     t = f - i
-    field = h_sym + h_front if front else h_sym
-    flat = field.reshape(n, -1)
-    rows = np.arange(n)[:, None]
-    base = i[..., 1] * TEX_G + i[..., 0]
-    v00, v01 = flat[rows, base], flat[rows, base + 1]
-    v10, v11 = flat[rows, base + TEX_G], flat[rows, base + TEX_G + 1]
+    flat = field.reshape(-1)
+    base = (np.arange(n) * (TEX_G * TEX_G))[:, None] + i[..., 1] * TEX_G + i[..., 0]
+    v00, v01 = np.take(flat, base), np.take(flat, base + 1)
+    v10, v11 = np.take(flat, base + TEX_G), np.take(flat, base + TEX_G + 1)
     tx, ty = t[..., 0], t[..., 1]
     return (v00 * (1 - tx) + v01 * tx) * (1 - ty) + (v10 * (1 - tx) + v11 * tx) * ty
 
