@@ -164,10 +164,10 @@ def _bilinear(block: _Block, table: np.ndarray, k: int, q: list[np.ndarray]
     """Bilinear look-up of ``k`` channels at scaled points ``q`` (front or back texture)."""
     idx, tx, ty = _texel(block, q, nearest=False)
     if k == 1:
-        v = [np.take(table, idx + step) for step in (0, 1, _G, _G + 1)]
+        v = [np.take(table[step:], idx) for step in (0, 1, _G, _G + 1)]  # idx + step
         top = v[0] + (v[1] - v[0]) * tx
         return [top + (v[2] + (v[3] - v[2]) * tx - top) * ty]
-    corners = [np.take(table, idx + step).view(F32).reshape(idx.shape + (k,))
+    corners = [np.take(table[step:], idx).view(F32).reshape(idx.shape + (k,))
                for step in (0, 1, _G, _G + 1)]
     w01, w11 = tx * (1 - ty), tx * ty
     w00, w10 = (1 - ty) - w01, ty - w11
@@ -223,7 +223,7 @@ def _crossing(block: _Block, r: _Rays) -> tuple[np.ndarray, np.ndarray]:
     t_out = r.t_mid + np.sqrt(np.maximum(block.rmax2 - r.e, 0) * inv_a)
     t_in = r.t_mid + np.sqrt(np.maximum(block.rmin2 - r.e, 0) * inv_a)
     step = (t_in - t_out) * F32(1.0 / _MARCH)
-    t_k = [t_out] + [t_out + F32(k) * step for k in range(1, _MARCH + 1)]
+    t_k = [t_out, t_out + step] + [t_out + F32(k) * step for k in range(2, _MARCH + 1)]
     f_k = [None] + [r.norm(t) - np.take(block.height, _texel(block, r.at(t), True)[0])
                     for t in t_k[1:]]
     # bracket: the last step that is inside, then overwritten by earlier ones (first wins)
