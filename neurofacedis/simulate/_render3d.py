@@ -323,17 +323,19 @@ def _background(block: _Block) -> list[F32]:
     return [F32(v) for v in (hd.BACKGROUND[1] if block.rgb else hd.BACKGROUND[:1])]
 
 
-def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float, k_face: int | None = None
+def _scene(block: _Block, x: np.ndarray, y: np.ndarray, ppu: float, k_face: int | None = None,
+           neck: tuple[np.ndarray, list[np.ndarray]] | None = None,
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Colour channels, face depth and face coverage of samples at (x, y), each (n, K).
 
     Layers, back to front: background, the inside of the back hair, the neck, then the face
     and the hair shell in their depth order. With ``k_face``, only the first ``k_face``
     samples of each face can meet the face (:func:`_rays`); the others get the face's
-    values there, exactly: depth -inf, coverage 0 (so its colour does not count).
+    values there, exactly: depth -inf, coverage 0 (so its colour does not count). ``neck``:
+    :func:`_neck`'s values at these samples when already known.
     """
     r = _Rays(block, x, y)
-    a_neck, c_neck = _neck(block, x, y, ppu)
+    a_neck, c_neck = _neck(block, x, y, ppu) if neck is None else neck
     (t_hair, a_hair, c_hair), (_, a_back, c_back) = _hair(block, r, ppu)
     bg = _background(block)
     under = _over(a_neck, c_neck, [b + a_back * (c - b) for b, c in zip(bg, c_back, strict=True)])
@@ -438,7 +440,10 @@ def _render_block(f: np.ndarray, size: int, rgb: bool, supersample: int
         for k, (b, c) in enumerate(zip(_background(part), c_neck, strict=True)):
             img[lo:lo + part.n, :s * s, k] = (b + a_neck * (c[:, None, :] - b)).reshape(-1, s * s)
         pix, k_face = _rays(part, s)
-        colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu, k_face)
+        col = pix % s  # the neck's values at the rays' pixels, looked up (the same values)
+        neck = (np.take(np.append(a_neck.ravel(), F32(0)), pix),
+                [np.take_along_axis(c, col, 1) for c in c_neck])
+        colour, _, _ = _scene(part, np.take(gx, pix), np.take(gy, pix), ppu, k_face, neck)
         rows = np.arange(lo, lo + part.n)[:, None]
         for k, ch in enumerate(colour):
             img[rows, pix, k] = ch
