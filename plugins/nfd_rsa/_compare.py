@@ -8,8 +8,10 @@ Speed comes from ranking each RDM once:
 * A stimulus permutation only moves the model's entries around, so the model's dense ranks
   are looked up (one table, by stimulus pair) in the data RDM's sorted order, never
   re-sorted; rank norms do not change, so Spearman reduces to one dot product.
-* Kendall tau-a walks the data RDM in its (fixed) sorted order and counts discordant pairs
-  with scipy's Fenwick-tree counter (the one scipy.stats.kendalltau and rsatoolbox use).
+* Kendall tau-a walks the data RDM in its (fixed) sorted order, in the same pass as
+  Spearman, and counts discordant pairs with scipy's Fenwick-tree counter (the one
+  scipy.stats.kendalltau and rsatoolbox use) on value bands (:class:`nfd_rsa._rank.
+  Inversions`): small, cache-resident trees, 2 bytes per pair, the exact count.
 * A stimulus bootstrap sample (rsatoolbox's ``bootstrap_sample_pattern`` +
   ``subsample_pattern``: pairs of a stimulus with its own copy are NaN and dropped) is the
   original vector with pair (i, j) repeated ``c_i * c_j`` times, ``c`` the draw counts. Ranks,
@@ -20,7 +22,8 @@ Memory is a fixed number of bytes per stimulus pair (the ``rsa`` metric needs th
 recordings): ranks are int32 with a table of tied groups only, pair indices int16 (below
 32,768 stimuli), loops run in blocks (:func:`nfd_rsa._rank.spans`), and value and rank work
 run in separate passes that hold only what they need -- about 24 bytes per pair at the peak
-(scipy's counter needs two intp arrays), plus block temporaries. The noise ceiling streams
+(while an RDM is ranked), plus block temporaries; each sample thread adds ~4 bytes per pair
+(permutations) or ~13 (bootstrap: the model's weights as float64). The noise ceiling streams
 the data RDMs: the pooled RDMs are sums of transformed RDMs, so each RDM is computed again
 in a later pass instead of being kept (see :func:`ceiling`).
 """
