@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu, pearsonr, ttest_1samp, ttest_ind
 
-from neurofacedis.errors import UnknownNameError
+from neurofacedis.errors import InputError, UnknownNameError
 from neurofacedis.simulate import FRAMING_FACTORS
 from neurofacedis.studies import reproduce
 from neurofacedis.studies.higgins2021 import (
@@ -27,6 +27,7 @@ from neurofacedis.studies.higgins2021 import (
     family_rows,
     plan_models,
 )
+from neurofacedis.studies.higgins2021.presets import preset as get_preset
 
 CLAIMS = {"above_baselines", "above_aam_classifier", "near_ceiling", "udr_alignment",
           "rotated_control", "reconstruction_ae", "reconstruction_vae"}
@@ -197,8 +198,73 @@ def test_presets_are_grids_the_paper_would_recognise():
         assert preset.seeds >= 2  # UDR and Welch tests need several seeds
         assert len(preset.betas) >= 2
         assert preset.metrics["alignment"]["n_subsets"] >= 10
-        # the framed world, where a linear model cannot find every factor
-        assert set(FRAMING_FACTORS) <= set(preset.session["factors"])
+        # the 3D world by default: pose, light, expression and shape, nonlinear in pixels
+        assert preset.world == preset.session["world"] == "3d"
+        assert preset.session["factors"] == ["yaw", "pitch", "light_azimuth",
+                                             "light_elevation", "smile", "face_width"]
+        # the framed world on request, where a linear model cannot find the framing factors
+        framed = get_preset(preset.name, "framed")
+        assert framed.world == "framed" and set(FRAMING_FACTORS) <= set(framed.session["factors"])
+        assert {k: v for k, v in framed.__dict__.items() if k != "session"} == {
+            k: v for k, v in preset.__dict__.items() if k != "session"}  # nothing else moves
+
+
+def test_framed_world_is_recorded_and_never_shares_fits_with_3d(tmp_path):
+    """``world="framed"``: its own training faces, so its own fit cache keys; recorded."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from neurofacedis.cache import array_sha256, cache_key
+    from neurofacedis.registry import get_registry
+    from neurofacedis.runner import load_training_set
+    from neurofacedis.runner.inputs import annotations_sha256
+    from neurofacedis.runner.jobs import build_jobs, fit_key
+    from neurofacedis.simulate import get_world
+    from neurofacedis.studies.base import Reproduction
+    from neurofacedis.studies.higgins2021.plan import simulate_inputs
+    from neurofacedis.studies.higgins2021.report import render_markdown, write_report
+
+    keys, landmarks = {}, {}
+    job = build_jobs(["beta_vae"], [0], {}, get_registry())[0]
+    for world in ("3d", "framed"):
+        tiny = get_preset("test", world)
+        tiny = replace(tiny, session={**tiny.session, "n_identities": 2, "n_views": 2,
+                                      "n_neurons": 3, "n_repeats": 1},
+                       training={**tiny.training, "n_identities": 3, "n_views": 2})
+        (tmp_path / world).mkdir()
+        notes: list[str] = []
+        _, train = simulate_inputs(tmp_path / world, tiny, 0, notes, None)
+        ts = load_training_set(train)
+        landmarks[world] = ts.landmarks.shape[1] == len(get_world(world).landmark_names)
+        keys[world] = fit_key(job, array_sha256(ts.images),
+                              annotations_sha256(ts.labels, ts.landmarks), cache_key)
+        assert ", ".join(tiny.session["factors"]) in notes[0]
+    assert landmarks == {"3d": True, "framed": True}  # the training faces are the world's own
+    assert keys["3d"] != keys["framed"]
+    # recorded in claims.json and in the report's header
+    rep = Reproduction("higgins2021", "test", [], {}, SimpleNamespace(summary={}), tmp_path,
+                       tmp_path / "r.nwb", 1.0, world="framed")
+    write_report(rep, get_preset("test", "framed"), workers=None, scheduler=None)
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims["world"] == "framed" and claims["preset"]["session"]["world"] == "framed"
+    md = render_markdown(rep, claims["machine"])
+    assert md.startswith("# Reproducing Higgins et al. 2021 — scale `test`, world `framed`")
+    assert "Faces: simulated framed world (hair, lighting, roll, shift_x, shift_y, scale)." in md
+
+
+def test_world_is_checked_before_anything_is_written(tmp_path, capsys):
+    with pytest.raises(UnknownNameError, match="unknown world 'flat' .available: 3d, framed"):
+        reproduce("higgins2021", scale="test", world="flat", out=tmp_path / "a")
+    with pytest.raises(InputError, match="applies to the simulated session only"):
+        reproduce("higgins2021", tmp_path / "rec.nwb", world="framed", out=tmp_path / "b")
+    from neurofacedis.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(["reproduce", "higgins2021", "--world", "2d", "--out", str(tmp_path / "c")])
+    assert code.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --world: unknown world '2d' (available: 3d, framed)")
+    assert not any((tmp_path / d).exists() for d in "abc")
 
 
 @pytest.mark.slow
@@ -232,6 +298,10 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
     assert families == {"beta_vae", "vae", "ae", "pca", "ica", "aam", "classifier"}
     assert summary["selection"]  # UDR picked a seed per β
     assert claims["recording"]["n_neurons"] == PRESETS["test"].session["n_neurons"]
+    # the 3D world by default, recorded and printed in the header
+    assert claims["world"] == "3d" and claims["preset"]["session"]["world"] == "3d"
+    assert "scale <code>test</code>, world <code>3d</code>" in html
+    assert "world 3d" in " ".join(res.output.split())  # the CLI table's title
     # the models learnt from the simulated training set, not from the recorded stimuli
     training = out / "virtual_face_patch_training.nwb"
     assert summary["training_images"]["source"] == str(training)
@@ -242,6 +312,7 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
                     train_images=training, out=tmp_path / "again", cache_dir=cache, workers=0)
     cached = {f["cache"] for m in rep.analysis.summary["models"].values() for f in m["fits"]}
     assert cached == {"hit"}
+    assert rep.world is None  # a recording given: no simulated world
     assert [c.measured for c in rep.claims] == [c["measured"] for c in claims["claims"]]
 
     # images without annotations (an .npy stack): the AAM and the classifier cannot train

@@ -158,7 +158,12 @@ def reproduce(
         None, help="NWB recording [default: simulate the virtual face patch]."
     ),
     scale: str = typer.Option(
-        "quick", "--scale", help="test (a minute), quick (CPU, <= 15 min) or full (GPU/cluster)."
+        "quick", "--scale", help="test (a minute), quick (CPU, 12-20 min) or full (GPU/cluster)."
+    ),
+    world: str | None = typer.Option(
+        None, "--world", show_default=False,
+        help="The simulated session's world: 3d or framed [default: 3d; only without a "
+             "recording].",
     ),
     out: Path = typer.Option(
         Path("higgins2021-reproduction"), "--out", "-o", help="Output folder."
@@ -185,7 +190,8 @@ def reproduce(
     from neurofacedis.studies import reproduce as run_reproduction
 
     rep = run_reproduction(
-        study, recording, scale=scale, out=out, seed=seed, train_images=train_images,
+        study, recording, scale=scale, world=world, out=out, seed=seed,
+        train_images=train_images,
         workers=-1 if workers is None else workers, scheduler=scheduler, cache_dir=cache_dir,
         quiet=quiet or as_json,
     )
@@ -195,7 +201,8 @@ def reproduce(
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=Text(f"{study} ({scale}): the paper's claims on this run"))
+        table = Table(title=Text(f"{study} ({scale}, world {rep.world or 'recording'}): "
+                                 "the paper's claims on this run"))
         for column in ("claim", "this run", "verdict"):
             table.add_column(column, overflow="fold")
         style = {"agrees": "green", "disagrees": "red", "not shown": "yellow",

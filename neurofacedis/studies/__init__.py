@@ -49,8 +49,8 @@ def reproduce(study: str = "higgins2021", recording: str | Path | None = None,
     recording
         An NWB recording; None: the study simulates its own.
     **options
-        The study's own options (``scale``, ``out``, ``seed``, ``train_images``, ``workers``,
-        ``scheduler``, ``cache_dir``, ``quiet``, ``console``; see
+        The study's own options (``scale``, ``world``, ``out``, ``seed``, ``train_images``,
+        ``workers``, ``scheduler``, ``cache_dir``, ``quiet``, ``console``; see
         :func:`neurofacedis.studies.higgins2021.reproduce`).
     """
     return load(study).reproduce(recording, **options)

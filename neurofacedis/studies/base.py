@@ -67,6 +67,7 @@ class Reproduction:
     recording: Path
     elapsed_seconds: float
     notes: list[str] = field(default_factory=list)
+    world: str | None = None  # the simulated session's world; None: a recording was given
 
     @property
     def agrees(self) -> bool:

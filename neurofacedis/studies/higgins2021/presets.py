@@ -1,18 +1,20 @@
 """The study's sizes (presets ``test``, ``quick``, ``full``) and what it compares.
 
 Presets trade size for time: ``test`` exercises every figure and check in about a minute,
-``quick`` is the CPU preset (≤ 15 min on 2 cores), ``full`` is for a GPU or a Dask cluster.
+``quick`` is the CPU preset (12-20 min on 2 cores), ``full`` is for a GPU or a Dask cluster.
+Each simulates the 3D world unless ``preset(scale, world="framed")`` asks for the framed one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from neurofacedis.errors import UnknownNameError
 
-__all__ = ["CITATION", "FAMILIES", "Preset", "WORLD", "TRAINING_SET", "PRESETS", "preset"]
+__all__ = ["CITATION", "FAMILIES", "Preset", "WORLD", "WORLD_FACTORS", "DEFAULT_WORLD",
+           "TRAINING_SET", "PRESETS", "preset"]
 
 CITATION = (
     "Higgins I, Chang L, Langston V, Hassabis D, Summerfield C, Tsao D, Botvinick M (2021). "
@@ -37,7 +39,8 @@ class Preset:
         The ``scale`` value and what it is for.
     session
         Keyword arguments of :func:`neurofacedis.simulate.simulate_session` for the virtual
-        face patch (used when no recording is given).
+        face patch (used when no recording is given); its ``world`` and ``factors`` are one
+        of :data:`WORLD_FACTORS`.
     training
         Keyword arguments of :func:`~neurofacedis.simulate.simulate_session` for the models'
         training stimuli: more faces of the same world, other identities (seed + 1), as the
@@ -74,13 +77,32 @@ class Preset:
     workers: int | None = None
     analysis_figures: bool = True
 
+    @property
+    def world(self) -> str:
+        """The simulated world (``session["world"]``)."""
+        return str(self.session.get("world", "flat"))
 
-#: The virtual face patch the presets simulate: hair and lighting (near-linear in pixels) and
-#: the four framing factors roll, shift_x, shift_y, scale (nonlinear, as position and pose are
-#: in photographs). On the default 12 factors every factor moves pixels almost linearly, so PCA
-#: and ICA already find them and the comparison cannot favour a β-VAE; in this world a
-#: β-VAE trained long enough keeps one unit per factor (docs/models/beta_vae.md).
-WORLD: tuple[str, ...] = ("hair", "lighting", "roll", "shift_x", "shift_y", "scale")
+
+#: The virtual face patch's worlds the presets can simulate (``reproduce(world=)``), each with
+#: the six factors that vary. ``3d`` (the default): ray-cast heads varying pose (yaw, pitch),
+#: light (azimuth, elevation), expression (smile) and one identity shape factor (face width):
+#: what face-patch stimuli vary, all nonlinear in pixels, as in the rendered 3D faces β-VAEs
+#: were first shown to disentangle (docs/worlds.md). ``framed``: the flat cartoon faces varying
+#: hair and lighting (near-linear in pixels) and the four framing factors roll, shift_x,
+#: shift_y, scale (nonlinear, as position is in photographs); there the AAM wins by
+#: construction (its shape model is the framing). On the flat world's default 12 factors every
+#: factor moves pixels almost linearly, so PCA and ICA already find them and no comparison can
+#: favour a β-VAE: that world is not offered.
+WORLD_FACTORS: dict[str, tuple[str, ...]] = {
+    "3d": ("yaw", "pitch", "light_azimuth", "light_elevation", "smile", "face_width"),
+    "framed": ("hair", "lighting", "roll", "shift_x", "shift_y", "scale"),
+}
+
+#: The world the presets simulate unless told otherwise.
+DEFAULT_WORLD = "3d"
+
+#: The default world's varying factors.
+WORLD: tuple[str, ...] = WORLD_FACTORS[DEFAULT_WORLD]
 
 #: The models' training stimuli for quick and full: 5,000 faces of the same world (250
 #: identities x 20 views; the β-VAE science check's set size). The session's own ~500-600
@@ -90,21 +112,25 @@ WORLD: tuple[str, ...] = ("hair", "lighting", "roll", "shift_x", "shift_y", "sca
 TRAINING_SET: dict[str, Any] = {"n_identities": 250, "n_views": 20, "n_neurons": 4,
                                 "n_repeats": 1}
 
-# Why these sizes (measured; docs/reproduce.md): the β-VAE family trains at 32 x 32 with a
-# Gaussian likelihood of sd 0.05 (2βσ² = 0.08 at β = 16: the faces' per-pixel sd is only
-# ~0.06, so a Bernoulli likelihood or a larger σ leaves too little to encode). It separates the
-# framing world's factors only after ~30,000 steps (≈ 14 min per fit on one core). quick's
-# 3,000 steps (≈ 100 s per fit) and two β values keep the run near 12 minutes on 2 cores. At
-# such budgets β = 4 keeps 8-10 units, entangled (UDR 0.16-0.19 but alignment 0.27-0.43, as
-# the VAE's), so it would hide the UDR-alignment relation that β = 8 and 16 show: there UDR
-# picks the best-aligned seed of each β.
+# Why these sizes (measured; docs/reproduce.md). They were tuned in the framed world and are
+# kept for the 3D world, so the two worlds differ only in their faces. The β-VAE family trains
+# at 32 x 32 with a Gaussian likelihood of sd 0.05 (2βσ² = 0.08 at β = 16: the framed faces'
+# per-pixel sd is only ~0.06, so a Bernoulli likelihood or a larger σ leaves too little to
+# encode). It separates the framed world's factors only after ~30,000 steps (≈ 14 min per fit
+# on one core). quick's 3,000 steps (≈ 100 s per fit) and two β values keep the framed run
+# near 12 minutes on 2 cores; the 3D run took 20 min (1,217 s, tests running beside it), and
+# its best-UDR β-VAE keeps 3 units, each on one light or pose factor (docs/models/beta_vae.md).
+# At such budgets β = 4 keeps 8-10 units, entangled (framed: UDR 0.16-0.19 but alignment
+# 0.27-0.43, as the VAE's), so it would hide the UDR-alignment relation that β = 8 and 16
+# show: there UDR picks the best-aligned seed of each β. With 3 seeds (2 UDR-selected fits)
+# quick can show few claims; full's 5 seeds are for significance.
 PRESETS: dict[str, Preset] = {
     "test": Preset(
         name="test",
         description="every figure and claim check on a tiny session in about a minute "
                     "(too small to agree with the paper; for the test suite)",
         session={"n_identities": 12, "n_views": 4, "n_neurons": 30, "n_repeats": 3,
-                 "image_size": 32, "factors": list(WORLD)},
+                 "image_size": 32, "world": DEFAULT_WORLD, "factors": list(WORLD)},
         training={"n_identities": 8, "n_views": 4, "n_neurons": 2, "n_repeats": 1},
         betas=(1.5, 2.0),
         seeds=2,
@@ -118,10 +144,10 @@ PRESETS: dict[str, Preset] = {
     ),
     "quick": Preset(
         name="quick",
-        description="the framed virtual face patch (600 faces, 100 neurons) on a CPU: "
-                    "≤ 15 minutes on 2 cores",
+        description="the virtual face patch (600 faces, 100 neurons) on a CPU: about "
+                    "12 (framed) to 20 (3D) minutes on 2 cores",
         session={"n_identities": 75, "n_views": 8, "n_neurons": 100, "n_repeats": 5,
-                 "factors": list(WORLD)},
+                 "world": DEFAULT_WORLD, "factors": list(WORLD)},
         training=TRAINING_SET,
         betas=(8.0, 16.0),
         seeds=3,
@@ -139,7 +165,7 @@ PRESETS: dict[str, Preset] = {
                     "separate the factors (30,000 steps): for a GPU or a Dask cluster "
                     "(--workers / --scheduler)",
         session={"n_identities": 250, "n_views": 8, "n_neurons": 160, "n_repeats": 8,
-                 "factors": list(WORLD)},
+                 "world": DEFAULT_WORLD, "factors": list(WORLD)},
         training=TRAINING_SET,
         betas=(4.0, 8.0, 12.0, 16.0, 24.0, 32.0),
         seeds=5,
@@ -154,9 +180,21 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def preset(scale: str) -> Preset:
-    """Return the preset named ``scale``; an unknown one lists the presets."""
+def preset(scale: str, world: str | None = None) -> Preset:
+    """Return the preset named ``scale``, simulating ``world`` (None: :data:`DEFAULT_WORLD`).
+
+    An unknown scale or world lists the known ones. The world sets the session's ``world`` and
+    its :data:`WORLD_FACTORS`; the training set follows the session's world.
+    """
     if scale not in PRESETS:
         raise UnknownNameError(f"unknown scale {scale!r} (available: {', '.join(PRESETS)})",
                                obj="scale")
-    return PRESETS[scale]
+    world = DEFAULT_WORLD if world is None else world
+    if world not in WORLD_FACTORS:
+        raise UnknownNameError(f"unknown world {world!r} (available: "
+                               f"{', '.join(WORLD_FACTORS)})", obj="world")
+    chosen = PRESETS[scale]
+    if world == chosen.world:
+        return chosen
+    return replace(chosen, session={**chosen.session, "world": world,
+                                    "factors": list(WORLD_FACTORS[world])})

@@ -17,10 +17,10 @@ from typing import Any
 from neurofacedis._util import json_safe
 from neurofacedis.report import STYLE, Html, document, esc, image, item_list, table
 from neurofacedis.studies.base import Claim, Reproduction
-from neurofacedis.studies.higgins2021.presets import CITATION, Preset
+from neurofacedis.studies.higgins2021.presets import CITATION, WORLD_FACTORS, Preset
 
-__all__ = ["FIGURE_TEXT", "machine_info", "write_report", "headline", "render_markdown",
-           "render_html"]
+__all__ = ["FIGURE_TEXT", "machine_info", "write_report", "headline", "world_text",
+           "render_markdown", "render_html"]
 
 #: Each figure's heading in the reports.
 FIGURE_TEXT = {
@@ -56,7 +56,7 @@ def write_report(rep: Reproduction, preset: Preset, *, workers: int | None,
     summary = rep.analysis.summary
     machine = machine_info(workers, scheduler)
     payload = {
-        "study": rep.study, "citation": CITATION, "scale": rep.scale,
+        "study": rep.study, "citation": CITATION, "scale": rep.scale, "world": rep.world,
         "preset": {k: (v if not isinstance(v, Mapping) else dict(v))
                    for k, v in preset.__dict__.items()},
         "recording": summary.get("recording", {}), "elapsed_seconds": round(rep.elapsed_seconds, 1),
@@ -87,6 +87,14 @@ def headline(rep: Reproduction) -> str:
     return "; ".join(parts) + "."
 
 
+def world_text(rep: Reproduction) -> str:
+    """Say which faces the run used: the simulated world and its factors, or the recording's."""
+    if rep.world is None:
+        return "the recording's own stimuli"
+    factors = WORLD_FACTORS.get(rep.world)
+    return (f"simulated {rep.world} world" + (f" ({', '.join(factors)})" if factors else ""))
+
+
 def _notes(rep: Reproduction) -> list[str]:
     """List the run's notes, then one line per analysis error."""
     return [*rep.notes, *(f"error: {e.get('kind')} {e.get('name')} on {e.get('model')} seed "
@@ -99,8 +107,10 @@ def render_markdown(rep: Reproduction, machine: Mapping[str, Any], *,
     """Render the report as Markdown: verdict, claims table, each figure with its claims."""
     rec = rep.analysis.summary.get("recording", {})
     lines = [
-        f"# Reproducing Higgins et al. 2021 — scale `{rep.scale}`", "",
+        f"# Reproducing Higgins et al. 2021 — scale `{rep.scale}`, world "
+        f"`{rep.world or 'recording'}`", "",
         f"**{headline(rep)}**", "",
+        f"Faces: {world_text(rep)}.", "",
         f"Recording: `{Path(str(rec.get('path', rep.recording))).name}` — "
         f"{rec.get('n_stimuli')} stimuli, {rec.get('n_neurons')} neurons, "
         f"{rec.get('n_repeats')} repeats. Run time {rep.elapsed_seconds / 60:.1f} min "
@@ -146,8 +156,10 @@ def render_html(rep: Reproduction, machine: Mapping[str, Any]) -> str:
     rec = rep.analysis.summary.get("recording", {})
     notes = _notes(rep)
     body = [
-        f"<h1>Reproducing Higgins et al. 2021 — scale <code>{esc(rep.scale)}</code></h1>",
+        f"<h1>Reproducing Higgins et al. 2021 — scale <code>{esc(rep.scale)}</code>, world "
+        f"<code>{esc(rep.world or 'recording')}</code></h1>",
         f"<p><b>{esc(headline(rep))}</b></p>",
+        f"<p>Faces: {esc(world_text(rep))}.</p>",
         f"<p>Recording {esc(rec.get('path', ''))}: {rec.get('n_stimuli')} stimuli, "
         f"{rec.get('n_neurons')} neurons, {rec.get('n_repeats')} repeats. Run time "
         f"{rep.elapsed_seconds / 60:.1f} min ({esc(machine['execution'])}, "
@@ -160,5 +172,6 @@ def render_html(rep: Reproduction, machine: Mapping[str, Any]) -> str:
         *(item_list("Notes", notes) if notes else []),
         f"<p><small>{esc(CITATION)}</small></p>",
     ]
-    return document(f"neurofacedis: reproducing Higgins et al. 2021 ({rep.scale})", body,
+    return document(f"neurofacedis: reproducing Higgins et al. 2021 ({rep.scale}, "
+                    f"{rep.world or 'recording'})", body,
                     style=_STYLE)

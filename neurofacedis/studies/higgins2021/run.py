@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from neurofacedis.errors import InputError
 from neurofacedis.studies.base import Reproduction
 from neurofacedis.studies.higgins2021.claims import check_claims
 from neurofacedis.studies.higgins2021.figures import draw_all
@@ -30,6 +31,7 @@ def reproduce(
     recording: str | Path | None = None,
     *,
     scale: str = "quick",
+    world: str | None = None,
     train_images: str | Path | None = None,
     out: str | Path = "higgins2021-reproduction",
     seed: int = 0,
@@ -47,6 +49,12 @@ def reproduce(
         An NWB recording; None simulates the virtual face patch (``OUT/virtual_face_patch.nwb``).
     scale
         ``"test"``, ``"quick"`` or ``"full"`` (:data:`~.presets.PRESETS`).
+    world
+        The simulated session's world, ``"3d"`` (None: the default) or ``"framed"``
+        (:data:`~.presets.WORLD_FACTORS`); its training set comes from the same world, so
+        the two worlds never share fitted models (the cache key holds the training images'
+        hash). Recorded in ``claims.json`` and the report. Only for a simulated session:
+        with a recording it is an :class:`~neurofacedis.errors.InputError`.
     train_images
         The models' training stimuli (folder, .npy or NWB; see
         :func:`~neurofacedis.runner.load_training_set`). None: with a simulated session, the
@@ -70,11 +78,15 @@ def reproduce(
     from neurofacedis.runner import analyze
 
     t0 = time.time()
-    preset = get_preset(scale)
+    if recording is not None and world is not None:
+        raise InputError(f"world {world!r} applies to the simulated session only; the "
+                         f"recording {Path(recording).name} has its own stimuli", obj="world")
+    preset = get_preset(scale, world)
     # new, empty or an earlier reproduction; never an input, never holding one
     out = claim_folder(out, kind="reproduce", inputs=[recording, train_images])
     notes: list[str] = []
-    if recording is None:
+    simulated = recording is None
+    if simulated:
         recording, train_images = simulate_inputs(out, preset, seed, notes, train_images)
     recording = Path(recording)
     train_images = None if train_images is None else Path(train_images)
@@ -92,6 +104,7 @@ def reproduce(
     figures = draw_all(fits, result, recording, out / "figures", notes)
     rep = Reproduction(study=STUDY, scale=preset.name, claims=claims, figures=figures,
                        analysis=result, out=out, recording=recording,
-                       elapsed_seconds=time.time() - t0, notes=notes)
+                       elapsed_seconds=time.time() - t0, notes=notes,
+                       world=preset.world if simulated else None)
     write_report(rep, preset, workers=workers, scheduler=scheduler)
     return rep
