@@ -1,9 +1,10 @@
 """`neurofacedis reproduce higgins2021`: claim checks (known answers, scipy equality) and the
 whole pipeline at the reduced `test` scale (every figure, every claim, the report).
 
-The `quick` scale (about 12 minutes on 2 cores, too long for the suite's budget) is opt-in:
-set NEUROFACEDIS_REPRODUCE_QUICK=1 to check that it shows the UDR claim and contradicts none of
-the three others it is built for (docs/reproduce.md records the run: UDR r = 0.92).
+The `quick` scale (about 20 minutes on 2 cores in the 3D world, too long for the suite's
+budget) is opt-in: set NEUROFACEDIS_REPRODUCE_QUICK=1 to check that it shows the ceiling claim
+and contradicts none of the others (docs/reproduce.md records the run: β-VAE 0.553 vs ceiling
+0.492; the rest point the paper's way, not shown with 2 selected fits).
 """
 
 from __future__ import annotations
@@ -329,12 +330,14 @@ def test_reproduce_test_scale_draws_every_figure_and_checks_every_claim(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NEUROFACEDIS_REPRODUCE_QUICK") != "1",
-                    reason="~12 min on 2 cores: set NEUROFACEDIS_REPRODUCE_QUICK=1")
-def test_quick_scale_shows_udr_and_never_contradicts_the_paper(tmp_path):
-    """Quick is sized to run, not for significance: UDR is shown, the rest only not contradicted
-    (docs/reproduce.md: with 2 selected fits the Welch comparisons are not shown)."""
+                    reason="~20 min on 2 cores: set NEUROFACEDIS_REPRODUCE_QUICK=1")
+def test_quick_scale_shows_the_ceiling_and_never_contradicts_the_paper(tmp_path):
+    """Quick is sized to run, not for significance: in the 3D world the ceiling claim is shown,
+    the rest only not contradicted (docs/reproduce.md: with 2 selected fits the Welch, UDR,
+    rotated and rank tests are not shown)."""
     rep = reproduce("higgins2021", scale="quick", out=tmp_path / "quick",
                     cache_dir=Path(os.environ.get("NEUROFACEDIS_CACHE", tmp_path / "cache")))
-    assert rep.claim("udr_alignment").status == "agrees", rep.claim("udr_alignment").measured
-    for key in ("above_baselines", "near_ceiling", "reconstruction_ae"):
-        assert rep.claim(key).status in ("agrees", "not shown"), rep.claim(key).verdict
+    assert rep.world == "3d"
+    assert rep.claim("near_ceiling").status == "agrees", rep.claim("near_ceiling").measured
+    for claim in rep.claims:
+        assert claim.status in ("agrees", "not shown"), (claim.key, claim.verdict)
