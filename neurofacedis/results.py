@@ -126,11 +126,12 @@ def _write_netcdf(path: Path, results: Mapping[tuple[str, str, int], Any], jobs:
     root = xr.Dataset(attrs={"title": "neurofacedis results",
                              "summary_json": json.dumps(summary, default=str),
                              "conventions": "one group per metric/model/seed; see docs/outputs.md"})
-    root.to_netcdf(path, mode="w", engine="h5netcdf")
+    # one tree, one file open: appending group by group re-scans the whole file each time
+    groups: dict[str, Any] = {"/": root}
     for (metric, label, seed), ds in sorted(results.items(), key=lambda kv: kv[0]):
         ds = _clean_for_netcdf(ds)
         ds.attrs.update({"metric": metric, "model": label, "seed": int(seed)})
-        ds.to_netcdf(path, mode="a", group=results_group(metric, label, seed), engine="h5netcdf")
+        groups[results_group(metric, label, seed)] = ds
     for job in jobs:
         hist = getattr(job.model, "history", None) if job.model is not None else None
         if not isinstance(hist, Mapping) or not hist:
@@ -141,9 +142,9 @@ def _write_netcdf(path: Path, results: Mapping[tuple[str, str, int], Any], jobs:
             if arr.ndim == 1 and arr.dtype.kind in "iuf":
                 data_vars[str(k)] = (f"{_safe(str(k))}_step", arr)
         if data_vars:
-            xr.Dataset(data_vars, attrs={"model": job.label, "seed": int(job.seed)}).to_netcdf(
-                path, mode="a", group=f"history/{_safe(job.label)}/seed{job.seed}",
-                engine="h5netcdf")
+            groups[f"history/{_safe(job.label)}/seed{job.seed}"] = xr.Dataset(
+                data_vars, attrs={"model": job.label, "seed": int(job.seed)})
+    xr.DataTree.from_dict(groups).to_netcdf(path, mode="w", engine="h5netcdf")
 
 
 def load_results(path: str | Path) -> dict[tuple[str, str, int], Any]:
