@@ -11,10 +11,12 @@ recording. What the test changes, so that each command runs in seconds (:func:`a
 - placeholders of synopsis lines (:data:`PLACEHOLDERS`) get values and ``[optional]`` groups
   are kept without their brackets;
 - size: each named model and metric gets its ``testing_params`` (the conformance kit's small
-  settings, e.g. 4 training steps) unless the command sets that parameter; ``--seeds N`` is
-  capped at 2; ``--scale quick|full`` becomes ``--scale test``; ``demo`` without ``--model``
-  runs ``--model pca --metric alignment``; ``--scheduler ADDRESS`` becomes ``--workers 1``
-  (a local Dask cluster); the model cache is a temporary folder (NEUROFACEDIS_CACHE).
+  settings, e.g. 4 training steps) and its :data:`DOC_SIZES` (fewer AAM parameters, one face
+  at each end of a dissection dictionary row) unless the command sets that parameter;
+  ``--seeds N`` is capped at 2; ``--scale quick|full`` becomes ``--scale test``; ``demo``
+  without ``--model`` runs ``--model pca --metric alignment``; ``--scheduler ADDRESS``
+  becomes ``--workers 1`` (a local Dask cluster); the model cache is a temporary folder
+  (NEUROFACEDIS_CACHE).
 
 Not collected: docs/cli.md (generated from the app: its usage lines are synopses, checked by
 ``test_cli_reference_is_current``) and docs/examples/ (needs the example plugin installed;
@@ -203,6 +205,15 @@ def _named(args: list[str], *flags: str) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args[:-1]) if a in flags]
 
 
+#: Sizes on top of the plugins' ``testing_params`` (same rule: what the command sets is kept).
+#: Figures cost most in these runs and grow with units and faces per unit: the face dictionary
+#: of the default AAM (50 units x 8 faces, 400 axes) took 12 s of aam.md's 23 s run.
+DOC_SIZES = {
+    "aam": {"n_shape": 4, "n_appearance": 4},
+    "dissection": {"n_faces": 1},
+}
+
+
 def _testing_params(args: list[str]) -> list[str]:
     reg = _registry()
     given = {p.split("=", 1)[0] for p in _named(args, "--param", "-p")}
@@ -210,10 +221,12 @@ def _testing_params(args: list[str]) -> list[str]:
     extra = []
     for name in _named(args, "--model", "-m"):
         if name in reg.models:
-            extra += [f"{name}.{k}={v}" for k, v in reg.models[name].spec.testing_params.items()]
+            sizes = {**reg.models[name].spec.testing_params, **DOC_SIZES.get(name, {})}
+            extra += [f"{name}.{k}={v}" for k, v in sizes.items()]
     for name in metrics:
         if name in reg.metrics:
-            extra += [f"{name}.{k}={v}" for k, v in reg.metrics[name].spec.testing_params.items()]
+            sizes = {**reg.metrics[name].spec.testing_params, **DOC_SIZES.get(name, {})}
+            extra += [f"{name}.{k}={v}" for k, v in sizes.items()]
     return [x for e in extra if e.split("=", 1)[0] not in given for x in ("--param", e)]
 
 
@@ -311,6 +324,9 @@ def test_adapt_maps_files_placeholders_and_sizes():
     assert argv[argv.index("--seeds") + 1] == "2"
     assert "beta_vae.steps=4" in argv and "res" in argv
     assert "beta_vae.beta=1,2" in argv  # sweeps are shown with two values
+    argv = adapt("neurofacedis analyze rec.nwb -m aam -p aam.n_shape=10 --metric dissection")
+    assert "aam.n_appearance=4" in argv and "dissection.n_faces=1" in argv  # DOC_SIZES
+    assert "aam.n_shape=4" not in argv and "aam.n_shape=10" in argv  # the command's own kept
     argv = adapt("neurofacedis analyze rec.nwb -m pca -p pca.n_components=2,4,8 -o x")
     assert "pca.n_components=2,4" in argv
     assert same_run(argv) == same_run(adapt("neurofacedis analyze rec.nwb -m pca "
