@@ -80,7 +80,7 @@ def test_behaviour_only_file_runs_behaviour_metrics_and_skips_neural_ones(behavi
     before = behaviour_file.read_bytes()
     res = analyze(behaviour_file, models=["pca"], target="behaviour", params=CHEAP,
                   metrics=["agreement", "error_consistency", "rating_encoding", "alignment",
-                           "encoding"],
+                           "encoding", "behaviour_rsa"],
                   out=tmp_path / "out", cache_dir=tmp_path / "cache", figures=False)
     assert behaviour_file.read_bytes() == before
     assert res.ok, res.summary["errors"]
@@ -90,7 +90,9 @@ def test_behaviour_only_file_runs_behaviour_metrics_and_skips_neural_ones(behavi
     assert metrics["rating_encoding"]["pca"]["r2"] > 0.5  # ratings follow the brightness
     assert "alignment" not in metrics and "encoding" not in metrics
     reasons = {s["metric"]: s["reason"] for s in res.summary["skipped"]}
-    assert set(reasons) == {"alignment", "encoding"}
+    assert set(reasons) == {"alignment", "encoding", "behaviour_rsa"}
+    # under target behaviour a missing kind of judgement is named with the file
+    assert reasons.pop("behaviour_rsa").endswith("; fe.nwb's behaviour has no RDMs")
     for reason in reasons.values():
         assert reason == ("needs neural responses (a Units table or StimulusResponses); "
                           "fe.nwb has none: a behaviour-only file")

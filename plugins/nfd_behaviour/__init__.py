@@ -24,6 +24,7 @@ artificial neural networks. J Neurosci 38:7255-7269 (image-level agreement with 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from neurofacedis import hookimpl
@@ -96,26 +97,38 @@ def _behaviour(ctx: Any) -> Any:
     return getattr(ctx, "behaviour", None)
 
 
+def _none(ctx: Any, what: str) -> str:
+    """Say what is lacking: ``what``, named with the behaviour's file.
+
+    Without any behaviour (target neurons) nothing: the description says how to get it.
+    """
+    b = _behaviour(ctx)
+    if b is None:
+        return ""
+    source = Path(str(b.source)).name if getattr(b, "source", None) else "the behaviour"
+    return f"{source}'s behaviour has no {what}"
+
+
 def _has_choices(ctx: Any) -> str | None:
     b = _behaviour(ctx)
-    return None if b is not None and b.has_choices else ""
+    return None if b is not None and b.has_choices else _none(ctx, "choices")
 
 
 def _has_targets(ctx: Any) -> str | None:
     b = _behaviour(ctx)
     if b is None or not b.has_choices:
-        return ""
+        return _none(ctx, "choices")
     return None if b.targets is not None and (b.targets >= 0).any() else "no correct answers"
 
 
 def _has_ratings(ctx: Any) -> str | None:
     b = _behaviour(ctx)
-    return None if b is not None and b.has_ratings else ""
+    return None if b is not None and b.has_ratings else _none(ctx, "ratings")
 
 
 def _has_rdms(ctx: Any) -> str | None:
     b = _behaviour(ctx)
-    return None if b is not None and b.rdms is not None else ""
+    return None if b is not None and b.rdms is not None else _none(ctx, "RDMs")
 
 
 @hookimpl
