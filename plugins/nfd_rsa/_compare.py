@@ -15,7 +15,9 @@ Speed comes from ranking each RDM once:
 * A stimulus bootstrap sample (rsatoolbox's ``bootstrap_sample_pattern`` +
   ``subsample_pattern``: pairs of a stimulus with its own copy are NaN and dropped) is the
   original vector with pair (i, j) repeated ``c_i * c_j`` times, ``c`` the draw counts. Ranks,
-  ties and sums of the resampled vector follow from weighted counts.
+  ties and sums of the resampled vector follow from weighted counts, the model's side in one
+  sequential pass over its sorted order (doubled average ranks as integers), sums over all
+  pairs in closed form from ``c``.
 * Pearson and cosine need no ranks: sums over the RDMs in their natural order.
 
 Memory is a fixed number of bytes per stimulus pair (the ``rsa`` metric needs this on large
@@ -23,7 +25,8 @@ recordings): ranks are int32 with a table of tied groups only, pair indices int1
 32,768 stimuli), loops run in blocks (:func:`nfd_rsa._rank.spans`), and value and rank work
 run in separate passes that hold only what they need -- about 24 bytes per pair at the peak
 (while an RDM is ranked), plus block temporaries; each sample thread adds ~4 bytes per pair
-(permutations) or ~13 (bootstrap: the model's weights as float64). The noise ceiling streams
+(permutations) or ~8 (bootstrap: the model's doubled ranks as int32, on top of 8 bytes per
+pair shared by the threads: both sides' tables in the other's order). The noise ceiling streams
 the data RDMs: the pooled RDMs are sums of transformed RDMs, so each RDM is computed again
 in a later pass instead of being kept (see :func:`ceiling`).
 """
@@ -161,11 +164,6 @@ def _joint_ties(xt: Ties, y: np.ndarray) -> int:
     return sum(_joint_block(xt.dense_at(a, b), y[a:b]) for a, b in xt.spans())
 
 
-def _pairs_float(g: np.ndarray) -> int:
-    """:func:`pairs` of a float64 array of integer counts, converted block by block."""
-    return sum(pairs(g[a:b].astype(np.int64)) for a, b in spans(g.size))
-
-
 def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
     """Similarity of two condensed RDMs, as ``rsatoolbox.rdm.compare`` computes it.
 
@@ -198,57 +196,65 @@ def pool_rdm(vectors: np.ndarray, method: str) -> np.ndarray:
     return rankdata(v, axis=1).mean(axis=0)
 
 
-class _SpearmanAcc:
+def _pair_sums(c: np.ndarray) -> tuple[int, int, int]:
+    """Sum over stimulus pairs i < j of ``w = c_i c_j``, exact, from the draw counts alone.
+
+    Returns ``sum w`` (the resampled vector's length), ``sum w (w - 1) / 2`` (pairs among
+    copies of one pair) and ``sum w^3 - w`` (the tie correction of a side without ties of its
+    own), via ``sum_{i<j} f_i f_j = ((sum f)^2 - sum f^2) / 2`` on powers of ``c``.
+    """
+    vals, cnts = np.unique(c, return_counts=True)
+    s = {k: sum(int(m) * int(v) ** k for v, m in zip(vals, cnts, strict=True))
+         for k in (1, 2, 3, 4, 6)}
+    length = (s[1] * s[1] - s[2]) // 2
+    squares = (s[2] * s[2] - s[4]) // 2
+    return length, (squares - length) // 2, (s[3] * s[3] - s[6]) // 2 - length
+
+
+class _BootSpearman:
     """Spearman r of a bootstrap sample (pair k repeated ``w_k`` times), block by block.
 
     The repeated vector's average ranks have mean (L + 1) / 2 and sum of squares
     L (L^2 - 1) / 12 - sum(G^3 - G) / 12 over groups of G tied copies, so only the cross
-    term needs a pass over the data. ``g``: the model's weight per dense rank
-    (:meth:`PairedRDMs._model_weights`), turned in place into each model value's centred
-    average rank.
+    term needs a pass over the data. Ranks are kept doubled, as integers: twice the centred
+    average rank of a value's G copies is 2 (copies before them) + G - L. ``cy2``: that for
+    each model dense rank (:meth:`PairedRDMs._model_side`); ``vy``, ``vx``: sum(G^3 - G) of
+    the model and (when the data have no ties; else accumulated here) of the data. The cross
+    term is summed x4 in float64 and divided at the end: scaling by 4 is exact, so the value
+    is the undoubled float computation's, bit for bit.
     """
 
-    def __init__(self, g: np.ndarray) -> None:
-        size = float(g.sum())
-        self.size, self.mean = size, (size + 1) / 2.0
-        vy, before = 0.0, 0.0
-        for a, b in spans(g.size):  # in place: average rank of each model value's copies
-            gb = g[a:b]
-            vy += float(np.dot(gb * gb, gb) - gb.sum())
-            cum = np.cumsum(gb)
-            cum += before - self.mean
-            before += float(gb.sum())
-            gb -= 1.0
-            gb *= 0.5
-            np.subtract(cum, gb, out=gb)
-        self.cy, self.vy, self.vx, self.num, self.before = g, vy, 0.0, 0.0, 0.0
+    def __init__(self, length: int, cy2: np.ndarray, vy: float, vx: float) -> None:
+        self.length, self.cy2, self.vy, self.vx = length, cy2, vy, vx
+        self.num4, self.before = 0.0, 0
 
     def add(self, w: np.ndarray, xd: np.ndarray | None, y0: np.ndarray) -> None:
         """Next block in the data's sorted order: weights, data dense ranks (ties), model ranks."""
-        wf = w.astype(np.float64)
-        if xd is not None:
-            xd = xd - xd[0]
-            gx = np.bincount(xd, weights=wf)
-            self.vx += float(np.dot(gx * gx, gx) - gx.sum())
-            ax = (np.cumsum(gx) - (gx - 1.0) / 2.0).take(xd)
-            ax += self.before
-        else:
-            self.vx += float(np.dot(wf * wf, wf) - wf.sum())
-            ax = np.cumsum(wf)
-            ax += self.before - (wf - 1.0) / 2.0
-        self.before += float(wf.sum())
-        ax -= self.mean
-        ax *= wf
-        self.num += float(np.dot(ax, self.cy.take(y0)))
+        gx, x0 = w, None
+        if xd is not None:  # weight of each data tie group in the block
+            x0 = xd - xd[0]
+            gx = np.bincount(x0, weights=w).astype(np.int64)
+            gf = gx.astype(np.float64)
+            self.vx += float(np.dot(gf * gf, gf) - gf.sum())
+        t = np.cumsum(gx)
+        total = int(t[-1])
+        t *= 2
+        t -= gx
+        t += 2 * self.before - self.length
+        self.before += total
+        if x0 is not None:
+            t = t.take(x0)
+        t *= w
+        self.num4 += float(np.dot(t.astype(np.float64), self.cy2.take(y0).astype(np.float64)))
 
     def value(self) -> float:
         """Spearman r of everything added."""
-        size = self.size
+        size = float(self.length)
         base = size * (size * size - 1.0)
         vx, vy = (base - self.vx) / 12.0, (base - self.vy) / 12.0
         if vx <= 0 or vy <= 0:
             return 0.0
-        return self.num / np.sqrt(vx) / np.sqrt(vy)
+        return self.num4 / 4.0 / np.sqrt(vx) / np.sqrt(vy)
 
 
 class PairedRDMs:
@@ -278,6 +284,8 @@ class PairedRDMs:
         self._dt: Ties | None = None
         self._row_blocks: list[tuple[int, int]] | None = None
         self._y0: np.ndarray | None = None  # model ranks in the data's order (bootstrap pass)
+        self._mi: np.ndarray | None = None  # pairs in the model's sorted order (bootstrap pass)
+        self._mj: np.ndarray | None = None
 
     # ------------------------------------------------------------------ ranks
     def model_ranks(self) -> tuple[np.ndarray, Ties]:
@@ -330,10 +338,6 @@ class PairedRDMs:
             idx += pj
         return self._qd.take(idx)
 
-    def _y0_at(self, a: int, b: int) -> np.ndarray:
-        """Model dense ranks of sorted data positions a..b."""
-        return self._y_perm(None, a, b) if self._y0 is None else self._y0[a:b]
-
     def _rank_perm(self, perm: np.ndarray | None, methods: Sequence[str]) -> list[float]:
         """Spearman and tau-a after relabelling by ``perm``: one pass, blocks of the data order.
 
@@ -377,28 +381,29 @@ class PairedRDMs:
     def _rank_boot(self, sample: np.ndarray, methods: Sequence[str]) -> list[float]:
         """Spearman and tau-a on a bootstrap sample: pair k repeated ``w_k`` times.
 
-        One pass for the model's weighted ranks (when Spearman or model ties need them), then
-        one fused pass over the data's sorted order for both statistics.
+        One sequential pass over the model's sorted order for its weighted ranks (when
+        Spearman or model ties need them), then one fused pass over the data's sorted order
+        for both statistics. Needs :meth:`_boot_tables`.
         """
         dt, qt = self._dt, self._qt
         c = self._weights(sample)
         spear, tau = "spearman" in methods, "tau-a" in methods
-        cy = self._model_weights(c) if spear or qt.has_ties else None
-        ytie = _pairs_float(cy) if tau and qt.has_ties else None
-        sp = _SpearmanAcc(cy) if spear else None  # cy becomes the model's average ranks
-        length = (int(c.sum()) ** 2 - int(np.dot(c, c))) // 2  # sum of c_i c_j over i < j
+        length, own, cube = _pair_sums(c)
+        cy2, vy, ytie = (self._model_side(c, length, cube) if spear or qt.has_ties
+                         else (None, 0.0, 0))
+        sp = _BootSpearman(length, cy2, vy, 0.0 if dt.has_ties else float(cube)) if spear \
+            else None
         inv = Inversions(qt.n_unique, length) if tau else None
-        own = xtie = ntie = 0
+        xtie = ntie = 0
         for a, b in dt.spans():
             w = c.take(self._ii[a:b])
             w *= c.take(self._jj[a:b])
-            y0 = self._y0_at(a, b)
+            y0 = self._y0[a:b]
             xd = dt.dense_at(a, b) if dt.has_ties else None
             if sp is not None:
                 sp.add(w, xd, y0)
             if not tau:
                 continue
-            own += pairs(w)
             yrep = np.repeat(y0, w)
             if xd is not None and yrep.size:  # whole tie groups: sort y inside them
                 xrep = np.repeat(xd, w)
@@ -410,25 +415,67 @@ class PairedRDMs:
         res: dict[str, float] = {}
         if tau:
             res["tau-a"] = _tau_a(length, inv.total(), xtie if dt.has_ties else own,
-                                  own if ytie is None else ytie,
+                                  ytie if qt.has_ties else own,
                                   ntie if dt.has_ties and qt.has_ties else own)
         if sp is not None:
             res["spearman"] = sp.value()
         return [res[m] for m in methods]
 
-    def _model_weights(self, c: np.ndarray) -> np.ndarray:
-        """Bootstrap weight of each model dense rank (1..U; index 0 unused), float64."""
-        size = self._qt.n_unique + 1
-        g = np.zeros(size)
+    def _model_side(self, c: np.ndarray, length: int, cube: int
+                    ) -> tuple[np.ndarray, float, int]:
+        """Compute the model side of a bootstrap sample: one sequential pass, its sorted order.
+
+        Returns twice the centred average rank of each model dense rank's copies (index 0
+        unused; see :class:`_BootSpearman`), sum(G^3 - G) over groups of G equal copies, and
+        the pairs among them. ``cube``: that sum when the model has no ties.
+        """
+        qt = self._qt
+        cy2 = np.zeros(qt.n_unique + 1, dtype=np.int32 if length < 2**31 - 1 else np.int64)
+        before, vy, ytie = 0, 0.0, 0
+        for a, b in qt.spans():
+            g = c.take(self._mi[a:b])
+            g *= c.take(self._mj[a:b])
+            r0 = a + 1
+            if qt.has_ties:  # weight of each dense rank (whole tie groups in the block)
+                d = qt.dense_at(a, b)
+                g = np.add.reduceat(g, np.flatnonzero(np.r_[True, d[1:] != d[:-1]]))
+                r0 = int(d[0])
+                gf = g.astype(np.float64)
+                vy += float(np.dot(gf * gf, gf) - gf.sum())
+                ytie += pairs(g)
+            t = np.cumsum(g)
+            total = int(t[-1])
+            t *= 2
+            t -= g
+            t += 2 * before - length
+            cy2[r0:r0 + g.size] = t
+            before += total
+        return cy2, vy if qt.has_ties else float(cube), ytie
+
+    def _boot_tables(self, *, drop: bool) -> None:
+        """Model dense ranks in the data's sorted order and stimulus pairs in the model's.
+
+        Built once per bootstrap pass (8 bytes per pair), so that samples read both sides
+        sequentially; ``drop``: free the by-pair table meanwhile (it comes back when needed).
+        """
+        y0 = np.empty(self.size, dtype=self._qd.dtype)
         for a, b in spans(self.size):
-            w = c.take(self._ii[a:b])
-            w *= c.take(self._jj[a:b])
-            yb = self._y0_at(a, b)
-            if self._qt.has_ties:
-                g += np.bincount(yb, weights=w, minlength=size)
-            else:
-                g[yb] = w
-        return g
+            y0[a:b] = self._y_perm(None, a, b)
+        if drop:
+            self._qd = None
+        mi, mj = np.empty_like(self._ii), np.empty_like(self._jj)
+        if self._qt.has_ties:  # any order inside a tie group: weights are summed per group
+            order = np.argsort(y0, kind="stable")
+            for a, b in spans(self.size):
+                mi[a:b] = self._ii.take(order[a:b])
+                mj[a:b] = self._jj.take(order[a:b])
+            del order
+        else:  # dense rank r is at sorted position r - 1
+            for a, b in spans(self.size):
+                pos = y0[a:b] - 1
+                mi[pos] = self._ii[a:b]
+                mj[pos] = self._jj[a:b]
+        self._y0, self._mi, self._mj = y0, mi, mj
 
     # ------------------------------------------------------------------ value statistics
     def _pair_rows(self):
@@ -544,16 +591,12 @@ class PairedRDMs:
             self.model_ranks()
             cols = [methods.index(m) for m in ranked]
             fn = self._rank_perm if kind == "perm" else self._rank_boot
-            if kind == "boot" and len(rows) > 1:  # samples read the model's ranks in data order
-                y0 = np.empty(self.size, dtype=self._qd.dtype)
-                for a, b in spans(self.size):
-                    y0[a:b] = self._y_perm(None, a, b)
-                self._y0, self._qd = y0, None  # the by-pair table comes back when needed
-                del y0
+            if kind == "boot":
+                self._boot_tables(drop=len(rows) > 1)
             try:
                 out[:, cols] = self._run(lambda row: fn(row, ranked), rows, n_jobs, progress)
             finally:
-                self._y0 = None
+                self._y0 = self._mi = self._mj = None
         return out
 
     def _run(self, fn: Callable, rows, n_jobs: int, progress) -> np.ndarray:
