@@ -277,6 +277,8 @@ class PairedRDMs:
         self.n = _n_of(self.size)
         a = np.arange(self.n, dtype=np.int64)
         self._off = a * (2 * self.n - a - 1) // 2 - a - 1  # pair (a < b) is at off[a] + b
+        if self.size < 2**31:  # gathers with int32 indices
+            self._off = self._off.astype(np.int32)
         self._qd: np.ndarray | None = None  # model dense ranks by pair
         self._qt: Ties | None = None
         self._ii: np.ndarray | None = None  # pairs in the data's sorted order

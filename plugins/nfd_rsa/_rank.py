@@ -98,17 +98,15 @@ class Inversions:
         if k == 0:
             return
         h = np.right_shift(y, self._s, dtype=np.intp)
-        cnt = np.bincount(h, minlength=self._nb)
+        h += 1  # band numbers from 1: scipy's counter needs values >= 1
+        cnt = np.bincount(h, minlength=self._nb + 1)[1:]
         if self._nb > 1:
             above = np.cumsum(self._seen[::-1])[::-1]  # seen so far in band >= b
             self._count += int(np.dot(cnt[:-1], above[1:]))
             self._seen += cnt
             if k > 1:
-                h += 1
                 self._count += int(_kendall_dis(h, h))
-                h -= 1
-        order = np.argsort(h.astype(np.uint8 if self._nb <= 256 else np.uint16),
-                           kind="stable")
+        order = np.argsort(h.astype(np.uint8 if self._nb < 256 else np.uint16), kind="stable")
         low = self._low[self._pos:self._pos + k]
         np.bitwise_and(y.take(order), (1 << self._s) - 1, out=low, casting="unsafe")
         self._blocks.append((self._pos, cnt))
