@@ -298,6 +298,30 @@ def test_inversions_equal_scipy_counter(monkeypatch, band_min):
         assert inv.total() == expected, (trial, size, top)
 
 
+def test_bootstrap_pair_sums_and_heavy_copies(small_blocks):
+    """The bootstrap's closed-form sums over pairs equal brute force, and samples that draw a
+    few stimuli many times (large weights, many copies) still equal rsatoolbox."""
+    from nfd_rsa._compare import _pair_sums
+
+    rng = np.random.default_rng(2)
+    for n in (3, 7, 40):
+        c = rng.multinomial(n, rng.dirichlet(np.full(n, 0.3)))
+        i, j = np.triu_indices(n, 1)
+        w = (c[i] * c[j]).astype(object)
+        assert _pair_sums(c) == (sum(w), sum(w * (w - 1) // 2), sum(w**3 - w))
+    resp, lat = _data(n=40, p=12, r=5, seed=4)
+    d0, m0 = calc_rdm(resp.mean(axis=2)), calc_rdm(lat)
+    sample = np.repeat([3, 17, 29, 5], [20, 11, 6, 3])
+    for d, m in ((d0, m0), (np.round(d0, 1), np.round(m0, 1))):
+        got = PairedRDMs(d, m).bootstrap(sample[None], ["spearman", "tau-a"])[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sd = RDMs(d[None]).subsample_pattern("index", sample)
+            sm = RDMs(m[None]).subsample_pattern("index", sample)
+            ref = [float(rsa_compare(sm, sd, name)[0, 0]) for name in ("spearman", "tau-a")]
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-12)
+
+
 def test_ties_match_rankdata(small_blocks):
     from nfd_rsa._rank import dense_by_position, rank, spans
     from scipy.stats import rankdata
