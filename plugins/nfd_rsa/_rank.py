@@ -118,11 +118,13 @@ class Inversions:
 
         count = self._count
         starts = [(p, np.concatenate([[0], np.cumsum(c)])) for p, c in self._blocks]
+        sizes = self._seen if self._nb > 1 else [self._pos]  # elements per band
+        buf = np.empty(int(np.max(sizes)), dtype=np.intp)  # one band at a time, widened
         for b in range(self._nb):
-            parts = [self._low[p + cs[b]:p + cs[b + 1]] for p, cs in starts if cs[b + 1] > cs[b]]
-            if sum(x.size for x in parts) < 2:
+            if sizes[b] < 2:
                 continue
-            seg = np.concatenate(parts).astype(np.intp)
+            parts = [self._low[p + cs[b]:p + cs[b + 1]] for p, cs in starts if cs[b + 1] > cs[b]]
+            seg = np.concatenate(parts, out=buf[:sizes[b]], casting="safe")
             seg += 1
             count += int(_kendall_dis(seg, seg))
         return count
