@@ -29,7 +29,10 @@ sorted order, a dot product for Spearman, and tau-a's discordance count, streame
 threads do not evict each other's). Measured numbers, with dates and load averages, are in
 docs/metrics/rsa.md ("Speed"): e.g. 2026-12-05, load average 4-6 from other sessions, 200 +
 200 samples: CPU-time ratio 12.4x with 2 threads and 12.5x with one; ~0.17 s CPU per
-permutation and ~0.21 s per bootstrap sample, values identical to the whole-sequence counter.
+permutation and ~0.21 s per bootstrap sample, values identical to the whole-sequence counter;
+later that evening (load 3.5-4.6, 150 + 150 samples) 12.5x -> 14.3x, a bootstrap sample
+~0.19 -> ~0.15 s of CPU (the model's side sequential, in integers). About 2/3 of a
+permutation is scipy's counter itself.
 """
 
 from __future__ import annotations
