@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Inversions", "Ties", "block_len", "kendall_dis", "pairs", "rank", "sort_within",
-           "spans"]
+__all__ = ["Inversions", "Ties", "block_len", "pairs", "rank", "sort_within", "spans"]
 
 _BLOCK_MIN = 1 << 12
 _BLOCK_MAX = 1 << 20
@@ -45,95 +44,66 @@ def pairs(counts: np.ndarray) -> int:
     return (int(np.dot(c, c)) - int(c.sum())) // 2
 
 
-def kendall_dis(y: np.ndarray) -> int:
-    """Pairs k < l with y_k > y_l in different tie groups of x (scipy's Fenwick counter).
-
-    The pairs are in x's ascending order; ``y`` is intp >= 1. scipy's counter takes x to skip
-    pairs tied in x; passing the runs of equal y as x instead saves an intp array and is
-    exact when x has no ties, or when y ascends inside each tie group of x
-    (:func:`sort_within`): pairs inside a run of equal y are never discordant.
-    """
-    from scipy.stats._stats import _kendall_dis  # the counter scipy and rsatoolbox use
-
-    return int(_kendall_dis(y, y))
-
-
 class Inversions:
     """Count pairs k < l with y_k > y_l of a sequence fed block by block (exact, int).
 
-    The same count as :func:`kendall_dis` on the whole sequence, split by value bands so that
-    every Fenwick tree scipy's counter builds is small (cache-resident): with band
-    h = y >> s and low part y mod 2**s, a pair is inverted when h_k > h_l (counted per block
-    by the counter on h, and across blocks from running band counts), or when h_k = h_l and
-    the low parts are inverted (counted at :meth:`total`, band by band, on the low parts
-    in sequence order). One tree over all values (16 MB at 2,000 stimuli) misses the cache on
-    every step, and threads sharing the cache slow each other down; these trees hold at most
-    ``2**s <= 65,536`` entries (s = 15 at 2,000 stimuli: 62 bands of 32,768 values). Memory:
-    the low parts, 2 bytes per element, plus block temporaries -- scipy's counter on the whole
-    sequence needs the sequence as intp and its tree, 16 bytes per element.
+    Split by value bands (band h = y >> s, at most 64 of them below 2**22 values), so that
+    no P-long copy of the sequence is kept: a pair is inverted when h_k > h_l (counted as
+    each block is fed, against the bands seen so far) or when h_k = h_l and the low parts
+    y mod 2**s are (counted at :meth:`total`, band by band). Both counts run in compiled
+    kernels (:mod:`nfd_rsa._inversions`: a radix recursion on 6-bit digits, branch-free,
+    each band's work in L2). Memory: the low parts, 2 bytes per element (s <= 16), plus two
+    2-byte buffers of one band's size at :meth:`total`.
 
     Parameters
     ----------
     top
-        Largest value the sequence may hold (values are intp >= 1).
+        Largest value the sequence may hold (values are integers >= 0).
     size
         Number of elements that will be fed in all.
     """
 
     def __init__(self, top: int, size: int) -> None:
         bits = max(int(top).bit_length(), 1)
-        self._s = min(16, max(_BAND_MIN, bits - 6))  # <= 64 bands, low parts in uint16
+        self._s = min(16, max(_BAND_MIN, bits - 6))  # <= 64 bands below 2**22, uint16 lows
         self._nb = (int(top) >> self._s) + 1
         self._low = np.empty(max(int(size), 1), dtype=np.uint16)
         self._pos = 0
-        self._seen = np.zeros(self._nb, dtype=np.int64)  # elements fed so far, per band
-        self._blocks: list[tuple[int, np.ndarray]] = []  # (start in _low, band counts)
+        self._starts: list[np.ndarray] = []  # per block: where each band starts in _low
+        self._sizes = np.zeros(self._nb, dtype=np.int64)  # elements per band, so far
         self._count = 0
 
     def add(self, y: np.ndarray) -> None:
-        """Feed the next block of the sequence (integers >= 1; not modified)."""
-        from scipy.stats._stats import _kendall_dis
+        """Feed the next block of the sequence (integers in [0, top]; not modified)."""
+        from nfd_rsa._inversions import add_block
 
-        k = y.size
-        if k == 0:
+        if y.size == 0:
             return
-        h = np.right_shift(y, self._s, dtype=np.intp)
-        h += 1  # band numbers from 1: scipy's counter needs values >= 1
-        cnt = np.bincount(h, minlength=self._nb + 1)[1:]
-        if self._nb > 1:
-            above = np.cumsum(self._seen[::-1])[::-1]  # seen so far in band >= b
-            self._count += int(np.dot(cnt[:-1], above[1:]))
-            self._seen += cnt
-            if k > 1:
-                self._count += int(_kendall_dis(h, h))
-        order = np.argsort(h.astype(np.uint8 if self._nb < 256 else np.uint16), kind="stable")
-        low = self._low[self._pos:self._pos + k]
-        np.bitwise_and(y.take(order), (1 << self._s) - 1, out=low, casting="unsafe")
-        self._blocks.append((self._pos, cnt))
-        self._pos += k
+        cnt = np.empty(self._nb, dtype=np.int64)
+        self._count += int(add_block(np.ascontiguousarray(y), self._s, self._low, self._pos,
+                                     cnt, self._sizes))
+        st = np.empty(self._nb + 1, dtype=np.int64)
+        st[0] = self._pos
+        np.cumsum(cnt, out=st[1:])
+        st[1:] += self._pos
+        self._starts.append(st)
+        self._pos += y.size
 
     def total(self) -> int:
         """Return the number of inverted pairs of everything fed."""
-        from scipy.stats._stats import _kendall_dis
+        from nfd_rsa._inversions import band_total
 
-        count = self._count
-        starts = [(p, np.concatenate([[0], np.cumsum(c)])) for p, c in self._blocks]
-        sizes = self._seen if self._nb > 1 else [self._pos]  # elements per band
-        buf = np.empty(int(np.max(sizes)), dtype=np.intp)  # one band at a time, widened
-        for b in range(self._nb):
-            if sizes[b] < 2:
-                continue
-            parts = [self._low[p + cs[b]:p + cs[b + 1]] for p, cs in starts if cs[b + 1] > cs[b]]
-            seg = np.concatenate(parts, out=buf[:sizes[b]], casting="safe")
-            seg += 1
-            count += int(_kendall_dis(seg, seg))
-        return count
+        if not self._starts:
+            return self._count
+        inside = band_total(self._low, np.stack(self._starts), self._s, int(self._sizes.max()))
+        return self._count + int(inside)
 
 
 def sort_within(dense: np.ndarray, y: np.ndarray) -> None:
     """Sort ``y`` ascending inside each run of equal ``dense``, in place.
 
-    One block holding whole runs; for :func:`kendall_dis`.
+    One block holding whole runs; for :class:`Inversions`: pairs inside a run of equal
+    ``dense`` (tied in x) then never count as inverted.
     """
     if y.size == 0:
         return
