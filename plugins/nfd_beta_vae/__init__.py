@@ -14,7 +14,7 @@ from neurofacedis.specs import ModelSpec, Param
 
 __all__ = ["BetaVAE", "figures", "neurofacedis_register_models", "CITATION"]
 
-__version__ = "1"
+__version__ = "2"  # 2: trains channels-last (other rounding: cached fits of 1 not reused)
 
 CITATION = (
     "Burgess, C. P. et al. (2018) Understanding disentangling in β-VAE. arXiv:1804.03599; "

@@ -9,8 +9,10 @@ and its DCI disentanglement stayed below the AE's (see docs/models/beta_vae.md).
 discs, over seeds 0-2 (800 steps, lr 1e-3), β-VAE kept exactly 3 active units, MIG
 0.49/0.47/0.19 vs AE 0.10/0.11/0.06 and DCI completeness 0.86/0.81/0.52 vs 0.57/0.68/0.70;
 DCI disentanglement (GBT) was 0.86/0.80/0.52 vs 0.78/0.93/0.89, so it is reported, not
-asserted. Seed 0 (the test): MIG 0.515 vs 0.122, completeness 0.893 vs 0.604, informativeness
-0.996 / 0.989 (margins over the asserted bounds: 0.24, 0.19, 0.09). At 600 steps the β-VAE kept
+asserted (those per-seed numbers were measured before training went channels-last). Seed 0
+(the test, channels-last, 2026-12-05): MIG 0.514 vs 0.145, completeness 0.890 vs 0.592,
+informativeness 0.995 / 0.989 (margins over the asserted bounds: 0.22, 0.20, 0.09; NCHW had
+given 0.515 vs 0.122, 0.893 vs 0.604). At 600 steps the β-VAE kept
 6 units, at batch 32 it kept 5, at 32x32 -> 16x16 none: the budget is not cut. The two fits run
 in two processes at once (one torch thread each, as before: same numbers), so the test takes
 one fit's time on CI's two cores.
