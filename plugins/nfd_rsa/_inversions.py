@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["SMALL", "add_block", "band_total", "count"]
+__all__ = ["SMALL", "add_block", "count"]
 
 #: Parts of at most this many elements are counted pair by pair.
 SMALL = 24
@@ -78,14 +78,24 @@ def _pairwise(a, lo, hi):
 
 
 @_jit
-def count(a, t, bits):
-    """Inversions of ``a`` (values < 2**bits); ``a`` and ``t`` (same size) are overwritten."""
+def count(src, starts, col, a, t, bits):
+    """Inversions of a sequence given in parts, laid end to end.
+
+    The parts are ``src[starts[k, col]:starts[k, col + 1]]``, k = 0, 1, ...; values < 2**bits
+    (only the low ``bits`` are read). ``a`` and ``t``: work buffers (overwritten), each at least
+    as long as the parts together.
+    """
+    m = 0
+    for k in range(starts.shape[0]):
+        for i in range(starts[k, col], starts[k, col + 1]):
+            a[m] = src[i]
+            m += 1
     stack = np.empty((64 * (bits // 6 + 2), 4), np.int64)  # lo, hi, bits, buffer
     ab = np.zeros(64, np.uint8)
     base = np.zeros(64, np.int64)
     cnt = np.zeros(64, np.int64)
     pos = np.zeros(64, np.int64)
-    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = 0, a.size, bits, 0
+    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = 0, m, bits, 0
     top, inv = 1, 0
     while top > 0:
         top -= 1
@@ -119,11 +129,12 @@ def count(a, t, bits):
 def add_block(y, s, low, start, cnt, seen):
     """Feed one block: inversions between value bands; low parts into ``low``, band by band.
 
-    Band h = y >> s (h < ``cnt.size``). Pairs across blocks from the elements per band seen
-    so far (``seen``, updated), pairs inside the block by the digit pass (or, above 64 bands,
-    by :func:`count` on the band numbers). ``low[start:]`` receives y mod 2**16 grouped by
-    band, in sequence order inside each band (the bits from s up are equal inside a band);
-    ``cnt`` the number of elements per band.
+    Band h = y >> s (h < ``cnt.size``). Counts pairs across blocks from the elements per band
+    seen so far (``seen``, updated) and, with at most 64 bands, pairs inside the block in the
+    same pass that partitions it (above 64, the caller counts those on the band numbers with
+    :func:`count`). ``low[start:]`` receives y mod 2**16 grouped by band, in sequence order
+    inside each band (the bits from s up are equal inside a band); ``cnt`` the number of
+    elements per band.
     """
     nb = cnt.size
     cnt[:] = 0
@@ -143,35 +154,9 @@ def add_block(y, s, low, start, cnt, seen):
         ab = np.zeros(64, np.uint8)
         base = np.zeros(64, np.int64)
         return inv + _digits(y, low, 0, y.size, s, 63, pos, ab, base, True)
-    hb = np.empty(y.size, np.int64)
     for i in range(y.size):
         x = y[i]
         h = x >> s
-        hb[i] = h
         low[pos[h]] = x
         pos[h] += 1
-    nbits = 0
-    while (nb - 1) >> nbits:
-        nbits += 1
-    return inv + count(hb, np.empty_like(hb), nbits)
-
-
-@_jit
-def band_total(low, starts, bits, size):
-    """Inversions inside each band, counted on the low ``bits``.
-
-    A band's parts (``starts[block, band]`` to the next band's start, in block order) are
-    gathered into one buffer of ``size`` (the largest band) first.
-    """
-    a = np.empty(size, low.dtype)
-    t = np.empty(size, low.dtype)
-    inv = 0
-    for h in range(starts.shape[1] - 1):
-        m = 0
-        for blk in range(starts.shape[0]):
-            a0, a1 = starts[blk, h], starts[blk, h + 1]
-            a[m:m + a1 - a0] = low[a0:a1]
-            m += a1 - a0
-        if m > 1:
-            inv += count(a[:m], t[:m], bits)
     return inv

@@ -67,6 +67,7 @@ class Inversions:
         bits = max(int(top).bit_length(), 1)
         self._s = min(16, max(_BAND_MIN, bits - 6))  # <= 64 bands below 2**22, uint16 lows
         self._nb = (int(top) >> self._s) + 1
+        self._dtype = np.int32 if top < 2**31 else np.int64
         self._low = np.empty(max(int(size), 1), dtype=np.uint16)
         self._pos = 0
         self._starts: list[np.ndarray] = []  # per block: where each band starts in _low
@@ -75,13 +76,18 @@ class Inversions:
 
     def add(self, y: np.ndarray) -> None:
         """Feed the next block of the sequence (integers in [0, top]; not modified)."""
-        from nfd_rsa._inversions import add_block
+        from nfd_rsa._inversions import add_block, count
 
         if y.size == 0:
             return
+        y = np.ascontiguousarray(y, dtype=self._dtype)  # one compiled variant: no copy of int32
         cnt = np.empty(self._nb, dtype=np.int64)
-        self._count += int(add_block(np.ascontiguousarray(y), self._s, self._low, self._pos,
-                                     cnt, self._sizes))
+        self._count += int(add_block(y, self._s, self._low, self._pos, cnt, self._sizes))
+        if self._nb > 64:  # pairs of different bands inside the block, on the band numbers
+            h = np.right_shift(y, self._s, dtype=np.uint16 if self._nb <= 2**16 else np.int64)
+            whole = np.array([[0, h.size]], dtype=np.int64)
+            self._count += int(count(h, whole, 0, np.empty_like(h), np.empty_like(h),
+                                     (self._nb - 1).bit_length()))
         st = np.empty(self._nb + 1, dtype=np.int64)
         st[0] = self._pos
         np.cumsum(cnt, out=st[1:])
@@ -91,12 +97,17 @@ class Inversions:
 
     def total(self) -> int:
         """Return the number of inverted pairs of everything fed."""
-        from nfd_rsa._inversions import band_total
+        from nfd_rsa._inversions import count
 
+        total = self._count
         if not self._starts:
-            return self._count
-        inside = band_total(self._low, np.stack(self._starts), self._s, int(self._sizes.max()))
-        return self._count + int(inside)
+            return total
+        starts = np.stack(self._starts)
+        a = np.empty(int(self._sizes.max()), dtype=self._low.dtype)  # one band at a time
+        t = np.empty_like(a)
+        for b in np.flatnonzero(self._sizes > 1):
+            total += int(count(self._low, starts, b, a, t, self._s))
+        return total
 
 
 def sort_within(dense: np.ndarray, y: np.ndarray) -> None:
