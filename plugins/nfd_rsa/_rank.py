@@ -84,7 +84,7 @@ class Inversions:
         cnt = np.empty(self._nb, dtype=np.int64)
         self._count += int(add_block(y, self._s, self._low, self._pos, cnt, self._sizes))
         if self._nb > 64:  # pairs of different bands inside the block, on the band numbers
-            h = np.right_shift(y, self._s, dtype=np.uint16 if self._nb <= 2**16 else np.int64)
+            h = np.right_shift(y, self._s).astype(np.uint16 if self._nb <= 2**16 else np.int64)
             whole = np.array([[0, h.size]], dtype=np.int64)
             self._count += int(count(h, whole, 0, np.empty_like(h), np.empty_like(h),
                                      (self._nb - 1).bit_length()))
