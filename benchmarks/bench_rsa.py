@@ -25,14 +25,16 @@ machine the wall-clock gain from threads is only as large as the idle cores.
 
 Where our time goes (per sample, 2,000 stimuli): one gather of the model's ranks in the data's
 sorted order, a dot product for Spearman, and tau-a's discordance count, streamed through
-``nfd_rsa._rank.Inversions`` (scipy's counter on value bands: small, cache-resident trees, so
-threads do not evict each other's). Measured numbers, with dates and load averages, are in
-docs/metrics/rsa.md ("Speed"): e.g. 2026-12-05, load average 4-6 from other sessions, 200 +
-200 samples: CPU-time ratio 12.4x with 2 threads and 12.5x with one; ~0.17 s CPU per
-permutation and ~0.21 s per bootstrap sample, values identical to the whole-sequence counter;
-later that evening (load 3.5-4.6, 150 + 150 samples) 12.5x -> 14.3x, a bootstrap sample
-~0.19 -> ~0.15 s of CPU (the model's side sequential, in integers). About 2/3 of a
-permutation is scipy's counter itself.
+``nfd_rsa._rank.Inversions`` (value bands, each counted in L2 by numba-compiled kernels, so
+threads do not evict each other's; compiled once per machine, warmed up before timing).
+Measured numbers, with dates and load averages, are in docs/metrics/rsa.md ("Speed"): e.g.
+2026-12-05, load average 4-6 from other sessions, 200 + 200 samples: CPU-time ratio 12.4x with
+2 threads and 12.5x with one; ~0.17 s CPU per permutation and ~0.21 s per bootstrap sample,
+values identical to the whole-sequence counter; later that evening (load 3.5-4.6, 150 + 150
+samples) 12.5x -> 14.3x, a bootstrap sample ~0.19 -> ~0.15 s of CPU (the model's side
+sequential, in integers). About 2/3 of a permutation was scipy's counter itself; the compiled
+counter (same evening, load 2.3-4.3) took a permutation from ~0.15 to ~0.08 s of CPU and a
+bootstrap sample to ~0.14 s.
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ def simulate(n: int, p: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     responses = factors @ tuning + 3.0 * rng.standard_normal((n, p))
     latents = factors + 0.5 * rng.standard_normal((n, k))
     return responses, latents
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) the counter's kernels; seconds it took."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    pair = PairedRDMs(rng.random(45), rng.random(45))  # 10 stimuli
+    pair.permutation_null([rng.permutation(10)], METHODS)
+    pair.bootstrap([rng.integers(0, 10, 10)], METHODS)
+    return time.perf_counter() - t0
 
 
 def run_ours(responses, latents, perms, samples, n_jobs=1):
@@ -152,6 +164,8 @@ def main() -> None:
     print(f"RSA benchmark: {n} stimuli x {args.n_neurons} neurons, {args.n_units} units; "
           f"{', '.join(METHODS)}; {args.n_perm} permutations + {args.n_boot} bootstraps")
 
+    print(f"  compiled counter ready in {warm_up():.1f} s (numba compiles it once per machine, "
+          "~3.5 s of CPU, then loads it from its cache; not in the times below)")
     (t_ours, c_ours), d, m, observed, null, boot = run_ours(responses, latents, perms, samples,
                                                   jobs)
     # memory in a separate short run: tracemalloc slows allocation-heavy loops ~2x

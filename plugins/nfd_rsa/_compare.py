@@ -9,9 +9,8 @@ Speed comes from ranking each RDM once:
   are looked up (one table, by stimulus pair) in the data RDM's sorted order, never
   re-sorted; rank norms do not change, so Spearman reduces to one dot product.
 * Kendall tau-a walks the data RDM in its (fixed) sorted order, in the same pass as
-  Spearman, and counts discordant pairs with scipy's Fenwick-tree counter (the one
-  scipy.stats.kendalltau and rsatoolbox use) on value bands (:class:`nfd_rsa._rank.
-  Inversions`): small, cache-resident trees, 2 bytes per pair, the exact count.
+  Spearman, and counts discordant pairs on value bands (:class:`nfd_rsa._rank.Inversions`:
+  numba-compiled, cache-resident, 2 bytes per pair, scipy's exact count).
 * A stimulus bootstrap sample (rsatoolbox's ``bootstrap_sample_pattern`` +
   ``subsample_pattern``: pairs of a stimulus with its own copy are NaN and dropped) is the
   original vector with pair (i, j) repeated ``c_i * c_j`` times, ``c`` the draw counts. Ranks,
