@@ -234,8 +234,8 @@ class BetaVAE:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = VAENet(self._channels or 1, self.params["latents"], self.params["size"])
-        # channels-last convolutions: 22 % less CPU per training step than NCHW on one thread
-        # (benchmarks/bench_beta_vae.py); the weights' values and the saved files are the same
+        # channels-last convolutions: 5-12 % less CPU per training step than NCHW on one thread
+        # on rendered faces (docs/models/beta_vae.md); the saved files are the same
         return net.to(device, memory_format=torch.channels_last)
 
     # --- the Model protocol --------------------------------------------------------------
