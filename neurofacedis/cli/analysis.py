@@ -158,7 +158,7 @@ def reproduce(
         None, help="NWB recording [default: simulate the virtual face patch]."
     ),
     scale: str = typer.Option(
-        "quick", "--scale", help="test (a minute), quick (CPU, 12-18 min) or full (GPU/cluster)."
+        "quick", "--scale", help="test (a minute), quick (CPU, ~14 min) or full (GPU/cluster)."
     ),
     world: str | None = typer.Option(
         None, "--world", show_default=False,

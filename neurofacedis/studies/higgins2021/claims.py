@@ -37,6 +37,11 @@ def _selected_alignment(fits: Sequence[FitRow]) -> list[float]:
 # --- verdicts: a direction counts only with its test significant ------------------------------
 
 
+def _count(x: float) -> str:
+    """Write a median of neuron counts: a whole number as such (32), else one decimal (40.5)."""
+    return fmt(x, 0 if math.isfinite(x) and float(x).is_integer() else 1)
+
+
 def decide(direction: bool | None, p: float, note: str = "") -> tuple[bool | None, str, str]:
     """``(agrees, status, note)`` from the claimed direction and its test's p-value.
 
@@ -339,8 +344,8 @@ def _fewer_neurons(fits: Sequence[FitRow], other: str, paper_n: str) -> Claim:
         else:
             p = 1.0  # every fit the same: no difference to find
         agrees, status, note = decide(bool(mb < mo), p, _rank_power(len(n_b), len(n_o)))
-        text = (f"median neurons to criterion: β-VAE {fmt(mb)} vs {FAMILIES[other]} "
-                f"{fmt(mo)} (per fit: {fmt_counts(n_b)} vs {fmt_counts(n_o)}; Mann-Whitney "
+        text = (f"median neurons to criterion: β-VAE {_count(mb)} vs {FAMILIES[other]} "
+                f"{_count(mo)} (per fit: {fmt_counts(n_b)} vs {fmt_counts(n_o)}; Mann-Whitney "
                 f"p = {fmt_p(p)})")
     else:
         mb = mo = math.nan
