@@ -210,6 +210,26 @@ def _pair_sums(c: np.ndarray) -> tuple[int, int, int]:
     return length, (squares - length) // 2, (s[3] * s[3] - s[6]) // 2 - length
 
 
+def _cube_sum(g: np.ndarray) -> float:
+    """sum(G^3 - G) over groups of G tied copies (a rank variance's tie correction), float64."""
+    gf = g.astype(np.float64)
+    return float(np.dot(gf * gf, gf) - gf.sum())
+
+
+def _doubled_ranks(g: np.ndarray, before: int, length: int) -> tuple[np.ndarray, int]:
+    """Twice the centred average rank of each group of ``g`` copies, and ``before`` updated.
+
+    A group of G copies after ``before`` others, in a vector of ``length``: 2 before + G - L
+    plus twice the copies of earlier groups in this block (integers, exact).
+    """
+    t = np.cumsum(g)
+    total = int(t[-1])
+    t *= 2
+    t -= g
+    t += 2 * before - length
+    return t, before + total
+
+
 class _BootSpearman:
     """Spearman r of a bootstrap sample (pair k repeated ``w_k`` times), block by block.
 
@@ -233,14 +253,8 @@ class _BootSpearman:
         if xd is not None:  # weight of each data tie group in the block
             x0 = xd - xd[0]
             gx = np.bincount(x0, weights=w).astype(np.int64)
-            gf = gx.astype(np.float64)
-            self.vx += float(np.dot(gf * gf, gf) - gf.sum())
-        t = np.cumsum(gx)
-        total = int(t[-1])
-        t *= 2
-        t -= gx
-        t += 2 * self.before - self.length
-        self.before += total
+            self.vx += _cube_sum(gx)
+        t, self.before = _doubled_ranks(gx, self.before, self.length)
         if x0 is not None:
             t = t.take(x0)
         t *= w
@@ -441,16 +455,9 @@ class PairedRDMs:
                 d = qt.dense_at(a, b)
                 g = np.add.reduceat(g, np.flatnonzero(np.r_[True, d[1:] != d[:-1]]))
                 r0 = int(d[0])
-                gf = g.astype(np.float64)
-                vy += float(np.dot(gf * gf, gf) - gf.sum())
+                vy += _cube_sum(g)
                 ytie += pairs(g)
-            t = np.cumsum(g)
-            total = int(t[-1])
-            t *= 2
-            t -= g
-            t += 2 * before - length
-            cy2[r0:r0 + g.size] = t
-            before += total
+            cy2[r0:r0 + g.size], before = _doubled_ranks(g, before, length)
         return cy2, vy if qt.has_ties else float(cube), ytie
 
     def _boot_tables(self, *, drop: bool) -> None:
